@@ -1,0 +1,45 @@
+"""The Flask application factory: configuration in, app out (no globals read per request)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask import Flask
+from flask_cors import CORS
+
+from .clock import Clock
+from .config import Config, load_config
+from .engine import CdsEngine
+from .fhir_client import FhirSessionPool
+from .http_api import api, register_error_handlers
+from .services import ServiceDeclaration
+
+
+def create_app(
+    config: Config | None = None,
+    services: Sequence[ServiceDeclaration] | None = None,
+    clock: Clock | None = None,
+    sessions: FhirSessionPool | None = None,
+) -> Flask:
+    config = config or load_config()
+    if services is None:
+        from hooks import build_services  # the clinical content, loaded once per process
+
+        services = build_services()
+    app = Flask("legcramp_cds")
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
+    app.config["LEGCRAMP_CONFIG"] = config
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["legcramp_engine"] = CdsEngine(services, config, clock, sessions)
+    CORS(
+        app,
+        origins=list(config.cors.allowed_origins),
+        methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=config.cors.max_age_seconds,
+        supports_credentials=False,
+        vary_header=True,
+    )
+    app.register_blueprint(api)
+    register_error_handlers(app)
+    return app

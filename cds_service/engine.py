@@ -1,0 +1,204 @@
+"""The request pipeline: validate -> resolve prefetch / fetch -> PatientRecord -> rules -> cards.
+
+Data flows one way. HTTP lives in `http_api`; this module takes a decoded JSON document and
+returns one, so the CLI's `evaluate` and the web service run exactly the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import contracts
+from .cards import Card, CdsResponse, ordered
+from .clock import Clock, FixedClock, SystemClock
+from .config import Config
+from .errors import CdsError, Issue, bad_request, not_found
+from .fhir_client import FhirError, FhirServer, FhirSessionPool
+from .prefetch import resolve
+from .record import MedicationOrder, PatientRecord, RecordBuilder
+from .services import RuleContext, ServiceDeclaration
+
+log = logging.getLogger("legcramp_cds.engine")
+
+
+def _violations_error(found: Sequence[contracts.Violation], what: str) -> CdsError:
+    issues = [Issue(f"{what}: {v.path} {v.message}", code="structure", expression=(v.path,))
+              for v in found]
+    return CdsError(400, issues)
+
+
+def _legacy_feedback(payload: Any) -> Any:
+    """Early 2.0 sandboxes sent overrideReason as a bare Coding; 2.0 nests it under `reason`."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("feedback"), list):
+        return payload
+    for item in payload["feedback"]:
+        reason = item.get("overrideReason") if isinstance(item, dict) else None
+        if isinstance(reason, dict) and "code" in reason and "reason" not in reason:
+            item["overrideReason"] = {"reason": reason}
+    return payload
+
+
+class CdsEngine:
+    def __init__(
+        self,
+        services: Sequence[ServiceDeclaration],
+        config: Config,
+        clock: Clock | None = None,
+        sessions: FhirSessionPool | None = None,
+    ):
+        ids = [s.id for s in services]
+        if len(ids) != len(set(ids)):
+            raise ValueError("service ids must be unique")
+        self.services = {s.id: s for s in services}
+        self.config = config
+        as_of = config.evaluation.as_of_instant()
+        self.clock: Clock = clock or (FixedClock(as_of) if as_of else SystemClock())
+        self.sessions = sessions or FhirSessionPool(config.fhir)
+        self.executor = ThreadPoolExecutor(
+            max_workers=config.fhir.max_parallel_fetches, thread_name_prefix="fhir-fetch"
+        )
+        known_rules = {rule.rule_id for s in services for rule in s.rules}
+        unknown = set(config.rules) - known_rules
+        if unknown:
+            raise ValueError(f"configuration names unknown rule(s): {', '.join(sorted(unknown))}")
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.sessions.close()
+
+    # Discovery -----------------------------------------------------------------------------
+    def discovery(self) -> dict[str, Any]:
+        return {"services": [s.discovery_entry() for s in self.services.values()]}
+
+    def service(self, service_id: str) -> ServiceDeclaration:
+        service = self.services.get(service_id)
+        if service is None:
+            raise not_found("no CDS service with that id; see GET /cds-services")
+        return service
+
+    # Service call --------------------------------------------------------------------------
+    def call(self, service_id: str, payload: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        service = self.service(service_id)
+        if not isinstance(payload, dict):
+            raise bad_request("the request body must be a JSON object", expression=["$"])
+        found = contracts.violations("request.schema.json", payload)
+        if found:
+            raise _violations_error(found, "invalid hook request")
+        if payload["hook"] != service.hook:
+            raise bad_request(
+                f"this service answers the '{service.hook}' hook, not the hook in the request",
+                expression=["$.hook"], code="value",
+            )
+        context = payload["context"]
+        found = contracts.violations(contracts.CONTEXT_SCHEMAS[service.hook], context, "$.context")
+        if found:
+            raise _violations_error(found, f"invalid {service.hook} context")
+
+        server = self._server(payload)
+        resolved = resolve(service.requirements, payload.get("prefetch"), context, server,
+                           self.executor)
+        record = self._record(context, resolved.all_resources(), server)
+        cards = self._run_rules(service, context, record)
+        seed = f"{service.id}|{payload['hookInstance']}"
+        response = CdsResponse(ordered([card.with_uuids(seed) for card in cards]))
+        log.info(
+            "service call answered",
+            extra={
+                "service": service.id,
+                "hook_instance": payload["hookInstance"],
+                "cards": len(cards),
+                "prefetch_supplied": resolved.supplied,
+                "prefetch_fetched": resolved.fetched,
+                "resources": record.report.summary(),
+                "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return response.to_json()
+
+    def _server(self, payload: Mapping[str, Any]) -> FhirServer | None:
+        base = payload.get("fhirServer")
+        if not base:
+            return None
+        token = (payload.get("fhirAuthorization") or {}).get("access_token")
+        return self.sessions.connect(base, token)
+
+    def _record(
+        self, context: Mapping[str, Any], chart: list[dict[str, Any]], server: FhirServer | None
+    ) -> PatientRecord:
+        drafts = [
+            (entry["resource"], entry.get("fullUrl"))
+            for entry in (context.get("draftOrders") or {}).get("entry") or []
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
+        ]
+        builder = RecordBuilder(context["patientId"], self.clock.now())
+        wanted = builder.unresolved_medication_references(chart, drafts)
+        fetched: dict[str, dict[str, Any]] = {}
+        if wanted and server is not None:
+            futures = {ref: self.executor.submit(server.read, ref) for ref in wanted}
+            for reference, future in futures.items():
+                try:
+                    medication = future.result()
+                except FhirError as exc:
+                    log.warning("medication read failed", extra={"reason": exc.reason})
+                    continue
+                if medication is not None:
+                    fetched[reference] = medication
+        return builder.build(chart, drafts, fetched)
+
+    def _subjects(
+        self, hook: str, context: Mapping[str, Any], record: PatientRecord
+    ) -> tuple[tuple[MedicationOrder, ...], tuple[MedicationOrder, ...]]:
+        """Which orders the rules judge: selections (order-select), every open draft
+        (order-sign), the chart's active medications (patient-view)."""
+        if hook == "patient-view":
+            return tuple(record.active_medications()), ()
+        drafts = record.open_drafts()
+        if hook == "order-select":
+            selected = {sel for sel in context.get("selections") or []}
+            subjects = tuple(o for o in drafts if o.reference in selected)
+            return subjects, tuple(o for o in drafts if o.reference not in selected)
+        return tuple(drafts), ()
+
+    def _run_rules(
+        self, service: ServiceDeclaration, context: Mapping[str, Any], record: PatientRecord
+    ) -> list[Card]:
+        subjects, others = self._subjects(service.hook, context, record)
+        cards: list[Card] = []
+        for rule in service.rules:
+            settings = self.config.rule_settings(rule.rule_id)
+            if settings.get("enabled", True) is False:
+                continue
+            rule_context = RuleContext(
+                hook=service.hook,
+                record=record,
+                subject_orders=subjects,
+                context_orders=others,
+                now=record.as_of,
+                settings=settings,
+                code_system_base=self.config.cards.code_system_base,
+            )
+            try:
+                cards.extend(rule.evaluate(rule_context))
+            except Exception as exc:  # a faulty rule must not take the other rules' cards with it
+                log.error(
+                    "rule failed",
+                    extra={"rule": rule.rule_id, "service": service.id,
+                           "error": type(exc).__name__,
+                           "where": "".join(traceback.format_tb(exc.__traceback__, limit=-3))},
+                )
+        return cards
+
+    # Feedback ------------------------------------------------------------------------------
+    def feedback(self, service_id: str, payload: Any) -> dict[str, Any]:
+        self.service(service_id)
+        payload = _legacy_feedback(payload)
+        found = contracts.violations("feedback.schema.json", payload)
+        if found:
+            raise _violations_error(found, "invalid feedback")
+        return {"received": len(payload["feedback"])}

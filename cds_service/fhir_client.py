@@ -1,0 +1,168 @@
+"""FHIR REST access: one pooled `requests.Session` per server, explicit timeouts, no redirects.
+
+The access token from `fhirAuthorization` goes only to the `fhirServer` it came with: redirects
+are not followed and `next` links that leave that base are refused. Failures become `FhirError`
+whose text names what went wrong without the URL (it carries patient ids) or the token.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .config import FhirConfig
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirError(Exception):
+    """A FHIR call that did not give usable data. `reason` is safe to show and to log."""
+
+    def __init__(self, reason: str, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _same_base(url: str, base: str) -> bool:
+    target, root = urlsplit(url), urlsplit(base)
+    if (target.scheme, target.netloc.lower()) != (root.scheme, root.netloc.lower()):
+        return False
+    root_path = root.path.rstrip("/") + "/"
+    return (target.path.rstrip("/") + "/").startswith(root_path)
+
+
+class FhirSessionPool:
+    """Sessions kept per server base for the life of the process (connections are reused)."""
+
+    def __init__(self, config: FhirConfig):
+        self._config = config
+        self._sessions: dict[str, requests.Session] = {}
+        self._lock = threading.Lock()
+
+    def session_for(self, base_url: str) -> requests.Session:
+        key = base_url.rstrip("/")
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                session = requests.Session()
+                size = self._config.pool_connections_per_server
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=size, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.headers.update({"Accept": FHIR_JSON, "User-Agent": "legcramp-cds"})
+                session.trust_env = False  # no proxies or .netrc credentials from the environment
+                self._sessions[key] = session
+            return session
+
+    def connect(self, base_url: str, access_token: str | None) -> FhirServer:
+        return FhirServer(base_url.rstrip("/"), self.session_for(base_url), access_token,
+                          self._config)
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()
+
+
+@dataclass
+class FhirServer:
+    """One server as seen by one hook request (its token is this request's only)."""
+
+    base_url: str
+    session: requests.Session
+    access_token: str | None
+    config: FhirConfig
+
+    def _headers(self) -> dict[str, str]:
+        if self.access_token:
+            return {"Authorization": f"Bearer {self.access_token}"}
+        return {}
+
+    def url_for(self, relative: str) -> str:
+        return f"{self.base_url}/{relative.lstrip('/')}"
+
+    def get_json(self, url: str) -> tuple[int, Any]:
+        if not _same_base(url, self.base_url):
+            raise FhirError("a link pointed outside the FHIR server the request named")
+        timeout = (self.config.connect_timeout_seconds, self.config.read_timeout_seconds)
+        try:
+            with self.session.get(url, headers=self._headers(), timeout=timeout,
+                                  allow_redirects=False, stream=True) as response:
+                status = response.status_code
+                if 300 <= status < 400:
+                    raise FhirError(f"FHIR server answered a redirect ({status}), not followed",
+                                    status)
+                body = self._read_limited(response)
+        except requests.Timeout as exc:
+            raise FhirError("FHIR server did not answer in time") from exc
+        except requests.RequestException as exc:
+            raise FhirError(f"FHIR server could not be reached ({type(exc).__name__})") from exc
+        if status >= 400:
+            return status, None
+        try:
+            return status, json.loads(body)
+        except ValueError as exc:
+            raise FhirError("FHIR server answered with something that is not JSON", status) from exc
+
+    def _read_limited(self, response: requests.Response) -> bytes:
+        limit = self.config.max_response_bytes
+        chunks, size = [], 0
+        for chunk in response.iter_content(chunk_size=65536):
+            size += len(chunk)
+            if size > limit:
+                raise FhirError(f"FHIR response larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def read(self, relative: str) -> dict[str, Any] | None:
+        """A read; None when the server says the resource does not exist (404/410)."""
+        status, body = self.get_json(self.url_for(relative))
+        if status in (404, 410):
+            return None
+        if body is None:
+            raise FhirError(f"FHIR server answered {status}", status)
+        if not isinstance(body, dict) or "resourceType" not in body:
+            raise FhirError("FHIR server answered without a resource", status)
+        if body["resourceType"] == "OperationOutcome":
+            raise FhirError("FHIR server answered with an OperationOutcome", status)
+        return body
+
+    def search(self, relative: str) -> list[dict[str, Any]]:
+        """Every page of a search, as the list of its Bundles (first page first)."""
+        status, body = self.get_json(self.url_for(relative))
+        if body is None:
+            raise FhirError(f"FHIR server answered {status}", status)
+        if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+            raise FhirError("FHIR search did not answer with a Bundle", status)
+        return [body, *self.follow(body)]
+
+    def follow(self, bundle: dict[str, Any]) -> list[dict[str, Any]]:
+        """The pages after `bundle`, by its `next` links, up to the configured page cap."""
+        pages: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        current = bundle
+        while (next_url := next_link(current)) and next_url not in seen:
+            seen.add(next_url)
+            if len(pages) + 1 >= self.config.max_pages:
+                raise FhirError(f"search has more than {self.config.max_pages} pages")
+            status, body = self.get_json(next_url)
+            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+                raise FhirError(f"FHIR server answered {status} for a next page", status)
+            pages.append(body)
+            current = body
+        return pages
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            return str(link["url"])
+    return None

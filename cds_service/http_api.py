@@ -1,0 +1,107 @@
+"""HTTP for CDS Hooks 2.0: discovery, service calls, feedback, health; errors as OperationOutcome.
+
+Every non-200 answer is a FHIR OperationOutcome (`application/fhir+json`) that says what was
+wrong without echoing the request, and no exception reaches the client as a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .engine import CdsEngine
+from .errors import CdsError, Issue, operation_outcome
+
+log = logging.getLogger("legcramp_cds.http")
+api = Blueprint("cds_hooks", __name__)
+
+JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def _json(body: Any, status: int = 200, content_type: str = "application/json") -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
+                    content_type=f"{content_type}; charset=utf-8")
+
+
+def outcome_response(error: CdsError) -> Response:
+    return _json(error.to_operation_outcome(), error.status, "application/fhir+json")
+
+
+def _engine() -> CdsEngine:
+    return current_app.extensions["legcramp_engine"]
+
+
+def _read_json_body() -> Any:
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in JSON_TYPES:
+        raise CdsError(415, [Issue("the request body must be application/json",
+                                   code="not-supported")])
+    raw = request.get_data(cache=False)  # raises RequestEntityTooLarge past the limit
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        position = getattr(exc, "pos", None)
+        where = f" at character {position}" if position is not None else ""
+        raise CdsError(400, [Issue(f"the request body is not valid JSON{where}",
+                                   code="structure")]) from None
+
+
+@api.get("/cds-services")
+def discovery() -> Response:
+    return _json(_engine().discovery())
+
+
+@api.post("/cds-services/<service_id>")
+def service_call(service_id: str) -> Response:
+    engine = _engine()
+    engine.service(service_id)  # 404 before reading a body we would not use
+    return _json(engine.call(service_id, _read_json_body()))
+
+
+@api.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    engine = _engine()
+    engine.service(service_id)
+    return _json(engine.feedback(service_id, _read_json_body()))
+
+
+@api.get("/health")
+def health() -> Response:
+    return _json({"status": "ok"})
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CdsError)
+    def cds_error(error: CdsError) -> Response:
+        if error.status >= 500:
+            log.error("request failed", extra={"status": error.status})
+        return outcome_response(error)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_: RequestEntityTooLarge) -> Response:
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        return outcome_response(CdsError(413, [Issue(
+            f"the request body is larger than the limit of {limit} bytes", code="too-costly")]))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = {404: "not-found", 405: "not-supported"}.get(status, "processing")
+        response = outcome_response(CdsError(status, [Issue(error.name, code=code)]))
+        if status == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.error("unexpected error", extra={
+            "error": type(error).__name__,
+            "where": "".join(traceback.format_tb(error.__traceback__, limit=-5)),
+        })
+        return outcome_response(CdsError(500, [Issue(
+            "the service failed to process this request", code="exception", severity="fatal")]))

@@ -1,0 +1,192 @@
+"""Prefetch: templates declared by the rules, filled from context, and resolved per key.
+
+Per key, as CDS Hooks 2.0 says: absent -> fetch it from `fhirServer` with the same template;
+`null` -> no data exists, do not fetch; an OperationOutcome -> the client's fetch failed, fetch
+it; a Bundle -> use it and follow its `next` links. Missing keys are fetched in parallel. Data
+that cannot be had makes a 412 naming the key rather than a guess: a rule that cannot see a
+malaria diagnosis must not decide there is none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from .errors import PreconditionFailed
+from .fhir_client import FhirError, FhirServer, next_link
+
+TOKEN_PATTERN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+
+# First-level primitive context fields the 2.0 hooks mark "Prefetch Token: Yes".
+CONTEXT_TOKENS: Mapping[str, frozenset[str]] = {
+    "patient-view": frozenset({"userId", "patientId", "encounterId"}),
+    "order-select": frozenset({"userId", "patientId", "encounterId"}),
+    "order-sign": frozenset({"userId", "patientId", "encounterId"}),
+}
+USER_TOKENS: Mapping[str, str] = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+class TemplateError(ValueError):
+    """A template token that is not valid in CDS Hooks 2.0, or has no value in this context."""
+
+
+@dataclass(frozen=True)
+class DataRequirement:
+    """One prefetch key: what a rule reads, as a relative FHIR read or search URL template."""
+
+    key: str
+    template: str
+    description: str = ""
+
+    @property
+    def is_read(self) -> bool:
+        path = self.template.split("?", 1)[0]
+        return "?" not in self.template and path.count("/") == 1
+
+    def tokens(self) -> list[str]:
+        return TOKEN_PATTERN.findall(self.template)
+
+
+def validate_template(template: str, hook: str) -> None:
+    """Raise TemplateError for any token CDS Hooks 2.0 does not allow for `hook`."""
+    allowed = CONTEXT_TOKENS.get(hook, frozenset())
+    for token in TOKEN_PATTERN.findall(template):
+        if token in USER_TOKENS:
+            continue
+        if token.startswith("context.") and token.removeprefix("context.") in allowed:
+            continue
+        raise TemplateError(f"token {{{{{token}}}}} is not valid in CDS Hooks 2.0 for {hook}")
+
+
+def fill_template(template: str, context: Mapping[str, Any]) -> str:
+    """The template with each token replaced by its URL-escaped value from `context`."""
+
+    def value_of(match: re.Match[str]) -> str:
+        token = match.group(1)
+        if token.startswith("context."):
+            value = context.get(token.removeprefix("context."))
+        elif token in USER_TOKENS:
+            user = str(context.get("userId") or "")
+            kind, _, user_id = user.partition("/")
+            value = user_id if kind == USER_TOKENS[token] and user_id else None
+        else:
+            value = None
+        if not isinstance(value, str) or not value:
+            raise TemplateError(f"no value for token {{{{{token}}}}} in this request's context")
+        return quote(value, safe="/")
+
+    return TOKEN_PATTERN.sub(value_of, template)
+
+
+@dataclass
+class ResolvedData:
+    """Resources per prefetch key, and where each key's data came from."""
+
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    supplied: list[str] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+
+    def all_resources(self) -> list[dict[str, Any]]:
+        return [resource for items in self.resources.values() for resource in items]
+
+
+def resources_of(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources a prefetch value carries: a Bundle's entries, or the resource itself."""
+    if value.get("resourceType") != "Bundle":
+        return [value]
+    found = []
+    for entry in value.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
+            found.append(resource)
+    return found
+
+
+def resolve(
+    requirements: Sequence[DataRequirement],
+    prefetch: Mapping[str, Any] | None,
+    context: Mapping[str, Any],
+    server: FhirServer | None,
+    executor: Executor,
+) -> ResolvedData:
+    resolved = ResolvedData()
+    jobs: dict[str, Callable[[], list[dict[str, Any]]]] = {}
+    missing: dict[str, str] = {}
+    supplied = prefetch or {}
+
+    for requirement in requirements:
+        key = requirement.key
+        value = supplied.get(key, _ABSENT)
+        if value is None:
+            resolved.resources[key] = []
+            resolved.empty.append(key)
+        elif value is _ABSENT or value.get("resourceType") == "OperationOutcome":
+            if server is None:
+                missing[key] = "no fhirServer was given to fetch it from"
+                continue
+            try:
+                url = fill_template(requirement.template, context)
+            except TemplateError as exc:
+                missing[key] = str(exc)
+                continue
+            jobs[key] = _fetch_job(server, url, requirement.is_read)
+            resolved.fetched.append(key)
+        else:
+            resolved.resources[key] = resources_of(value)
+            resolved.supplied.append(key)
+            if value.get("resourceType") == "Bundle" and next_link(value):
+                if server is None:
+                    missing[key] = "the Bundle has more pages and no fhirServer was given"
+                    continue
+                jobs[key] = _more_pages_job(server, value)
+
+    futures = {key: executor.submit(job) for key, job in jobs.items()}
+    for key, future in futures.items():
+        try:
+            resolved.resources.setdefault(key, []).extend(future.result())
+        except FhirError as exc:
+            missing[key] = exc.reason
+    if missing:
+        raise PreconditionFailed(missing)
+    return resolved
+
+
+_ABSENT: Any = object()
+
+
+def _fetch_job(server: FhirServer, url: str, is_read: bool) -> Callable[[], list[dict[str, Any]]]:
+    def job() -> list[dict[str, Any]]:
+        if is_read:
+            resource = server.read(url)
+            return [] if resource is None else resources_of(resource)
+        return [r for page in server.search(url) for r in resources_of(page)]
+
+    return job
+
+
+def _more_pages_job(server: FhirServer, bundle: dict[str, Any]) -> Callable[[], list[dict[str, Any]]]:
+    def job() -> list[dict[str, Any]]:
+        return [r for page in server.follow(bundle) for r in resources_of(page)]
+
+    return job
+
+
+def union(groups: Iterable[Iterable[DataRequirement]]) -> tuple[DataRequirement, ...]:
+    """Requirements of several rules, each key once (the same key must mean the same query)."""
+    by_key: dict[str, DataRequirement] = {}
+    for group in groups:
+        for requirement in group:
+            known = by_key.setdefault(requirement.key, requirement)
+            if known.template != requirement.template:
+                raise ValueError(f"prefetch key {requirement.key!r} is declared twice, differently")
+    return tuple(by_key.values())

@@ -1,0 +1,364 @@
+"""The read-only `PatientRecord` every rule reads, built once per request from resolved data.
+
+Rules never see JSON, prefetch keys or HTTP: only typed models and accessors that apply the
+catalog's ground rules for which conditions and orders count. Resources for another patient are
+dropped (and counted): mixing two charts is worse than missing one resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from .parsing import ParseReport, ResourceRejected, parse_resource
+from .terminology import Match, ValueSet
+
+# Resource types the rules read; anything else in a prefetch Bundle is ignored unparsed.
+READ_TYPES = frozenset({"Patient", "Condition", "MedicationRequest", "Medication", "Observation"})
+
+ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
+EXCLUDED_VERIFICATION_STATUSES = frozenset({"refuted", "entered-in-error"})
+# Draft orders that are no longer orders (order-sign may also carry revised, non-draft orders).
+INACTIVE_ORDER_STATUSES = frozenset({"cancelled", "entered-in-error", "completed", "stopped"})
+
+
+def reference_key(reference: str | None) -> str | None:
+    """'Type/id' from a relative, absolute or versioned reference; None for other forms."""
+    if not reference or reference.startswith("#"):
+        return None
+    parts = [p for p in reference.split("?", 1)[0].split("/") if p]
+    if "_history" in parts:
+        parts = parts[: parts.index("_history")]
+    if len(parts) >= 2:
+        return f"{parts[-2]}/{parts[-1]}"
+    return None
+
+
+def referenced_id(reference: str | None) -> str | None:
+    if not reference:
+        return None
+    if reference.startswith("urn:uuid:"):
+        return reference.removeprefix("urn:uuid:")
+    key = reference_key(reference)
+    return key.split("/", 1)[1] if key else None
+
+
+def _codes(concept: Any) -> list[Any]:
+    return list(getattr(concept, "coding", None) or [])
+
+
+def _status_code(concept: Any) -> str | None:
+    for coding in _codes(concept):
+        if coding.code:
+            return str(coding.code)
+    return None
+
+
+def condition_counts(condition: Any) -> bool:
+    """Catalog ground rule: clinically active (or status absent) and not refuted/in error."""
+    clinical = _status_code(condition.clinicalStatus)
+    if clinical is not None and clinical not in ACTIVE_CLINICAL_STATUSES:
+        return False
+    verification = _status_code(condition.verificationStatus)
+    return verification not in EXCLUDED_VERIFICATION_STATUSES
+
+
+def condition_onset(condition: Any) -> datetime | date | None:
+    """Onset from onsetDateTime, onsetPeriod.start, else recordedDate (catalog ground rule)."""
+    if condition.onsetDateTime is not None:
+        return condition.onsetDateTime
+    if condition.onsetPeriod is not None and condition.onsetPeriod.start is not None:
+        return condition.onsetPeriod.start
+    return condition.recordedDate
+
+
+def concept_label(concept: Any) -> str | None:
+    """What a clinician would call this concept: its text, else a display, else a code."""
+    if concept is None:
+        return None
+    if getattr(concept, "text", None):
+        return str(concept.text)
+    for coding in _codes(concept):
+        if coding.display:
+            return str(coding.display)
+    for coding in _codes(concept):
+        if coding.code:
+            return f"{coding.code} ({coding.system})" if coding.system else str(coding.code)
+    return None
+
+
+@dataclass(frozen=True)
+class ConditionMatch:
+    condition: Any
+    match: Match
+
+    @property
+    def label(self) -> str:
+        return concept_label(self.condition.code) or "condition"
+
+    @property
+    def reference(self) -> str:
+        return f"Condition/{self.condition.id}" if self.condition.id else "Condition"
+
+
+@dataclass(frozen=True)
+class MedicationOrder:
+    """A MedicationRequest with its medication resolved, whichever way the client coded it."""
+
+    model: Any
+    raw: dict[str, Any]
+    medication: Any | None
+    medication_origin: str  # codeableConcept | contained | bundle | server | unresolved | absent
+
+    @property
+    def id(self) -> str | None:
+        return self.model.id
+
+    @property
+    def reference(self) -> str:
+        return f"MedicationRequest/{self.model.id}" if self.model.id else "MedicationRequest"
+
+    @property
+    def status(self) -> str | None:
+        return self.model.status
+
+    @property
+    def authored_on(self) -> datetime | None:
+        return self.model.authoredOn
+
+    @property
+    def reason_codes(self) -> list[Any]:
+        return list(self.model.reasonCode or [])
+
+    @property
+    def reason_references(self) -> list[str]:
+        return [r.reference for r in self.model.reasonReference or [] if r.reference]
+
+    @property
+    def medication_label(self) -> str:
+        return concept_label(self.medication) or "the ordered medication"
+
+    def match_medication(self, value_set: ValueSet) -> Match | None:
+        return value_set.match(self.medication)
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_id: str
+    as_of: datetime
+    patient: Any | None = None
+    conditions: tuple[Any, ...] = ()
+    observations: tuple[Any, ...] = ()
+    medication_requests: tuple[MedicationOrder, ...] = ()
+    draft_orders: tuple[MedicationOrder, ...] = ()
+    report: ParseReport = field(default_factory=ParseReport)
+
+    @property
+    def is_deceased(self) -> bool:
+        if self.patient is None:
+            return False
+        return bool(self.patient.deceasedBoolean) or self.patient.deceasedDateTime is not None
+
+    def active_conditions(self, value_set: ValueSet) -> list[ConditionMatch]:
+        found = []
+        for condition in self.conditions:
+            if not condition_counts(condition):
+                continue
+            match = value_set.match(condition.code)
+            if match:
+                found.append(ConditionMatch(condition, match))
+        return found
+
+    def condition(self, reference: str) -> Any | None:
+        wanted = reference_key(reference)
+        target_id = referenced_id(reference)
+        for condition in self.conditions:
+            if wanted == f"Condition/{condition.id}" or (
+                reference.startswith("urn:uuid:") and condition.id == target_id
+            ):
+                return condition
+        return None
+
+    def active_medications(self) -> list[MedicationOrder]:
+        """The chart's active MedicationRequests; a deceased patient has none, whatever stale
+        orders say."""
+        if self.is_deceased:
+            return []
+        return [order for order in self.medication_requests if order.status == "active"]
+
+    def draft(self, reference: str) -> MedicationOrder | None:
+        wanted = reference_key(reference)
+        return next((o for o in self.draft_orders if o.reference == wanted), None)
+
+    def open_drafts(self) -> list[MedicationOrder]:
+        return [o for o in self.draft_orders if o.status not in INACTIVE_ORDER_STATUSES]
+
+
+class ResourceIndex:
+    """Raw resources by 'Type/id' and by Bundle fullUrl, for resolving references."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, dict[str, Any]] = {}
+
+    def add(self, resource: dict[str, Any], full_url: str | None = None) -> None:
+        resource_type, resource_id = resource.get("resourceType"), resource.get("id")
+        if isinstance(resource_type, str) and isinstance(resource_id, str):
+            self._by_key.setdefault(f"{resource_type}/{resource_id}", resource)
+        if isinstance(full_url, str) and full_url:
+            self._by_key.setdefault(full_url, resource)
+
+    def get(self, reference: str) -> dict[str, Any] | None:
+        return self._by_key.get(reference) or self._by_key.get(reference_key(reference) or "")
+
+
+def medication_reference(order: dict[str, Any]) -> str | None:
+    reference = order.get("medicationReference")
+    if isinstance(reference, dict) and isinstance(reference.get("reference"), str):
+        return reference["reference"]
+    return None
+
+
+def contained_resource(order: dict[str, Any], reference: str) -> dict[str, Any] | None:
+    wanted = reference.removeprefix("#")
+    for resource in order.get("contained") or []:
+        if isinstance(resource, dict) and resource.get("id") == wanted:
+            return resource
+    return None
+
+
+def _subject_matches(raw: dict[str, Any], patient_id: str) -> bool:
+    subject = raw.get("subject") or raw.get("patient")
+    if raw.get("resourceType") == "Patient":
+        return raw.get("id") in (None, patient_id)
+    if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
+        return True
+    return referenced_id(subject["reference"]) == patient_id
+
+
+class RecordBuilder:
+    """Parses what the request resolved into a PatientRecord, counting what it had to skip."""
+
+    def __init__(self, patient_id: str, as_of: datetime):
+        self.patient_id = patient_id
+        self.as_of = as_of
+        self.report = ParseReport()
+        self.index = ResourceIndex()
+
+    def _parse(self, raw: dict[str, Any]) -> Any | None:
+        try:
+            model = parse_resource(raw, self.report)
+        except ResourceRejected as exc:
+            self.report.skip(exc.resource_type, exc.reason)
+            return None
+        self.report.parsed[_type_of(raw)] += 1
+        return model
+
+    def _order(self, raw: dict[str, Any], fetched: dict[str, dict[str, Any]]) -> MedicationOrder | None:
+        model = self._parse(raw)
+        if model is None:
+            return None
+        if model.medicationCodeableConcept is not None:
+            return MedicationOrder(model, raw, model.medicationCodeableConcept, "codeableConcept")
+        reference = medication_reference(raw)
+        if reference is None:
+            return MedicationOrder(model, raw, None, "absent")
+        origin, medication_raw = "unresolved", None
+        if reference.startswith("#"):
+            origin, medication_raw = "contained", contained_resource(raw, reference)
+        elif (found := self.index.get(reference)) is not None:
+            origin, medication_raw = "bundle", found
+        elif (found := fetched.get(reference)) is not None:
+            origin, medication_raw = "server", found
+        medication = self._parse(medication_raw) if medication_raw else None
+        if medication is None or medication.get_resource_type() != "Medication":
+            self.report.skip("MedicationRequest", "medicationReference could not be resolved")
+            return MedicationOrder(model, raw, None, "unresolved")
+        return MedicationOrder(model, raw, medication.code, origin)
+
+    def build(
+        self,
+        chart: Iterable[dict[str, Any]],
+        drafts: Sequence[tuple[dict[str, Any], str | None]],
+        fetched_medications: dict[str, dict[str, Any]] | None = None,
+    ) -> PatientRecord:
+        fetched = fetched_medications or {}
+        chart = list(chart)
+        for raw, full_url in drafts:
+            self.index.add(raw, full_url)
+        for raw in chart:
+            self.index.add(raw)
+
+        patient, conditions, observations, requests = None, [], [], []
+        seen: set[str] = set()
+        for raw in chart:
+            resource_type = raw.get("resourceType")
+            if resource_type not in READ_TYPES or resource_type == "Medication":
+                continue
+            identity = f"{resource_type}/{raw.get('id')}" if raw.get("id") else None
+            if identity and identity in seen:
+                continue
+            if identity:
+                seen.add(identity)
+            if not _subject_matches(raw, self.patient_id):
+                self.report.other_patient[str(resource_type)] += 1
+                continue
+            if resource_type == "MedicationRequest":
+                order = self._order(raw, fetched)
+                if order is not None:
+                    requests.append(order)
+                continue
+            model = self._parse(raw)
+            if model is None:
+                continue
+            if resource_type == "Patient":
+                patient = model
+            elif resource_type == "Condition":
+                conditions.append(model)
+            elif resource_type == "Observation":
+                observations.append(model)
+
+        draft_orders = []
+        for raw, _ in drafts:
+            if raw.get("resourceType") != "MedicationRequest":
+                continue
+            order = self._order(raw, fetched)
+            if order is not None:
+                draft_orders.append(order)
+
+        return PatientRecord(
+            patient_id=self.patient_id,
+            as_of=self.as_of,
+            patient=patient,
+            conditions=tuple(conditions),
+            observations=tuple(observations),
+            medication_requests=tuple(requests),
+            draft_orders=tuple(draft_orders),
+            report=self.report,
+        )
+
+    def unresolved_medication_references(
+        self, chart: Iterable[dict[str, Any]], drafts: Sequence[tuple[dict[str, Any], str | None]]
+    ) -> list[str]:
+        """medicationReferences no prefetch or draft Bundle holds: to read from the server."""
+        for raw, full_url in drafts:
+            self.index.add(raw, full_url)
+        orders = [raw for raw, _ in drafts] + [r for r in chart]
+        for raw in orders:
+            self.index.add(raw)
+        wanted = []
+        for raw in orders:
+            if raw.get("resourceType") != "MedicationRequest":
+                continue
+            reference = medication_reference(raw)
+            if reference is None or reference.startswith("#") or self.index.get(reference):
+                continue
+            key = reference_key(reference)
+            if key and key.startswith("Medication/") and reference not in wanted:
+                wanted.append(reference)
+        return wanted
+
+
+def _type_of(raw: dict[str, Any]) -> str:
+    return str(raw.get("resourceType"))

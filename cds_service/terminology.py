@@ -1,0 +1,141 @@
+"""Value sets as compiled matchers: codes keyed by (system, code), ICD-10-CM prefixes, text terms.
+
+The clinical content (which codes mean quinine, which mean malaria) lives in `hooks/valuesets/`
+as data with provenance; this module only knows how to match a FHIR CodeableConcept against such
+data, once compiled at start-up. Text matching is whole-word and case-insensitive so that
+`quinidine` never matches `quinine` (terminology pitfalls).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+class CodingLike(Protocol):
+    system: str | None
+    code: str | None
+    display: str | None
+
+
+class ConceptLike(Protocol):
+    coding: list[Any] | None
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Match:
+    """How a concept matched: by `code` (with the coding that matched) or by `text`."""
+
+    value_set: str
+    how: str
+    system: str | None = None
+    code: str | None = None
+    text: str | None = None
+
+    def describe(self) -> str:
+        if self.how == "code":
+            return f"code {self.code} ({self.system})"
+        return f"name '{self.text}'"
+
+
+def _normalise_icd10(code: str) -> str:
+    return code.replace(".", "").strip().upper()
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    id: str
+    title: str
+    codes: frozenset[tuple[str, str]]
+    icd10cm_prefixes: tuple[str, ...]
+    text_pattern: re.Pattern[str] | None
+    provenance: Mapping[str, Any]
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> ValueSet:
+        codes: set[tuple[str, str]] = set()
+        for entry in document.get("codes", []):
+            system, code = entry["system"], str(entry["code"])
+            if system == ICD10CM:
+                code = _normalise_icd10(code)
+            codes.add((system, code))
+        prefixes = tuple(_normalise_icd10(p) for p in document.get("icd10cm_prefixes", []))
+        terms = sorted({t.strip().lower() for t in document.get("text_terms", []) if t.strip()},
+                       key=len, reverse=True)
+        pattern = None
+        if terms:
+            alternatives = "|".join(re.escape(term).replace(r"\ ", r"\s+") for term in terms)
+            pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+        return cls(
+            id=document["id"],
+            title=document.get("title", document["id"]),
+            codes=frozenset(codes),
+            icd10cm_prefixes=prefixes,
+            text_pattern=pattern,
+            provenance=document.get("provenance", {}),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> ValueSet:
+        return cls.from_document(json.loads(path.read_text(encoding="utf-8")))
+
+    def has_code(self, system: str | None, code: str | None) -> bool:
+        if not system or not code:
+            return False
+        if system == ICD10CM:
+            normalised = _normalise_icd10(code)
+            if (system, normalised) in self.codes:
+                return True
+            return bool(self.icd10cm_prefixes) and normalised.startswith(self.icd10cm_prefixes)
+        return (system, code.strip()) in self.codes
+
+    def matches_text(self, text: str | None) -> bool:
+        return bool(text and self.text_pattern and self.text_pattern.search(text))
+
+    def match_codings(self, codings: Iterable[Any]) -> Match | None:
+        for coding in codings:
+            system, code = getattr(coding, "system", None), getattr(coding, "code", None)
+            if self.has_code(system, code):
+                return Match(self.id, "code", system=system, code=code)
+        return None
+
+    def match(self, concept: Any | None) -> Match | None:
+        """Code first, then whole-word text of `concept.text` and each `coding.display`."""
+        if concept is None:
+            return None
+        codings = list(getattr(concept, "coding", None) or [])
+        by_code = self.match_codings(codings)
+        if by_code:
+            return by_code
+        texts = [getattr(concept, "text", None)] + [getattr(c, "display", None) for c in codings]
+        for text in texts:
+            if self.matches_text(text):
+                return Match(self.id, "text", text=text)
+        return None
+
+
+class ValueSetLibrary:
+    """All value sets of a directory, compiled once and looked up by id."""
+
+    def __init__(self, value_sets: Iterable[ValueSet]):
+        self._by_id = {vs.id: vs for vs in value_sets}
+
+    @classmethod
+    def from_directory(cls, directory: Path) -> ValueSetLibrary:
+        return cls(ValueSet.load(path) for path in sorted(directory.glob("*.json")))
+
+    def __getitem__(self, value_set_id: str) -> ValueSet:
+        return self._by_id[value_set_id]
+
+    def __contains__(self, value_set_id: object) -> bool:
+        return value_set_id in self._by_id
+
+    def ids(self) -> list[str]:
+        return sorted(self._by_id)

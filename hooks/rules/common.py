@@ -1,0 +1,62 @@
+"""Small helpers every rule's card uses: codings in the project's code systems, dates, orders."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, datetime
+from typing import Any
+
+from cds_service.cards import Action, Coding, Source
+from cds_service.record import MedicationOrder
+from cds_service.terminology import Match
+
+
+def topic(base: str, rule_id: str, display: str) -> Coding:
+    """source.topic: the rule id as a code, so feedback and reports group by rule."""
+    return Coding(system=f"{base}/rule", code=rule_id, display=display)
+
+
+def source(base: str, rule_id: str, label: str, display: str) -> Source:
+    return Source(label=label, topic=topic(base, rule_id, display))
+
+
+def override_reason(base: str, code: str, display: str) -> Coding:
+    return Coding(system=f"{base}/override-reason", code=code, display=display)
+
+
+def format_date(value: date | datetime | None) -> str:
+    if value is None:
+        return "date not recorded"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    return value.isoformat()
+
+
+def how_identified(match: Match) -> str:
+    if match.how == "code":
+        return f"by code {match.code}"
+    return "by its name (no recognised code)"
+
+
+def describe_order(order: MedicationOrder, match: Match) -> str:
+    """One Markdown line: the drug, which order, its status and date, and how it was matched."""
+    status = order.status or "status not given"
+    return (
+        f"**{order.medication_label}** ({order.reference}, {status}, "
+        f"authored {format_date(order.authored_on)}; identified {how_identified(match)})"
+    )
+
+
+def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action | None:
+    """Delete a draft on order hooks; on patient-view, stop the active order (complete update).
+
+    None when the order has no id to name: a suggestion must point at a real resource.
+    """
+    if not order.id:
+        return None
+    if hook in ("order-select", "order-sign"):
+        return Action(type="delete", description=f"Remove the draft {what} order",
+                      resource_id=order.reference)
+    updated: dict[str, Any] = copy.deepcopy(order.raw)
+    updated["status"] = "stopped"
+    return Action(type="update", description=f"Stop the active {what} order", resource=updated)

@@ -1,0 +1,109 @@
+"""Q1 `quinine-leg-cramps`: quinine is not for leg cramps (critical).
+
+Source: seed 003 (quinine is no longer recommended for leg cramps: serious, life-threatening
+hematologic reactions including thrombocytopenia and hemolytic uremic syndrome; FDA warning),
+seeds 003 and 004 for the first-line measures the card points to instead.
+
+Fires: a quinine order (any product, any dose) among the orders the hook asks about.
+Quiet: the patient has active malaria, or the order's reason (code or referenced Condition) is
+malaria, or the order cites a reason Condition the record does not hold (it could be malaria:
+when unsure, stay quiet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cds_service.cards import Card, Suggestion
+from cds_service.prefetch import DataRequirement
+from cds_service.record import MedicationOrder, PatientRecord
+from cds_service.services import RuleContext
+from cds_service.terminology import ValueSet
+from hooks import data
+from hooks.rules.common import describe_order, override_reason, remove_order_action, source
+
+RULE_ID = "quinine-leg-cramps"
+
+SUMMARY = "Quinine is not recommended for leg cramps: risk of serious, potentially fatal blood reactions"
+
+WHY = (
+    "The leg cramp guidance advises against quinine for cramps. The FDA has warned that it can "
+    "cause serious and sometimes fatal blood disorders, such as a low platelet count "
+    "(thrombocytopenia) and hemolytic uremic syndrome."
+)
+
+INSTEAD = (
+    "**Consider instead**\n"
+    "- First line, without drugs: daily calf and hamstring stretching, stretching or massaging "
+    "the muscle during a cramp, enough fluid, and a check of potassium, magnesium and calcium.\n"
+    "- Look for causes: electrolyte imbalance, peripheral artery disease, cirrhosis, and "
+    "medicines such as diuretics, statins and beta-blockers.\n"
+    "- If cramps persist despite this, the guidance names baclofen (10 mg a day, raised by "
+    "10 mg a day each week to at most 30 mg a day); calcium channel blockers may help some "
+    "patients, and vitamin B12 has only limited evidence."
+)
+
+
+@dataclass(frozen=True)
+class QuinineLegCramps:
+    quinine: ValueSet
+    malaria: ValueSet
+    rule_id: str = RULE_ID
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        if hook == "patient-view":
+            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
+        return (data.CONDITIONS,)
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        record = context.record
+        malaria = record.active_conditions(self.malaria)
+        if malaria:
+            return []
+        cards = []
+        for order in context.subject_orders:
+            match = order.match_medication(self.quinine)
+            if match is None or self._has_malaria_or_unknown_reason(order, record):
+                continue
+            cards.append(self._card(order, describe_order(order, match), context))
+        return cards
+
+    def _has_malaria_or_unknown_reason(self, order: MedicationOrder, record: PatientRecord) -> bool:
+        if any(self.malaria.match(reason) for reason in order.reason_codes):
+            return True
+        for reference in order.reason_references:
+            condition = record.condition(reference)
+            if condition is None or self.malaria.match(condition.code):
+                return True
+        return False
+
+    def _card(self, order: MedicationOrder, found: str, context: RuleContext) -> Card:
+        base = context.code_system_base
+        action = remove_order_action(order, context.hook, "quinine")
+        suggestions = []
+        if action is not None:
+            label = "Remove the quinine order" if action.type == "delete" else "Stop quinine"
+            suggestions.append(Suggestion(label=label, actions=(action,), is_recommended=True))
+        detail = "\n\n".join([
+            f"**Found:** {found}. No active malaria diagnosis and no malaria indication on the "
+            "order were found.",
+            f"**Why:** {WHY}",
+            INSTEAD,
+            "Quinine keeps its place in treating malaria; if that is the indication, record it "
+            "on the order.",
+        ])
+        return Card(
+            summary=SUMMARY,
+            indicator="critical",
+            source=source(base, RULE_ID, "Leg cramp guidance: quinine not recommended (FDA warning)",
+                          "Quinine for leg cramps"),
+            detail=detail,
+            suggestions=tuple(suggestions),
+            selection_behavior="at-most-one" if suggestions else None,
+            override_reasons=(
+                override_reason(base, "treating-malaria", "Treating malaria"),
+                override_reason(base, "other-documented-indication", "Other documented indication"),
+            ),
+            identity=order.reference,
+        )
