@@ -1,0 +1,113 @@
+"""`legcramp-cds serve` and `legcramp-cds evaluate`: the same engine as a server or one-shot."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import ConfigError, load_config
+from .errors import CdsError
+
+log = logging.getLogger("legcramp_cds.cli")
+
+
+def _config(path: str | None):
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+@click.version_option(package_name="legcramp-cds")
+def main() -> None:
+    """CDS Hooks 2.0 service for leg cramp, leg spasm and restless legs guidance."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default from configuration).")
+@click.option("--port", default=None, type=int, help="Port (default from configuration).")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+def serve(host: str | None, port: int | None, config_path: str | None) -> None:
+    """Serve the CDS Hooks endpoints with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    from .app import create_app
+    from .logs import configure_logging
+
+    config = _config(config_path)
+    bind = f"{host or config.server.host}:{port or config.server.port}"
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            settings = {
+                "bind": bind,
+                "workers": config.server.workers,
+                "threads": config.server.threads,
+                "worker_class": "gthread",
+                "timeout": 30,
+                "graceful_timeout": 10,
+                "accesslog": None,
+                "errorlog": "-",
+                "limit_request_line": 8190,
+            }
+            for key, value in settings.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            configure_logging()
+            return create_app(config)
+
+    configure_logging()
+    log.info("starting", extra={"bind": bind, "config": config.source,
+                                "workers": config.server.workers})
+    Server().run()
+
+
+@main.command()
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration file.")
+@click.option("--service", "service_id", default=None,
+              help="Service id to call (default: the service for the request's hook).")
+def evaluate(request_file: str, config_path: str | None, service_id: str | None) -> None:
+    """Print the CDS Hooks response for one hook request, without a server.
+
+    It still fetches from the request's fhirServer what prefetch does not carry. Exit status 0
+    with the response on stdout; 1 with the OperationOutcome on stdout when the request fails.
+    """
+    from .engine import CdsEngine
+    from .logs import configure_logging
+    from hooks import build_services
+
+    configure_logging("WARNING")
+    config = _config(config_path)
+    try:
+        payload = json.loads(Path(request_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"cannot read a JSON request from {request_file}: {exc}") from exc
+    engine = CdsEngine(build_services(), config)
+    try:
+        if service_id is None:
+            hook = payload.get("hook") if isinstance(payload, dict) else None
+            matching = [s.id for s in engine.services.values() if s.hook == hook]
+            if not matching:
+                raise click.ClickException("the request's hook matches no service; use --service")
+            service_id = matching[0]
+        response = engine.call(service_id, payload)
+        click.echo(json.dumps(response, indent=2, ensure_ascii=False))
+    except CdsError as error:
+        click.echo(json.dumps(error.to_operation_outcome(), indent=2, ensure_ascii=False))
+        sys.exit(1)
+    finally:
+        engine.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Shared test fixtures: an app evaluated as of a fixed date, fixture loaders, the contract."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service import contracts
+from cds_service.app import create_app
+from cds_service.clock import FixedClock
+from cds_service.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+SHARED = ROOT.parent / "shared"
+AS_OF = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def load_fixture(relative: str) -> Any:
+    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
+
+
+def load_request(name: str, **changes: Any) -> dict[str, Any]:
+    request = copy.deepcopy(load_fixture(f"requests/{name}.json"))
+    request.update(changes)
+    return request
+
+
+def assert_valid_response(body: Any) -> None:
+    found = contracts.violations("response.schema.json", body)
+    assert not found, found
+
+
+def assert_operation_outcome(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/fhir+json"
+    body = response.get_json()
+    assert not contracts.violations("operation-outcome.schema.json", body), body
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and 'File "' not in text
+    return body
+
+
+@pytest.fixture
+def config() -> Config:
+    return load_config(None)
+
+
+@pytest.fixture
+def make_app(config: Config) -> Callable[..., Any]:
+    apps = []
+
+    def factory(cfg: Config | None = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("clock", FixedClock(AS_OF))
+        app = create_app(cfg or config, **kwargs)
+        app.testing = True
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions["legcramp_engine"].close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Any]) -> Any:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def call(client: Any) -> Callable[[str, dict[str, Any]], Any]:
+    """POST a hook request; a 200 body is checked against the response schema."""
+
+    def post(service_id: str, request: dict[str, Any]) -> Any:
+        response = client.post(f"/cds-services/{service_id}", json=request)
+        if response.status_code == 200:
+            assert_valid_response(response.get_json())
+        return response
+
+    return post
