@@ -42,12 +42,14 @@ class Source:
     topic: Coding | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return _compact({
-            "label": self.label,
-            "url": self.url,
-            "icon": self.icon,
-            "topic": self.topic.to_json() if self.topic else None,
-        })
+        return _compact(
+            {
+                "label": self.label,
+                "url": self.url,
+                "icon": self.icon,
+                "topic": self.topic.to_json() if self.topic else None,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,14 @@ class Action:
             raise ValueError(f"a {self.type} action carries the whole resource")
 
     def to_json(self) -> dict[str, Any]:
-        return _compact({
-            "type": self.type,
-            "description": self.description,
-            "resource": self.resource,
-            "resourceId": self.resource_id,
-        })
+        return _compact(
+            {
+                "type": self.type,
+                "description": self.description,
+                "resource": self.resource,
+                "resourceId": self.resource_id,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,14 @@ class Suggestion:
     uuid: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return _compact({
-            "label": self.label,
-            "uuid": self.uuid,
-            "isRecommended": self.is_recommended,
-            "actions": [a.to_json() for a in self.actions],
-        })
+        return _compact(
+            {
+                "label": self.label,
+                "uuid": self.uuid,
+                "isRecommended": self.is_recommended,
+                "actions": [a.to_json() for a in self.actions],
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,14 @@ class Link:
             raise ValueError("appContext belongs to smart links only")
 
     def to_json(self) -> dict[str, Any]:
-        return _compact({
-            "label": self.label, "url": self.url, "type": self.type, "appContext": self.app_context,
-        })
+        return _compact(
+            {
+                "label": self.label,
+                "url": self.url,
+                "type": self.type,
+                "appContext": self.app_context,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -146,17 +157,19 @@ class Card:
         return replace(self, uuid=self.uuid or str(card_uuid), suggestions=suggestions)
 
     def to_json(self) -> dict[str, Any]:
-        return _compact({
-            "uuid": self.uuid,
-            "summary": self.summary,
-            "detail": self.detail,
-            "indicator": self.indicator,
-            "source": self.source.to_json(),
-            "suggestions": [s.to_json() for s in self.suggestions],
-            "selectionBehavior": self.selection_behavior if self.suggestions else None,
-            "overrideReasons": [r.to_json() for r in self.override_reasons],
-            "links": [link.to_json() for link in self.links],
-        })
+        return _compact(
+            {
+                "uuid": self.uuid,
+                "summary": self.summary,
+                "detail": self.detail,
+                "indicator": self.indicator,
+                "source": self.source.to_json(),
+                "suggestions": [s.to_json() for s in self.suggestions],
+                "selectionBehavior": self.selection_behavior if self.suggestions else None,
+                "overrideReasons": [r.to_json() for r in self.override_reasons],
+                "links": [link.to_json() for link in self.links],
+            }
+        )
 
 
 def ordered(cards: Sequence[Card]) -> list[Card]:

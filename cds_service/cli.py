@@ -32,8 +32,13 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default from configuration).")
 @click.option("--port", default=None, type=int, help="Port (default from configuration).")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).",
+)
 def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     """Serve the CDS Hooks endpoints with gunicorn."""
     from gunicorn.app.base import BaseApplication
@@ -65,33 +70,46 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
             return create_app(config)
 
     configure_logging()
-    log.info("starting", extra={"bind": bind, "config": config.source,
-                                "workers": config.server.workers})
+    log.info(
+        "starting", extra={"bind": bind, "config": config.source, "workers": config.server.workers}
+    )
     Server().run()
 
 
 @main.command()
 @click.argument("request_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="TOML configuration file.")
-@click.option("--service", "service_id", default=None,
-              help="Service id to call (default: the service for the request's hook).")
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="TOML configuration file.",
+)
+@click.option(
+    "--service",
+    "service_id",
+    default=None,
+    help="Service id to call (default: the service for the request's hook).",
+)
 def evaluate(request_file: str, config_path: str | None, service_id: str | None) -> None:
     """Print the CDS Hooks response for one hook request, without a server.
 
     It still fetches from the request's fhirServer what prefetch does not carry. Exit status 0
     with the response on stdout; 1 with the OperationOutcome on stdout when the request fails.
     """
+    from hooks import build_services
+
     from .engine import CdsEngine
     from .logs import configure_logging
-    from hooks import build_services
 
     configure_logging("WARNING")
     config = _config(config_path)
     try:
         payload = json.loads(Path(request_file).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise click.ClickException(f"cannot read a JSON request from {request_file}: {exc}") from exc
+        raise click.ClickException(
+            f"cannot read a JSON request from {request_file}: {exc}"
+        ) from exc
     engine = CdsEngine(build_services(), config)
     try:
         if service_id is None:

@@ -63,7 +63,9 @@ class EvaluationConfig:
                 return datetime.fromisoformat(text).replace(tzinfo=UTC)
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ConfigError(f"evaluation.as_of is not an ISO 8601 date or instant: {text!r}") from exc
+            raise ConfigError(
+                f"evaluation.as_of is not an ISO 8601 date or instant: {text!r}"
+            ) from exc
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -27,8 +27,10 @@ log = logging.getLogger("legcramp_cds.engine")
 
 
 def _violations_error(found: Sequence[contracts.Violation], what: str) -> CdsError:
-    issues = [Issue(f"{what}: {v.path} {v.message}", code="structure", expression=(v.path,))
-              for v in found]
+    issues = [
+        Issue(f"{what}: {v.path} {v.message}", code="structure", expression=(v.path,))
+        for v in found
+    ]
     return CdsError(400, issues)
 
 
@@ -93,7 +95,8 @@ class CdsEngine:
         if payload["hook"] != service.hook:
             raise bad_request(
                 f"this service answers the '{service.hook}' hook, not the hook in the request",
-                expression=["$.hook"], code="value",
+                expression=["$.hook"],
+                code="value",
             )
         context = payload["context"]
         found = contracts.violations(contracts.CONTEXT_SCHEMAS[service.hook], context, "$.context")
@@ -101,8 +104,9 @@ class CdsEngine:
             raise _violations_error(found, f"invalid {service.hook} context")
 
         server = self._server(payload)
-        resolved = resolve(service.requirements, payload.get("prefetch"), context, server,
-                           self.executor)
+        resolved = resolve(
+            service.requirements, payload.get("prefetch"), context, server, self.executor
+        )
         record = self._record(context, resolved.all_resources(), server)
         cards = self._run_rules(service, context, record)
         seed = f"{service.id}|{payload['hookInstance']}"
@@ -188,9 +192,12 @@ class CdsEngine:
             except Exception as exc:  # a faulty rule must not take the other rules' cards with it
                 log.error(
                     "rule failed",
-                    extra={"rule": rule.rule_id, "service": service.id,
-                           "error": type(exc).__name__,
-                           "where": "".join(traceback.format_tb(exc.__traceback__, limit=-3))},
+                    extra={
+                        "rule": rule.rule_id,
+                        "service": service.id,
+                        "error": type(exc).__name__,
+                        "where": "".join(traceback.format_tb(exc.__traceback__, limit=-3)),
+                    },
                 )
         return cards
 

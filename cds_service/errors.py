@@ -51,7 +51,9 @@ def operation_outcome(issues: Sequence[Issue]) -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [issue.to_json() for issue in issues]}
 
 
-def bad_request(diagnostics: str, *, expression: Sequence[str] = (), code: str = "invalid") -> CdsError:
+def bad_request(
+    diagnostics: str, *, expression: Sequence[str] = (), code: str = "invalid"
+) -> CdsError:
     return CdsError(400, [Issue(diagnostics, code=code, expression=tuple(expression))])
 
 

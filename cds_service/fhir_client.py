@@ -62,8 +62,9 @@ class FhirSessionPool:
             return session
 
     def connect(self, base_url: str, access_token: str | None) -> FhirServer:
-        return FhirServer(base_url.rstrip("/"), self.session_for(base_url), access_token,
-                          self._config)
+        return FhirServer(
+            base_url.rstrip("/"), self.session_for(base_url), access_token, self._config
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -94,12 +95,14 @@ class FhirServer:
             raise FhirError("a link pointed outside the FHIR server the request named")
         timeout = (self.config.connect_timeout_seconds, self.config.read_timeout_seconds)
         try:
-            with self.session.get(url, headers=self._headers(), timeout=timeout,
-                                  allow_redirects=False, stream=True) as response:
+            with self.session.get(
+                url, headers=self._headers(), timeout=timeout, allow_redirects=False, stream=True
+            ) as response:
                 status = response.status_code
                 if 300 <= status < 400:
-                    raise FhirError(f"FHIR server answered a redirect ({status}), not followed",
-                                    status)
+                    raise FhirError(
+                        f"FHIR server answered a redirect ({status}), not followed", status
+                    )
                 body = self._read_limited(response)
         except requests.Timeout as exc:
             raise FhirError("FHIR server did not answer in time") from exc

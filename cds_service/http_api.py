@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .engine import CdsEngine
-from .errors import CdsError, Issue, operation_outcome
+from .errors import CdsError, Issue
 
 log = logging.getLogger("legcramp_cds.http")
 api = Blueprint("cds_hooks", __name__)
@@ -24,8 +24,11 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def _json(body: Any, status: int = 200, content_type: str = "application/json") -> Response:
-    return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), status=status,
-                    content_type=f"{content_type}; charset=utf-8")
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        content_type=f"{content_type}; charset=utf-8",
+    )
 
 
 def outcome_response(error: CdsError) -> Response:
@@ -39,16 +42,18 @@ def _engine() -> CdsEngine:
 def _read_json_body() -> Any:
     mimetype = (request.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
-        raise CdsError(415, [Issue("the request body must be application/json",
-                                   code="not-supported")])
+        raise CdsError(
+            415, [Issue("the request body must be application/json", code="not-supported")]
+        )
     raw = request.get_data(cache=False)  # raises RequestEntityTooLarge past the limit
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         position = getattr(exc, "pos", None)
         where = f" at character {position}" if position is not None else ""
-        raise CdsError(400, [Issue(f"the request body is not valid JSON{where}",
-                                   code="structure")]) from None
+        raise CdsError(
+            400, [Issue(f"the request body is not valid JSON{where}", code="structure")]
+        ) from None
 
 
 @api.get("/cds-services")
@@ -85,8 +90,17 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> Response:
         limit = app.config.get("MAX_CONTENT_LENGTH")
-        return outcome_response(CdsError(413, [Issue(
-            f"the request body is larger than the limit of {limit} bytes", code="too-costly")]))
+        return outcome_response(
+            CdsError(
+                413,
+                [
+                    Issue(
+                        f"the request body is larger than the limit of {limit} bytes",
+                        code="too-costly",
+                    )
+                ],
+            )
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -99,9 +113,22 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
-        log.error("unexpected error", extra={
-            "error": type(error).__name__,
-            "where": "".join(traceback.format_tb(error.__traceback__, limit=-5)),
-        })
-        return outcome_response(CdsError(500, [Issue(
-            "the service failed to process this request", code="exception", severity="fatal")]))
+        log.error(
+            "unexpected error",
+            extra={
+                "error": type(error).__name__,
+                "where": "".join(traceback.format_tb(error.__traceback__, limit=-5)),
+            },
+        )
+        return outcome_response(
+            CdsError(
+                500,
+                [
+                    Issue(
+                        "the service failed to process this request",
+                        code="exception",
+                        severity="fatal",
+                    )
+                ],
+            )
+        )

@@ -62,9 +62,9 @@ def _wrap_at(document: Any, location: tuple[Any, ...]) -> bool:
     """Wrap the object at `location` in a list; False when the path does not lead to an object."""
     parent = document
     for part in location[:-1]:
-        if isinstance(parent, dict) and isinstance(part, str) and part in parent:
-            parent = parent[part]
-        elif isinstance(parent, list) and isinstance(part, int) and part < len(parent):
+        if (isinstance(parent, dict) and isinstance(part, str) and part in parent) or (
+            isinstance(parent, list) and isinstance(part, int) and part < len(parent)
+        ):
             parent = parent[part]
         else:
             return False
@@ -76,7 +76,7 @@ def _wrap_at(document: Any, location: tuple[Any, ...]) -> bool:
 
 
 def parse_resource(raw: dict[str, Any], report: ParseReport | None = None) -> Any:
-    """The R4B model of `raw`; raises ResourceRejected (with a value-free reason) if it is not one."""
+    """The R4B model of `raw`; ResourceRejected (value-free reason) if it is not one."""
     resource_type = raw.get("resourceType")
     if not isinstance(resource_type, str):
         raise ResourceRejected("unknown", "no resourceType")

@@ -174,7 +174,9 @@ def _fetch_job(server: FhirServer, url: str, is_read: bool) -> Callable[[], list
     return job
 
 
-def _more_pages_job(server: FhirServer, bundle: dict[str, Any]) -> Callable[[], list[dict[str, Any]]]:
+def _more_pages_job(
+    server: FhirServer, bundle: dict[str, Any]
+) -> Callable[[], list[dict[str, Any]]]:
     def job() -> list[dict[str, Any]]:
         return [r for page in server.follow(bundle) for r in resources_of(page)]
 

@@ -255,7 +255,9 @@ class RecordBuilder:
         self.report.parsed[_type_of(raw)] += 1
         return model
 
-    def _order(self, raw: dict[str, Any], fetched: dict[str, dict[str, Any]]) -> MedicationOrder | None:
+    def _order(
+        self, raw: dict[str, Any], fetched: dict[str, dict[str, Any]]
+    ) -> MedicationOrder | None:
         model = self._parse(raw)
         if model is None:
             return None

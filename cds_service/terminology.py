@@ -67,8 +67,11 @@ class ValueSet:
                 code = _normalise_icd10(code)
             codes.add((system, code))
         prefixes = tuple(_normalise_icd10(p) for p in document.get("icd10cm_prefixes", []))
-        terms = sorted({t.strip().lower() for t in document.get("text_terms", []) if t.strip()},
-                       key=len, reverse=True)
+        terms = sorted(
+            {t.strip().lower() for t in document.get("text_terms", []) if t.strip()},
+            key=len,
+            reverse=True,
+        )
         pattern = None
         if terms:
             alternatives = "|".join(re.escape(term).replace(r"\ ", r"\s+") for term in terms)

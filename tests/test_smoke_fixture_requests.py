@@ -11,8 +11,11 @@ SERVICE_FOR_HOOK = {
 
 @pytest.mark.parametrize(
     "name",
-    [p.stem for p in sorted((FIXTURES / "requests").glob("*.json"))
-     if "no-prefetch" not in p.stem and "partial" not in p.stem and "server" not in p.stem],
+    [
+        p.stem
+        for p in sorted((FIXTURES / "requests").glob("*.json"))
+        if "no-prefetch" not in p.stem and "partial" not in p.stem and "server" not in p.stem
+    ],
 )
 def test_every_self_contained_fixture_request_gets_a_valid_200(call, name):
     request = load_request(name)

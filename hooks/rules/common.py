@@ -55,8 +55,9 @@ def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action 
     if not order.id:
         return None
     if hook in ("order-select", "order-sign"):
-        return Action(type="delete", description=f"Remove the draft {what} order",
-                      resource_id=order.reference)
+        return Action(
+            type="delete", description=f"Remove the draft {what} order", resource_id=order.reference
+        )
     updated: dict[str, Any] = copy.deepcopy(order.raw)
     updated["status"] = "stopped"
     return Action(type="update", description=f"Stop the active {what} order", resource=updated)

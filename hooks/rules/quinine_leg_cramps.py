@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cds_service.cards import Card, Suggestion
 from cds_service.prefetch import DataRequirement
-from cds_service.record import MedicationOrder, PatientRecord
+from cds_service.record import MedicationOrder, PatientRecord, concept_label
 from cds_service.services import RuleContext
 from cds_service.terminology import ValueSet
 from hooks import data
@@ -25,7 +25,9 @@ from hooks.rules.common import describe_order, override_reason, remove_order_act
 
 RULE_ID = "quinine-leg-cramps"
 
-SUMMARY = "Quinine is not recommended for leg cramps: risk of serious, potentially fatal blood reactions"
+SUMMARY = (
+    "Quinine is not recommended for leg cramps: risk of serious, potentially fatal blood reactions"
+)
 
 WHY = (
     "The leg cramp guidance advises against quinine for cramps. The FDA has warned that it can "
@@ -66,7 +68,11 @@ class QuinineLegCramps:
             match = order.match_medication(self.quinine)
             if match is None or self._has_malaria_or_unknown_reason(order, record):
                 continue
-            cards.append(self._card(order, describe_order(order, match), context))
+            found = describe_order(order, match)
+            reasons = [label for r in order.reason_codes if (label := concept_label(r))]
+            if reasons:
+                found += f"; reason given on the order: {', '.join(reasons)}"
+            cards.append(self._card(order, found, context))
         return cards
 
     def _has_malaria_or_unknown_reason(self, order: MedicationOrder, record: PatientRecord) -> bool:
@@ -85,19 +91,25 @@ class QuinineLegCramps:
         if action is not None:
             label = "Remove the quinine order" if action.type == "delete" else "Stop quinine"
             suggestions.append(Suggestion(label=label, actions=(action,), is_recommended=True))
-        detail = "\n\n".join([
-            f"**Found:** {found}. No active malaria diagnosis and no malaria indication on the "
-            "order were found.",
-            f"**Why:** {WHY}",
-            INSTEAD,
-            "Quinine keeps its place in treating malaria; if that is the indication, record it "
-            "on the order.",
-        ])
+        detail = "\n\n".join(
+            [
+                f"**Found:** {found}. No active malaria diagnosis and no malaria indication on the "
+                "order were found.",
+                f"**Why:** {WHY}",
+                INSTEAD,
+                "Quinine keeps its place in treating malaria; if that is the indication, record it "
+                "on the order.",
+            ]
+        )
         return Card(
             summary=SUMMARY,
             indicator="critical",
-            source=source(base, RULE_ID, "Leg cramp guidance: quinine not recommended (FDA warning)",
-                          "Quinine for leg cramps"),
+            source=source(
+                base,
+                RULE_ID,
+                "Leg cramp guidance: quinine not recommended (FDA warning)",
+                "Quinine for leg cramps",
+            ),
             detail=detail,
             suggestions=tuple(suggestions),
             selection_behavior="at-most-one" if suggestions else None,

@@ -1,0 +1,97 @@
+"""Configuration is strict about what it knows; logs carry no patient data or tokens."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from cds_service.config import CONFIG_ENV_VAR, ConfigError, load_config
+from cds_service.logs import JsonFormatter
+from tests.conftest import load_request
+
+
+def test_embedded_defaults_run_as_is():
+    config = load_config(None)
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
+    assert config.cors.allowed_origins == ("*",)
+    assert config.rule_settings("quinine-leg-cramps") == {"enabled": True}
+
+
+def test_file_overrides_defaults_and_env_var_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "cds.toml"
+    path.write_text("[server]\nport = 9090\n[fhir]\nread_timeout_seconds = 2\n", encoding="utf-8")
+    config = load_config(path)
+    assert config.server.port == 9090 and config.fhir.read_timeout_seconds == 2.0
+    assert config.server.host == "127.0.0.1"
+    monkeypatch.setenv(CONFIG_ENV_VAR, str(path))
+    assert load_config().server.port == 9090
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[server]\nprot = 1\n", "prot"),
+        ("[sever]\nport = 1\n", "sever"),
+        ('[server]\nport = "80"\n', "server.port"),
+        ('[evaluation]\nas_of = "last tuesday"\n', "as_of"),
+        ("[server\n", "TOML"),
+    ],
+)
+def test_bad_configuration_is_refused_with_the_key_named(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_unknown_rule_in_configuration_is_refused(make_app):
+    with pytest.raises(ValueError, match="no-such-rule"):
+        make_app(load_config(None, overrides={"rules": {"no-such-rule": {"enabled": True}}}))
+
+
+def test_as_of_sets_the_evaluation_clock():
+    config = load_config(None, overrides={"evaluation": {"as_of": "2021-06-30"}})
+    assert config.evaluation.as_of_instant() == datetime(2021, 6, 30, tzinfo=UTC)
+
+
+def test_logs_hold_no_token_or_patient_data(make_app):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("legcramp_cds")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        request = load_request("patient-view-full-prefetch")
+        request["prefetch"]["conditions"]["entry"].append(
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": "broken",
+                    "subject": {"reference": "Patient/cramps-001"},
+                    "onsetDateTime": "Hartley-secret",
+                }
+            }
+        )
+        client = make_app().test_client()
+        assert client.post("/cds-services/legcramp-patient-view", json=request).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    text = stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert any(line.get("hook_instance") == request["hookInstance"] for line in lines)
+    for secret in (
+        request["fhirAuthorization"]["access_token"],
+        "cramps-001",
+        "Hartley",
+        "Margaret",
+        "1951-03-14",
+        "Hartley-secret",
+    ):
+        assert secret not in text

@@ -1,0 +1,151 @@
+"""Discovery is generated from the declarations; feedback is validated; CORS lets the sandbox in."""
+
+from __future__ import annotations
+
+from cds_service import contracts
+from hooks import build_services
+from tests.conftest import assert_operation_outcome
+
+EXPECTED = {
+    "legcramp-order-select": "order-select",
+    "legcramp-order-sign": "order-sign",
+    "legcramp-patient-view": "patient-view",
+}
+
+
+def test_discovery_lists_the_three_services_with_their_hooks(client):
+    response = client.get("/cds-services")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert not contracts.violations("discovery.schema.json", body)
+    assert {s["id"]: s["hook"] for s in body["services"]} == EXPECTED
+    for service in body["services"]:
+        assert service["title"] and service["description"] and service["usageRequirements"]
+
+
+def test_discovery_prefetch_is_exactly_what_the_rules_read(client):
+    declared = {s.id: s for s in build_services()}
+    for service in client.get("/cds-services").get_json()["services"]:
+        declaration = declared[service["id"]]
+        wanted = {r.key: r.template for r in declaration.base_requirements}
+        for rule in declaration.rules:
+            wanted.update({r.key: r.template for r in rule.reads(declaration.hook)})
+        assert service["prefetch"] == wanted
+
+
+def test_prefetch_asks_for_patient_conditions_and_active_medications(client):
+    services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
+    view = services["legcramp-patient-view"]["prefetch"]
+    assert view["patient"] == "Patient/{{context.patientId}}"
+    assert view["activeMedications"] == (
+        "MedicationRequest?patient={{context.patientId}}&status=active"
+    )
+    assert view["conditions"] == "Condition?patient={{context.patientId}}"
+    # order hooks judge the draft orders, so they do not ask for the medication list
+    assert "activeMedications" not in services["legcramp-order-sign"]["prefetch"]
+
+
+def test_preflight_is_answered_without_auth_for_every_endpoint(client):
+    headers = {
+        "Origin": "https://sandbox.cds-hooks.org",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    for path in (
+        "/cds-services",
+        "/cds-services/legcramp-order-sign",
+        "/cds-services/legcramp-order-sign/feedback",
+    ):
+        response = client.options(path, headers=headers)
+        assert 200 <= response.status_code < 300
+        assert response.headers["Access-Control-Allow-Origin"] in ("*", headers["Origin"])
+        allowed_headers = response.headers["Access-Control-Allow-Headers"].lower()
+        assert "authorization" in allowed_headers and "content-type" in allowed_headers
+        methods = response.headers["Access-Control-Allow-Methods"]
+        assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in methods.split(",")}
+
+
+def test_actual_responses_carry_the_allow_origin_header(client):
+    response = client.get("/cds-services", headers={"Origin": "https://sandbox.cds-hooks.org"})
+    assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://sandbox.cds-hooks.org")
+
+
+def test_allowed_origins_are_configurable(make_app):
+    from cds_service.config import load_config
+
+    app = make_app(
+        load_config(None, overrides={"cors": {"allowed_origins": ["https://ehr.example"]}})
+    )
+    client = app.test_client()
+    allowed = client.get("/cds-services", headers={"Origin": "https://ehr.example"})
+    assert allowed.headers.get("Access-Control-Allow-Origin") == "https://ehr.example"
+    other = client.get("/cds-services", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_health_answers_ok(client):
+    assert client.get("/health").get_json() == {"status": "ok"}
+
+
+FEEDBACK = "/cds-services/legcramp-order-select/feedback"
+CARD = "e53f7539-b95c-5a00-a681-c473f775e2d8"
+
+
+def test_feedback_accepted_and_overridden_items_are_received(client):
+    body = {
+        "feedback": [
+            {
+                "card": CARD,
+                "outcome": "accepted",
+                "outcomeTimestamp": "2026-11-21T10:05:31Z",
+                "acceptedSuggestions": [{"id": "97155928-53e6-52af-b7d5-79fbfabbb3d5"}],
+            },
+            {
+                "card": CARD,
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-21T10:06:00.5+01:00",
+                "overrideReason": {
+                    "reason": {"system": "https://x.example/cs", "code": "treating-malaria"},
+                    "userComment": "confirmed P. falciparum",
+                },
+            },
+            {"card": CARD, "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:07:00Z"},
+        ]
+    }
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 200
+    assert response.get_json() == {"received": 3}
+
+
+def test_feedback_legacy_bare_coding_override_reason_is_accepted(client):
+    body = {
+        "feedback": [
+            {
+                "card": CARD,
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-21T10:05:31Z",
+                "overrideReason": {"code": "treating-malaria", "system": "https://x.example/cs"},
+            }
+        ]
+    }
+    assert client.post(FEEDBACK, json=body).status_code == 200
+
+
+def test_feedback_accepted_without_accepted_suggestions_is_400(client):
+    body = {
+        "feedback": [
+            {"card": CARD, "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:05:31Z"}
+        ]
+    }
+    outcome = assert_operation_outcome(client.post(FEEDBACK, json=body), 400)
+    assert any(e.startswith("$.feedback[0]") for i in outcome["issue"] for e in i["expression"])
+
+
+def test_feedback_with_bad_outcome_or_timestamp_is_400(client):
+    for item in (
+        {"card": CARD, "outcome": "ignored", "outcomeTimestamp": "2026-11-21T10:05:31Z"},
+        {"card": CARD, "outcome": "overridden", "outcomeTimestamp": "yesterday"},
+        {"card": "not-a-uuid", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:05:31Z"},
+    ):
+        assert_operation_outcome(client.post(FEEDBACK, json={"feedback": [item]}), 400)
+    assert_operation_outcome(client.post(FEEDBACK, json={"feedback": []}), 400)

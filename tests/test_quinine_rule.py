@@ -1,0 +1,275 @@
+"""Q1 quinine-leg-cramps: fires on any quinine order, quiet for malaria and when unsure."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from cds_service.record import RecordBuilder
+from cds_service.services import RuleContext
+from hooks.rules.quinine_leg_cramps import RULE_ID, QuinineLegCramps
+from hooks.valuesets import library
+from tests.conftest import AS_OF, load_fixture, load_request
+
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+BASE = "https://legcramp-cds.example.org/fhir/CodeSystem"
+
+
+@pytest.fixture(scope="module")
+def rule() -> QuinineLegCramps:
+    value_sets = library()
+    return QuinineLegCramps(quinine=value_sets["quinine"], malaria=value_sets["malaria"])
+
+
+def chart(name: str = "cramps-001") -> list[dict[str, Any]]:
+    return [e["resource"] for e in load_fixture(f"patients/{name}.json")["entry"]]
+
+
+def draft(concept: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "d1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/cramps-001"},
+        "authoredOn": "2026-11-21",
+        "medicationCodeableConcept": concept
+        or {
+            "coding": [
+                {"system": RX, "code": "997010", "display": "quinine sulfate 324 MG Oral Capsule"}
+            ]
+        },
+    }
+    order.update(extra)
+    return order
+
+
+def evaluate(rule, hook: str, resources, drafts=(), patient_id: str = "cramps-001"):
+    record = RecordBuilder(patient_id, AS_OF).build(resources, [(d, None) for d in drafts])
+    subjects = (
+        tuple(record.active_medications())
+        if hook == "patient-view"
+        else tuple(record.open_drafts())
+    )
+    context = RuleContext(
+        hook=hook,
+        record=record,
+        subject_orders=subjects,
+        context_orders=(),
+        now=AS_OF,
+        settings={},
+        code_system_base=BASE,
+    )
+    return rule.evaluate(context)
+
+
+def test_quinine_draft_gets_one_critical_card_with_delete_suggestion(rule):
+    cards = evaluate(rule, "order-sign", chart(), [draft()])
+    assert len(cards) == 1
+    card = cards[0]
+    assert card.indicator == "critical"
+    assert card.source.topic.code == RULE_ID
+    assert len(card.summary) < 140 and "quinine" in card.summary.lower()
+    (suggestion,) = card.suggestions
+    assert suggestion.is_recommended is True
+    (action,) = suggestion.actions
+    assert (action.type, action.resource_id, action.resource) == (
+        "delete",
+        "MedicationRequest/d1",
+        None,
+    )
+    assert {r.code for r in card.override_reasons} == {
+        "treating-malaria",
+        "other-documented-indication",
+    }
+    assert all(r.display for r in card.override_reasons)
+    assert "MedicationRequest/d1" in card.detail and "2026-11-21" in card.detail
+    assert "997010" in card.detail
+
+
+def test_quinine_matched_by_ingredient_code_or_atc(rule):
+    for coding in (
+        {"system": RX, "code": "9071"},
+        {"system": "http://www.whocc.no/atc", "code": "P01BC01"},
+    ):
+        assert len(evaluate(rule, "order-sign", chart(), [draft({"coding": [coding]})])) == 1
+
+
+def test_brand_name_without_code_is_matched_by_whole_word_text(rule):
+    cards = evaluate(rule, "order-sign", chart(), [draft({"text": "Qualaquin 324 mg capsule"})])
+    assert len(cards) == 1
+    assert "by its name" in cards[0].detail
+
+
+@pytest.mark.parametrize(
+    "concept",
+    [
+        {"coding": [{"system": RX, "code": "9068", "display": "quinidine"}]},
+        {"text": "Quinidine gluconate 324 MG Extended Release Oral Tablet"},
+        {"text": "dextromethorphan / quinidine (Nuedexta)"},
+        {"coding": [{"system": RX, "code": "283742", "display": "esomeprazole"}]},
+    ],
+)
+def test_quinidine_and_lookalikes_get_no_card(rule, concept):
+    assert evaluate(rule, "order-sign", chart(), [draft(concept)]) == []
+
+
+def test_active_malaria_keeps_the_rule_quiet(rule):
+    assert (
+        evaluate(
+            rule,
+            "order-sign",
+            chart("malaria-002"),
+            [draft(subject={"reference": "Patient/malaria-002"})],
+            patient_id="malaria-002",
+        )
+        == []
+    )
+
+
+def test_resolved_malaria_does_not_count_as_malaria(rule):
+    # cramps-001 had malaria in 2009, clinicalStatus resolved
+    assert len(evaluate(rule, "order-sign", chart(), [draft()])) == 1
+
+
+def test_refuted_malaria_does_not_keep_the_rule_quiet(rule):
+    resources = chart("malaria-002")
+    condition = next(r for r in resources if r["resourceType"] == "Condition")
+    condition["verificationStatus"]["coding"][0]["code"] = "refuted"
+    cards = evaluate(
+        rule,
+        "order-sign",
+        resources,
+        [draft(subject={"reference": "Patient/malaria-002"})],
+        "malaria-002",
+    )
+    assert len(cards) == 1
+
+
+def test_malaria_as_order_reason_code_keeps_the_rule_quiet(rule):
+    reason = [
+        {"coding": [{"system": "http://snomed.info/sct", "code": "61462000", "display": "Malaria"}]}
+    ]
+    assert evaluate(rule, "order-sign", chart(), [draft(reasonCode=reason)]) == []
+    by_text = [{"text": "falciparum malaria, returned traveller"}]
+    assert evaluate(rule, "order-sign", chart(), [draft(reasonCode=by_text)]) == []
+
+
+def test_malaria_condition_as_reason_reference_keeps_the_rule_quiet(rule):
+    resources = chart()
+    # the 2009 malaria condition is resolved, but the order cites it as its reason
+    order = draft(reasonReference=[{"reference": "Condition/cramps-001-c3"}])
+    assert evaluate(rule, "order-sign", resources, [order]) == []
+
+
+def test_unresolvable_reason_reference_keeps_the_rule_quiet(rule):
+    order = draft(reasonReference=[{"reference": "Condition/not-in-the-record"}])
+    assert evaluate(rule, "order-sign", chart(), [order]) == []
+
+
+def test_leg_cramp_reason_reference_still_fires(rule):
+    order = draft(reasonReference=[{"reference": "Condition/cramps-001-c1"}])
+    assert len(evaluate(rule, "order-sign", chart(), [order])) == 1
+
+
+def test_patient_view_active_quinine_suggests_stopping_with_complete_resource(rule):
+    (card,) = evaluate(rule, "patient-view", chart())
+    (action,) = card.suggestions[0].actions
+    assert action.type == "update"
+    assert action.resource["id"] == "cramps-001-m2"
+    assert action.resource["status"] == "stopped"
+    assert action.resource["medicationCodeableConcept"]["coding"][0]["code"] == "997010"
+    assert "Night leg cramps" in card.detail
+
+
+def test_patient_view_ignores_stopped_quinine_and_deceased_patients(rule):
+    resources = chart()
+    stopped = copy.deepcopy(resources)
+    for resource in stopped:
+        if resource.get("id") == "cramps-001-m2":
+            resource["status"] = "stopped"
+    assert evaluate(rule, "patient-view", stopped) == []
+    deceased = copy.deepcopy(resources)
+    deceased[0]["deceasedDateTime"] = "2026-11-01T00:00:00Z"
+    assert evaluate(rule, "patient-view", deceased) == []
+
+
+def test_cancelled_draft_gets_no_card(rule):
+    assert evaluate(rule, "order-sign", chart(), [draft(status="cancelled")]) == []
+
+
+def test_one_card_per_order(rule):
+    second = draft(id="d2")
+    cards = evaluate(rule, "order-sign", chart(), [draft(), second])
+    assert sorted(c.identity for c in cards) == ["MedicationRequest/d1", "MedicationRequest/d2"]
+
+
+# Through the service ------------------------------------------------------------------------
+
+
+def test_order_select_cards_only_for_selected_orders(call):
+    request = load_request("order-select-quinine-full-prefetch")
+    cards = call("legcramp-order-select", request).get_json()["cards"]
+    assert [c["source"]["topic"]["code"] for c in cards] == [RULE_ID]
+    request["context"]["selections"] = ["MedicationRequest/draft-apap-2"]
+    assert call("legcramp-order-select", request).get_json()["cards"] == []
+
+
+def test_order_sign_reviews_every_draft(call):
+    request = load_request("order-select-quinine-full-prefetch", hook="order-sign")
+    del request["context"]["selections"]
+    cards = call("legcramp-order-sign", request).get_json()["cards"]
+    assert len(cards) == 1 and cards[0]["indicator"] == "critical"
+    action = cards[0]["suggestions"][0]["actions"][0]
+    assert action == {
+        "type": "delete",
+        "description": action["description"],
+        "resourceId": "MedicationRequest/draft-quinine-1",
+    }
+
+
+def test_malaria_patient_order_sign_answers_no_cards(call):
+    response = call("legcramp-order-sign", load_request("order-sign-quinine-malaria"))
+    assert response.get_json() == {"cards": []}
+
+
+def test_card_and_suggestion_uuids_are_stable_per_request_and_new_per_hook_instance(call):
+    request = load_request("order-select-quinine-full-prefetch")
+    first = call("legcramp-order-select", request).get_json()["cards"][0]
+    again = call("legcramp-order-select", request).get_json()["cards"][0]
+    assert first["uuid"] == again["uuid"]
+    assert first["suggestions"][0]["uuid"] == again["suggestions"][0]["uuid"]
+    request["hookInstance"] = "11111111-2222-4333-8444-555555555555"
+    other = call("legcramp-order-select", request).get_json()["cards"][0]
+    assert other["uuid"] != first["uuid"]
+
+
+def test_medication_reference_to_contained_medication_is_resolved(call):
+    response = call(
+        "legcramp-order-sign", load_request("order-sign-medication-reference-contained")
+    )
+    assert [c["source"]["topic"]["code"] for c in response.get_json()["cards"]] == [RULE_ID]
+
+
+def test_medication_reference_to_medication_in_draft_bundle_is_resolved(call):
+    request = load_request("order-sign-medication-reference-server")
+    del request["fhirServer"]
+    medication = load_fixture("patients/medication-quinine-324.json")
+    request["context"]["draftOrders"]["entry"].append({"resource": medication})
+    cards = call("legcramp-order-sign", request).get_json()["cards"]
+    assert len(cards) == 1
+    assert "Quinine sulfate 324 mg capsule" in cards[0]["detail"]
+
+
+def test_rule_disabled_in_configuration_gives_no_card(make_app):
+    from cds_service.config import load_config
+
+    app = make_app(load_config(None, overrides={"rules": {RULE_ID: {"enabled": False}}}))
+    response = app.test_client().post(
+        "/cds-services/legcramp-order-select",
+        json=load_request("order-select-quinine-full-prefetch"),
+    )
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}
