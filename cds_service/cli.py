@@ -23,6 +23,17 @@ def _config(path: str | None):
         raise click.ClickException(str(exc)) from exc
 
 
+def _check_rule_settings(config) -> None:
+    from hooks import build_services
+
+    from .services import rule_settings
+
+    try:
+        rule_settings(build_services(), config.rules)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.group()
 @click.version_option(package_name="legcramp-cds")
 def main() -> None:
@@ -47,6 +58,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     from .logs import configure_logging
 
     config = _config(config_path)
+    _check_rule_settings(config)  # refuse bad settings here, not in every worker
     bind = f"{host or config.server.host}:{port or config.server.port}"
 
     class Server(BaseApplication):  # type: ignore[misc]
@@ -110,7 +122,10 @@ def evaluate(request_file: str, config_path: str | None, service_id: str | None)
         raise click.ClickException(
             f"cannot read a JSON request from {request_file}: {exc}"
         ) from exc
-    engine = CdsEngine(build_services(), config)
+    try:
+        engine = CdsEngine(build_services(), config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         if service_id is None:
             hook = payload.get("hook") if isinstance(payload, dict) else None

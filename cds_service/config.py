@@ -84,9 +84,6 @@ class Config:
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "embedded defaults"
 
-    def rule_settings(self, rule_id: str) -> Mapping[str, Any]:
-        return self.rules.get(rule_id, {})
-
 
 _SECTIONS = {
     "server": ServerConfig,

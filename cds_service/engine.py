@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import contracts
 from .cards import Card, CdsResponse, ordered
@@ -21,7 +22,7 @@ from .errors import CdsError, Issue, bad_request, not_found
 from .fhir_client import FhirError, FhirServer, FhirSessionPool
 from .prefetch import resolve
 from .record import MedicationOrder, PatientRecord, RecordBuilder
-from .services import RuleContext, ServiceDeclaration
+from .services import RuleContext, ServiceDeclaration, rule_settings
 
 log = logging.getLogger("legcramp_cds.engine")
 
@@ -64,10 +65,7 @@ class CdsEngine:
         self.executor = ThreadPoolExecutor(
             max_workers=config.fhir.max_parallel_fetches, thread_name_prefix="fhir-fetch"
         )
-        known_rules = {rule.rule_id for s in services for rule in s.rules}
-        unknown = set(config.rules) - known_rules
-        if unknown:
-            raise ValueError(f"configuration names unknown rule(s): {', '.join(sorted(unknown))}")
+        self.rule_settings = rule_settings(services, config.rules)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -129,6 +127,13 @@ class CdsEngine:
         base = payload.get("fhirServer")
         if not base:
             return None
+        try:
+            parts = urlsplit(base)
+            valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise bad_request("fhirServer is not a usable http(s) URL", expression=["$.fhirServer"])
         token = (payload.get("fhirAuthorization") or {}).get("access_token")
         return self.sessions.connect(base, token)
 
@@ -175,8 +180,8 @@ class CdsEngine:
         subjects, others = self._subjects(service.hook, context, record)
         cards: list[Card] = []
         for rule in service.rules:
-            settings = self.config.rule_settings(rule.rule_id)
-            if settings.get("enabled", True) is False:
+            settings = self.rule_settings[rule.rule_id]
+            if not settings["enabled"]:
                 continue
             rule_context = RuleContext(
                 hook=service.hook,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from http.cookiejar import DefaultCookiePolicy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,12 +31,27 @@ class FhirError(Exception):
         self.status = status
 
 
+def _without_dot_segments(path: str) -> str:
+    """The path as HTTP clients send it: '.' and '..' segments resolved (RFC 3986 5.2.4)."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if len(segments) > 1:
+                segments.pop()
+        elif segment != ".":
+            segments.append(segment)
+    return "/".join(segments)
+
+
 def _same_base(url: str, base: str) -> bool:
-    target, root = urlsplit(url), urlsplit(base)
+    try:
+        target, root = urlsplit(url), urlsplit(base)
+    except ValueError:
+        return False
     if (target.scheme, target.netloc.lower()) != (root.scheme, root.netloc.lower()):
         return False
     root_path = root.path.rstrip("/") + "/"
-    return (target.path.rstrip("/") + "/").startswith(root_path)
+    return (_without_dot_segments(target.path).rstrip("/") + "/").startswith(root_path)
 
 
 class FhirSessionPool:
@@ -58,6 +74,9 @@ class FhirSessionPool:
                 session.mount("https://", adapter)
                 session.headers.update({"Accept": FHIR_JSON, "User-Agent": "legcramp-cds"})
                 session.trust_env = False  # no proxies or .netrc credentials from the environment
+                # The session is shared by every hook request to this server: a cookie set for
+                # one user's token must never ride along with another user's request.
+                session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
                 self._sessions[key] = session
             return session
 

@@ -45,7 +45,11 @@ def _read_json_body() -> Any:
         raise CdsError(
             415, [Issue("the request body must be application/json", code="not-supported")]
         )
-    raw = request.get_data(cache=False)  # raises RequestEntityTooLarge past the limit
+    raw = request.get_data(cache=False)  # raises RequestEntityTooLarge past a Content-Length
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body is cut at the limit rather than refused: refuse it here.
+        raise RequestEntityTooLarge()
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

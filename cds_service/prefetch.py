@@ -47,11 +47,6 @@ class DataRequirement:
     template: str
     description: str = ""
 
-    @property
-    def is_read(self) -> bool:
-        path = self.template.split("?", 1)[0]
-        return "?" not in self.template and path.count("/") == 1
-
     def tokens(self) -> list[str]:
         return TOKEN_PATTERN.findall(self.template)
 
@@ -65,6 +60,11 @@ def validate_template(template: str, hook: str) -> None:
         if token.startswith("context.") and token.removeprefix("context.") in allowed:
             continue
         raise TemplateError(f"token {{{{{token}}}}} is not valid in CDS Hooks 2.0 for {hook}")
+
+
+def is_read(relative_url: str) -> bool:
+    """A filled template is a read when it is `Type/id` with no query (else a search)."""
+    return "?" not in relative_url and relative_url.strip("/").count("/") == 1
 
 
 def fill_template(template: str, context: Mapping[str, Any]) -> str:
@@ -82,7 +82,12 @@ def fill_template(template: str, context: Mapping[str, Any]) -> str:
             value = None
         if not isinstance(value, str) or not value:
             raise TemplateError(f"no value for token {{{{{token}}}}} in this request's context")
-        return quote(value, safe="/")
+        if token == "context.userId":  # Type/id by the hook's definition: keep the one slash
+            kind, _, user_id = value.partition("/")
+            return f"{quote(kind, safe='')}/{quote(user_id, safe='')}"
+        # Everything else is one path segment or one parameter value: escape "/" too, so an id
+        # like "../x" can never climb out of the FHIR base the token is meant for.
+        return quote(value, safe="")
 
     return TOKEN_PATTERN.sub(value_of, template)
 
@@ -139,7 +144,7 @@ def resolve(
             except TemplateError as exc:
                 missing[key] = str(exc)
                 continue
-            jobs[key] = _fetch_job(server, url, requirement.is_read)
+            jobs[key] = _fetch_job(server, url, is_read(url))
             resolved.fetched.append(key)
         else:
             resolved.resources[key] = resources_of(value)
@@ -164,9 +169,9 @@ def resolve(
 _ABSENT: Any = object()
 
 
-def _fetch_job(server: FhirServer, url: str, is_read: bool) -> Callable[[], list[dict[str, Any]]]:
+def _fetch_job(server: FhirServer, url: str, read: bool) -> Callable[[], list[dict[str, Any]]]:
     def job() -> list[dict[str, Any]]:
-        if is_read:
+        if read:
             resource = server.read(url)
             return [] if resource is None else resources_of(resource)
         return [r for page in server.search(url) for r in resources_of(page)]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .cards import Card
+from .config import ConfigError
 from .prefetch import DataRequirement, union, validate_template
 from .record import MedicationOrder, PatientRecord
 
@@ -36,12 +37,42 @@ class Rule(Protocol):
     """One recommendation of the catalog: inclusion, exclusion and card content."""
 
     rule_id: str
+    defaults: Mapping[str, Any]  # thresholds and windows, overridable in [rules."<rule_id>"]
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         """The prefetch keys this rule needs when it runs on `hook`."""
         ...
 
     def evaluate(self, context: RuleContext) -> list[Card]: ...
+
+
+def rule_settings(
+    services: Sequence[ServiceDeclaration], configured: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Each rule's settings: its defaults overlaid by the configuration, checked key by key.
+
+    Raises ConfigError for an unknown rule id, an unknown key or a value of the wrong type, so
+    a misspelt threshold stops the service at start-up instead of silently keeping a default.
+    """
+    rules = {rule.rule_id: rule for service in services for rule in service.rules}
+    unknown = set(configured) - set(rules)
+    if unknown:
+        raise ConfigError(f"configuration names unknown rule(s): {', '.join(sorted(unknown))}")
+    resolved = {}
+    for rule_id, rule in rules.items():
+        defaults = {"enabled": True, **rule.defaults}
+        values = dict(configured.get(rule_id, {}))
+        for key, value in values.items():
+            if key not in defaults:
+                raise ConfigError(f"rules.{rule_id}: unknown setting {key!r}")
+            expected = type(defaults[key])
+            number = expected in (int, float) and isinstance(value, int | float)
+            if not (isinstance(value, expected) or number) or isinstance(value, bool) != (
+                expected is bool
+            ):
+                raise ConfigError(f"rules.{rule_id}.{key} has the wrong type")
+        resolved[rule_id] = {**defaults, **values}
+    return resolved
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import request
 
 from cds_service import contracts
 from cds_service.app import create_app
@@ -56,16 +57,42 @@ def config() -> Config:
 def make_app(config: Config) -> Callable[..., Any]:
     apps = []
 
+    broken: list[tuple[str, Any]] = []
+
     def factory(cfg: Config | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("clock", FixedClock(AS_OF))
         app = create_app(cfg or config, **kwargs)
         app.testing = True
+        app.after_request(_contract_checker(broken))
         apps.append(app)
         return app
 
     yield factory
     for app in apps:
         app.extensions["legcramp_engine"].close()
+    assert not broken, f"responses that break the contract: {broken}"
+
+
+def _contract_checker(broken: list[tuple[str, Any]]) -> Callable[[Any], Any]:
+    """Every response any test provokes is held to the schemas, whatever the test asserts."""
+
+    def check(response: Any) -> Any:
+        path, status = request.path, response.status_code
+        body = response.get_json(silent=True) if response.is_json else None
+        if status >= 400:
+            schema = "operation-outcome.schema.json"
+        elif request.method == "GET" and path == "/cds-services":
+            schema = "discovery.schema.json"
+        elif request.method == "POST" and path.count("/") == 2 and status == 200:
+            schema = "response.schema.json"
+        else:
+            return response
+        found = contracts.violations(schema, body)
+        if found:
+            broken.append((f"{request.method} {path} {status}", found))
+        return response
+
+    return check
 
 
 @pytest.fixture

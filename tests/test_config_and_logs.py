@@ -18,7 +18,7 @@ def test_embedded_defaults_run_as_is():
     config = load_config(None)
     assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
     assert config.cors.allowed_origins == ("*",)
-    assert config.rule_settings("quinine-leg-cramps") == {"enabled": True}
+    assert config.rules["quinine-leg-cramps"] == {"enabled": True}
 
 
 def test_file_overrides_defaults_and_env_var_names_the_file(tmp_path, monkeypatch):
@@ -48,9 +48,14 @@ def test_bad_configuration_is_refused_with_the_key_named(tmp_path, text, message
         load_config(path)
 
 
-def test_unknown_rule_in_configuration_is_refused(make_app):
-    with pytest.raises(ValueError, match="no-such-rule"):
-        make_app(load_config(None, overrides={"rules": {"no-such-rule": {"enabled": True}}}))
+@pytest.mark.parametrize("rules, message", [
+    ({"no-such-rule": {"enabled": True}}, "no-such-rule"),
+    ({"quinine-leg-cramps": {"enabeld": False}}, "enabeld"),
+    ({"quinine-leg-cramps": {"enabled": "no"}}, "wrong type"),
+])
+def test_bad_rule_settings_are_refused(make_app, rules, message):
+    with pytest.raises(ConfigError, match=message):
+        make_app(load_config(None, overrides={"rules": rules}))
 
 
 def test_as_of_sets_the_evaluation_clock():

@@ -127,6 +127,7 @@ def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
 
     class Exploding:
         rule_id = "exploding"
+        defaults: dict = {}
 
         def reads(self, hook):
             return ()

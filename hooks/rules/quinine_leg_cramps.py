@@ -12,8 +12,9 @@ when unsure, stay quiet).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from cds_service.cards import Card, Suggestion
 from cds_service.prefetch import DataRequirement
@@ -52,6 +53,7 @@ class QuinineLegCramps:
     quinine: ValueSet
     malaria: ValueSet
     rule_id: str = RULE_ID
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds: any dose counts
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         if hook == "patient-view":

@@ -1,0 +1,444 @@
+"""FhirSessionPool / FhirServer against a real loopback HTTP server (pytest-httpserver).
+
+One pooled session per server base, the token of each hook request sent only with that
+request's calls, explicit limits (size, time, pages), no redirects, no links outside the base,
+and error reasons that never carry the token or the query string (it holds patient ids).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from cds_service.config import FhirConfig, load_config
+from cds_service.fhir_client import FhirError, FhirServer, FhirSessionPool
+
+TOKEN = "secret-token-Zq81"
+PATIENT_ID = "secret-patient-4711"
+FHIR_JSON = "application/fhir+json"
+
+
+def fhir_config(**fhir: Any) -> FhirConfig:
+    return load_config(None, overrides={"fhir": fhir} if fhir else None).fhir
+
+
+@pytest.fixture
+def pool() -> Iterator[FhirSessionPool]:
+    sessions = FhirSessionPool(fhir_config())
+    yield sessions
+    sessions.close()
+
+
+@pytest.fixture
+def make_pool() -> Iterator[Callable[..., FhirSessionPool]]:
+    made: list[FhirSessionPool] = []
+
+    def factory(**fhir: Any) -> FhirSessionPool:
+        sessions = FhirSessionPool(fhir_config(**fhir))
+        made.append(sessions)
+        return sessions
+
+    yield factory
+    for sessions in made:
+        sessions.close()
+
+
+def base(server: HTTPServer) -> str:
+    return server.url_for("/fhir")
+
+
+def bundle(*ids: str, next_url: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": {"resourceType": "Condition", "id": i}} for i in ids],
+    }
+    if next_url:
+        body["link"] = [{"relation": "self", "url": "ignored"},
+                        {"relation": "next", "url": next_url}]
+    return body
+
+
+def serve(server: HTTPServer, path: str, body: Any, status: int = 200,
+          query_string: str | None = None) -> None:
+    server.expect_request(path, query_string=query_string).respond_with_json(
+        body, status=status, content_type=FHIR_JSON)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class HeldHandler:
+    """Holds each request until released (to outlast a read timeout), then answers `body`.
+
+    `finish` releases it and waits until the server has logged those requests, so that a late
+    log entry cannot leak into the next test's `httpserver.log`.
+    """
+
+    def __init__(self, server: HTTPServer, body: Any):
+        self.server = server
+        self.body = body
+        self.release = threading.Event()
+        self.entered = 0
+
+    def __call__(self, _: Request) -> Response:
+        self.entered += 1
+        self.release.wait(5)
+        return Response(json.dumps(self.body), content_type=FHIR_JSON)
+
+    def finish(self) -> None:
+        self.release.set()
+        deadline = time.monotonic() + 5
+        while len(self.server.log) < self.entered and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+# --- sessions and tokens ----------------------------------------------------------------------
+
+
+def test_same_base_url_reuses_one_session(pool):
+    first = pool.connect("http://fhir.example.org/fhir", "token-a")
+    second = pool.connect("http://fhir.example.org/fhir/", "token-b")
+    other = pool.connect("http://other.example.org/fhir", "token-a")
+
+    assert first.session is second.session
+    assert first.session is pool.session_for("http://fhir.example.org/fhir")
+    assert other.session is not first.session
+    assert first.base_url == second.base_url == "http://fhir.example.org/fhir"
+
+
+def test_session_does_not_carry_any_token(pool):
+    server = pool.connect("http://fhir.example.org/fhir", TOKEN)
+
+    assert "Authorization" not in server.session.headers
+    assert server.session.headers["Accept"] == FHIR_JSON
+    assert server.session.trust_env is False
+
+
+def test_each_server_sends_only_its_own_token(pool, httpserver):
+    serve(httpserver, "/fhir/Patient/p1", {"resourceType": "Patient", "id": "p1"})
+    alice = pool.connect(base(httpserver), "token-alice")
+    bob = pool.connect(base(httpserver), "token-bob")
+    anonymous = pool.connect(base(httpserver), None)
+    assert alice.session is bob.session is anonymous.session
+
+    for server in (alice, bob, anonymous, alice):
+        assert server.read("Patient/p1") == {"resourceType": "Patient", "id": "p1"}
+
+    headers = [req.headers for req, _ in httpserver.log]
+    assert [h.get("Authorization") for h in headers] == [
+        "Bearer token-alice", "Bearer token-bob", None, "Bearer token-alice"]
+    assert "Authorization" not in headers[2]
+    assert {h.get("Accept") for h in headers} == {FHIR_JSON}
+
+
+def test_empty_token_sends_no_authorization_header(pool, httpserver):
+    serve(httpserver, "/fhir/Patient/p1", {"resourceType": "Patient", "id": "p1"})
+
+    pool.connect(base(httpserver), "").read("Patient/p1")
+
+    assert "Authorization" not in httpserver.log[0][0].headers
+
+
+def test_cookies_set_for_one_hook_request_are_not_sent_with_another(pool, httpserver):
+    httpserver.expect_request("/fhir/Patient/p1").respond_with_response(Response(
+        json.dumps({"resourceType": "Patient", "id": "p1"}), content_type=FHIR_JSON,
+        headers={"Set-Cookie": "JSESSIONID=alice-session; Path=/"}))
+
+    pool.connect(base(httpserver), "token-alice").read("Patient/p1")
+    pool.connect(base(httpserver), None).read("Patient/p1")
+
+    assert [req.headers.get("Cookie") for req, _ in httpserver.log] == [None, None]
+
+
+def test_close_forgets_sessions(make_pool):
+    sessions = make_pool()
+    first = sessions.session_for("http://fhir.example.org/fhir")
+    sessions.close()
+
+    assert sessions.session_for("http://fhir.example.org/fhir") is not first
+
+
+# --- read -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_read_returns_none_when_the_resource_does_not_exist(pool, httpserver, status):
+    serve(httpserver, "/fhir/Patient/gone",
+          {"resourceType": "OperationOutcome", "issue": [{"severity": "error",
+                                                           "code": "not-found"}]},
+          status=status)
+
+    assert pool.connect(base(httpserver), TOKEN).read("Patient/gone") is None
+    assert [req.path for req, _ in httpserver.log] == ["/fhir/Patient/gone"]
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 500, 503])
+def test_read_raises_for_other_error_statuses(pool, httpserver, status):
+    serve(httpserver, "/fhir/Patient/p1", {"resourceType": "OperationOutcome"}, status=status)
+
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), TOKEN).read("Patient/p1")
+
+    assert caught.value.status == status
+
+
+@pytest.mark.parametrize(
+    "body", [{"resourceType": "OperationOutcome", "issue": []}, {"id": "p1"}, ["Patient"]],
+    ids=["operation-outcome", "no-resource-type", "json-list"])
+def test_read_raises_when_the_answer_is_not_a_resource(pool, httpserver, body):
+    serve(httpserver, "/fhir/Patient/p1", body)
+
+    with pytest.raises(FhirError):
+        pool.connect(base(httpserver), TOKEN).read("Patient/p1")
+
+
+# --- search and paging ------------------------------------------------------------------------
+
+
+def test_search_returns_every_page_following_next_links(pool, httpserver):
+    serve(httpserver, "/fhir/Condition",
+          bundle("c1", next_url=base(httpserver) + "?_getpages=x&page=2"))
+    serve(httpserver, "/fhir", bundle("c2"), query_string="_getpages=x&page=2")
+
+    pages = pool.connect(base(httpserver), TOKEN).search(f"Condition?patient={PATIENT_ID}")
+
+    assert [p["entry"][0]["resource"]["id"] for p in pages] == ["c1", "c2"]
+    assert [(req.path, req.query_string.decode()) for req, _ in httpserver.log] == [
+        ("/fhir/Condition", f"patient={PATIENT_ID}"), ("/fhir", "_getpages=x&page=2")]
+    assert {req.headers.get("Authorization") for req, _ in httpserver.log} == {f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"resourceType": "Condition", "id": "c1"}, {"resourceType": "OperationOutcome"},
+     [{"resourceType": "Bundle"}], "Bundle"],
+    ids=["resource", "operation-outcome", "json-list", "json-string"])
+def test_search_raises_when_the_answer_is_not_a_bundle(pool, httpserver, body):
+    serve(httpserver, "/fhir/Condition", body)
+
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), TOKEN).search("Condition?patient=p1")
+
+    assert "Bundle" in caught.value.reason
+
+
+@pytest.mark.parametrize("status", [404, 410, 401, 500])
+def test_search_raises_on_error_status(pool, httpserver, status):
+    serve(httpserver, "/fhir/Condition", {"resourceType": "OperationOutcome"}, status=status)
+
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), TOKEN).search("Condition?patient=p1")
+
+    assert caught.value.status == status
+
+
+def test_follow_stops_at_max_pages_in_total(make_pool, httpserver):
+    server = make_pool(max_pages=3).connect(base(httpserver), TOKEN)
+    for number in (2, 3, 4):
+        serve(httpserver, "/fhir", bundle(f"c{number}", next_url=base(httpserver) +
+                                          f"?page={number + 1}"), query_string=f"page={number}")
+    first = bundle("c1", next_url=base(httpserver) + "?page=2")
+
+    with pytest.raises(FhirError) as caught:
+        server.follow(first)
+
+    assert "3 pages" in caught.value.reason
+    assert [req.query_string.decode() for req, _ in httpserver.log] == ["page=2", "page=3"]
+
+
+def test_follow_stops_at_a_repeated_next_link(pool, httpserver):
+    loop = base(httpserver) + "?page=2"
+    serve(httpserver, "/fhir", bundle("c2", next_url=loop), query_string="page=2")
+
+    pages = pool.connect(base(httpserver), TOKEN).follow(bundle("c1", next_url=loop))
+
+    assert len(pages) == 1
+    assert len(httpserver.log) == 1
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://127.0.0.2:{port}/fhir?page=2",  # another host
+        "http://localhost:{other}/fhir?page=2",  # another port
+        "https://localhost:{port}/fhir?page=2",  # another scheme
+        "http://localhost:{port}/fhir-other?page=2",  # a sibling path sharing the prefix
+        "http://localhost:{port}/?page=2",  # above the base
+        "http://localhost:{port}@127.0.0.2:{port}/fhir?page=2",  # userinfo trick
+        "Condition?page=2",  # relative
+    ],
+)
+def test_next_link_outside_the_base_is_refused_without_a_request(pool, httpserver, link):
+    url = link.format(port=httpserver.port, other=free_port())
+    httpserver.expect_request("/fhir-other").respond_with_json(bundle())
+    httpserver.expect_request("/").respond_with_json(bundle())
+
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), TOKEN).follow(bundle("c1", next_url=url))
+
+    assert "outside" in caught.value.reason
+    assert httpserver.log == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/fhir/../secret/x", "/fhir/./../secret/x", "/fhir/a/../../secret/x",
+             "/fhir/../fhir-secret/x"])
+def test_next_link_leaving_the_base_by_dot_segments_is_refused(pool, httpserver, path):
+    serve(httpserver, "/secret/x", bundle("leaked"))
+    serve(httpserver, "/fhir-secret/x", bundle("leaked"))
+    link = httpserver.url_for(path)
+
+    with pytest.raises(FhirError):
+        pool.connect(base(httpserver), TOKEN).follow(bundle("c1", next_url=link))
+
+    assert httpserver.log == []
+
+
+# --- redirects, size, time, transport ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_is_not_followed(pool, httpserver, status):
+    httpserver.expect_request("/fhir/Patient/p1").respond_with_data(
+        "", status=status, headers={"Location": httpserver.url_for("/fhir/Patient/moved")})
+    serve(httpserver, "/fhir/Patient/moved", {"resourceType": "Patient", "id": "moved"})
+
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), TOKEN).read("Patient/p1")
+
+    assert caught.value.status == status
+    assert [req.path for req, _ in httpserver.log] == ["/fhir/Patient/p1"]
+
+
+def test_response_larger_than_max_response_bytes_raises(make_pool, httpserver):
+    big = json.dumps(bundle(*(f"condition-{i:05d}" for i in range(200))))
+    httpserver.expect_request("/fhir/Condition").respond_with_data(big, content_type=FHIR_JSON)
+    size = len(big)
+    assert size > 2000
+
+    with pytest.raises(FhirError) as caught:
+        make_pool(max_response_bytes=2000).connect(base(httpserver), TOKEN).search("Condition")
+    assert "larger than 2000 bytes" in caught.value.reason
+
+    pages = make_pool(max_response_bytes=size).connect(base(httpserver), TOKEN).search(
+        "Condition")
+    assert len(pages[0]["entry"]) == 200
+
+
+def test_streamed_response_without_content_length_is_limited_too(make_pool, httpserver):
+    def endless(_: Request) -> Response:
+        chunks = (b'{"resourceType":"Bundle","entry":[' + b" " * 1000 for _ in range(50))
+        return Response(chunks, content_type=FHIR_JSON)
+
+    httpserver.expect_request("/fhir/Condition").respond_with_handler(endless)
+
+    with pytest.raises(FhirError) as caught:
+        make_pool(max_response_bytes=10_000).connect(base(httpserver), TOKEN).search("Condition")
+    assert "larger than" in caught.value.reason
+
+
+def test_slow_server_raises_after_the_read_timeout(make_pool, httpserver):
+    slow = HeldHandler(httpserver, bundle())
+    httpserver.expect_request("/fhir/Condition").respond_with_handler(slow)
+    server = make_pool(read_timeout_seconds=0.3).connect(base(httpserver), TOKEN)
+    try:
+        with pytest.raises(FhirError) as caught:
+            server.search("Condition")
+    finally:
+        slow.finish()
+    assert "in time" in caught.value.reason
+
+
+def test_non_json_answer_raises(pool, httpserver):
+    httpserver.expect_request("/fhir/Patient/p1").respond_with_data(
+        "<html>login</html>", content_type="text/html")
+
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), TOKEN).read("Patient/p1")
+    assert caught.value.status == 200
+
+
+def test_unreachable_server_raises(pool):
+    with pytest.raises(FhirError) as caught:
+        pool.connect(f"http://127.0.0.1:{free_port()}/fhir", TOKEN).read("Patient/p1")
+    assert "could not be reached" in caught.value.reason
+
+
+# --- error text -------------------------------------------------------------------------------
+
+
+def _provoke(name: str, httpserver: HTTPServer, make_pool: Callable[..., FhirSessionPool],
+             slow: HeldHandler) -> None:
+    query = f"Condition?patient={PATIENT_ID}&_token={TOKEN}"
+    server: FhirServer = make_pool(read_timeout_seconds=0.3, max_response_bytes=500,
+                                   max_pages=2).connect(base(httpserver), TOKEN)
+    here = base(httpserver)
+    page = f"?patient={PATIENT_ID}&access_token={TOKEN}"
+    if name == "401":
+        serve(httpserver, "/fhir/Condition", {"resourceType": "OperationOutcome"}, status=401)
+        server.search(query)
+    elif name == "500-read":
+        serve(httpserver, f"/fhir/Patient/{PATIENT_ID}", {}, status=500)
+        server.read(f"Patient/{PATIENT_ID}")
+    elif name == "not-json":
+        httpserver.expect_request("/fhir/Condition").respond_with_data(
+            f"token {TOKEN} patient {PATIENT_ID}", content_type="text/plain")
+        server.search(query)
+    elif name == "not-bundle":
+        serve(httpserver, "/fhir/Condition", {"resourceType": "Patient", "id": PATIENT_ID})
+        server.search(query)
+    elif name == "redirect":
+        httpserver.expect_request("/fhir/Condition").respond_with_data(
+            "", status=302, headers={"Location": f"http://127.0.0.2:1/x{page}"})
+        server.search(query)
+    elif name == "too-large":
+        serve(httpserver, "/fhir/Condition", bundle(*[PATIENT_ID] * 50))
+        server.search(query)
+    elif name == "timeout":
+        httpserver.expect_request("/fhir/Condition").respond_with_handler(slow)
+        server.search(query)
+    elif name == "unreachable":
+        make_pool().connect(f"http://127.0.0.1:{free_port()}/fhir", TOKEN).search(query)
+    elif name == "outside-base":
+        server.follow(bundle("c1", next_url=f"http://127.0.0.2:1/fhir{page}"))
+    elif name == "too-many-pages":
+        serve(httpserver, "/fhir", bundle("c2", next_url=f"{here}?p=3&patient={PATIENT_ID}"))
+        server.follow(bundle("c1", next_url=f"{here}{page}"))
+    elif name == "bad-next-page":
+        serve(httpserver, "/fhir", {}, status=403)
+        server.follow(bundle("c1", next_url=f"{here}{page}"))
+    else:  # pragma: no cover
+        raise AssertionError(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["401", "500-read", "not-json", "not-bundle", "redirect", "too-large", "timeout",
+     "unreachable", "outside-base", "too-many-pages", "bad-next-page"],
+)
+def test_error_reason_never_contains_the_token_or_the_query(make_pool, httpserver, name):
+    slow = HeldHandler(httpserver, bundle())
+    try:
+        with pytest.raises(FhirError) as caught:
+            _provoke(name, httpserver, make_pool, slow)
+    finally:
+        slow.finish()
+
+    error = caught.value
+    for text in (error.reason, str(error), repr(error)):
+        assert TOKEN not in text
+        assert PATIENT_ID not in text
+        assert "patient=" not in text
+        assert "?" not in text
