@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from http.cookiejar import DefaultCookiePolicy
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import MappingProxyType
 
 from cds_service.cards import Card
 from cds_service.config import load_config
@@ -127,7 +128,7 @@ def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
 
     class Exploding:
         rule_id = "exploding"
-        defaults: dict = {}
+        defaults = MappingProxyType({})
 
         def reads(self, hook):
             return ()
