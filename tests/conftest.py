@@ -105,8 +105,7 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
-@pytest.fixture
-def call(client: Any) -> Callable[[str, dict[str, Any]], Any]:
+def make_caller(client: Any) -> Callable[[str, dict[str, Any]], Any]:
     """POST a hook request; a 200 body is checked against the response schema."""
 
     def post(service_id: str, request: dict[str, Any]) -> Any:
@@ -116,3 +115,8 @@ def call(client: Any) -> Callable[[str, dict[str, Any]], Any]:
         return response
 
     return post
+
+
+@pytest.fixture
+def call(client: Any) -> Callable[[str, dict[str, Any]], Any]:
+    return make_caller(client)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +18,7 @@ from werkzeug import Request, Response
 
 from cds_service.config import FhirConfig, load_config
 from cds_service.fhir_client import FhirError, FhirServer, FhirSessionPool
+from tests.fhir_stub import HeldHandler
 
 TOKEN = "secret-token-Zq81"
 PATIENT_ID = "secret-patient-4711"
@@ -79,29 +78,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class HeldHandler:
-    """Holds each request until released (to outlast a read timeout), then answers `body`.
-
-    `finish` releases it and waits until the server has logged those requests, so that a late
-    log entry cannot leak into the next test's `httpserver.log`.
-    """
-
-    def __init__(self, server: HTTPServer, body: Any):
-        self.server = server
-        self.body = body
-        self.release = threading.Event()
-        self.entered = 0
-
-    def __call__(self, _: Request) -> Response:
-        self.entered += 1
-        self.release.wait(5)
-        return Response(json.dumps(self.body), content_type=FHIR_JSON)
-
-    def finish(self) -> None:
-        self.release.set()
-        deadline = time.monotonic() + 5
-        while len(self.server.log) < self.entered and time.monotonic() < deadline:
-            time.sleep(0.01)
 
 
 # --- sessions and tokens ----------------------------------------------------------------------

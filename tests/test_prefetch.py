@@ -11,14 +11,12 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from cds_service.config import Config, load_config
 from cds_service.fhir_client import FhirError
@@ -32,10 +30,11 @@ from cds_service.prefetch import (
 from hooks import data
 from tests.conftest import (
     assert_operation_outcome,
-    assert_valid_response,
     load_fixture,
     load_request,
+    make_caller,
 )
+from tests.fhir_stub import HeldHandler
 
 PATIENT_VIEW = "legcramp-patient-view"
 ORDER_SIGN = "legcramp-order-sign"
@@ -138,15 +137,7 @@ def serve_chart(server: HTTPServer, resources: list[dict[str, Any]]) -> None:
 
 def caller(make_app: Callable[..., Any], cfg: Config) -> Callable[[str, dict[str, Any]], Any]:
     """Like the `call` fixture, for an app built from `cfg`."""
-    client = make_app(cfg).test_client()
-
-    def post(service_id: str, request: dict[str, Any]) -> Any:
-        response = client.post(f"/cds-services/{service_id}", json=request)
-        if response.status_code == 200:
-            assert_valid_response(response.get_json())
-        return response
-
-    return post
+    return make_caller(make_app(cfg).test_client())
 
 
 def patient_view_without(server: HTTPServer, *absent: str, **values: Any) -> dict[str, Any]:
@@ -163,29 +154,6 @@ def order_sign_fetching_conditions(server: HTTPServer) -> dict[str, Any]:
     return load_request("order-sign-quinine-partial-prefetch", fhirServer=fhir_base(server))
 
 
-class HeldHandler:
-    """Holds each request until released (to outlast a read timeout), then answers `body`.
-
-    `finish` releases it and waits until the server has logged those requests, so that a late
-    log entry cannot leak into the next test's `httpserver.log`.
-    """
-
-    def __init__(self, server: HTTPServer, body: Any):
-        self.server = server
-        self.body = body
-        self.release = threading.Event()
-        self.entered = 0
-
-    def __call__(self, _: Request) -> Response:
-        self.entered += 1
-        self.release.wait(5)
-        return Response(json.dumps(self.body), content_type=FHIR_JSON)
-
-    def finish(self) -> None:
-        self.release.set()
-        deadline = time.monotonic() + 5
-        while len(self.server.log) < self.entered and time.monotonic() < deadline:
-            time.sleep(0.01)
 
 
 @pytest.fixture
