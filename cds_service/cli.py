@@ -61,7 +61,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     _check_rule_settings(config)  # refuse bad settings here, not in every worker
     bind = f"{host or config.server.host}:{port or config.server.port}"
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         def load_config(self) -> None:
             settings = {
                 "bind": bind,

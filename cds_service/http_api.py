@@ -111,8 +111,9 @@ def register_error_handlers(app: Flask) -> None:
         status = error.code or 500
         code = {404: "not-found", 405: "not-supported"}.get(status, "processing")
         response = outcome_response(CdsError(status, [Issue(error.name, code=code)]))
-        if status == 405 and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
+        valid_methods = getattr(error, "valid_methods", None)
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
     @app.errorhandler(Exception)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +53,7 @@ class ParseReport:
         }
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     location = ".".join(str(part) for part in error.get("loc", ()) if part != "__root__")
     kind = str(error.get("type", "invalid")).rsplit(".", 1)[-1]
     return f"{kind} at {location}" if location else kind
@@ -62,9 +63,9 @@ def _wrap_at(document: Any, location: tuple[Any, ...]) -> bool:
     """Wrap the object at `location` in a list; False when the path does not lead to an object."""
     parent = document
     for part in location[:-1]:
-        if (isinstance(parent, dict) and isinstance(part, str) and part in parent) or (
-            isinstance(parent, list) and isinstance(part, int) and part < len(parent)
-        ):
+        if isinstance(parent, dict) and isinstance(part, str) and part in parent:  # noqa: SIM114 (separate branches let mypy narrow)
+            parent = parent[part]
+        elif isinstance(parent, list) and isinstance(part, int) and part < len(parent):
             parent = parent[part]
         else:
             return False
