@@ -142,5 +142,27 @@ def evaluate(request_file: str, config_path: str | None, service_id: str | None)
         engine.close()
 
 
+@main.command()
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration file (its rule settings are shown).")
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]),
+              default="text", show_default=True)
+def rules(config_path: str | None, output_format: str) -> None:
+    """Print the rule catalog (id, hooks, indicator, settings, source) from the code."""
+    from hooks import build_services
+
+    from .catalog import entries, render_markdown, render_text
+
+    config = _config(config_path)
+    _check_rule_settings(config)
+    services = build_services()
+    if output_format == "markdown":
+        click.echo(render_markdown(services, config), nl=False)
+    elif output_format == "json":
+        click.echo(json.dumps(entries(services, config), indent=2))
+    else:
+        click.echo(render_text(services, config), nl=False)
+
+
 if __name__ == "__main__":
     main()

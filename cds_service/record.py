@@ -111,6 +111,7 @@ class MedicationOrder:
     raw: dict[str, Any]
     medication: Any | None
     medication_origin: str  # codeableConcept | contained | bundle | server | unresolved | absent
+    medication_resource: Any | None = None  # the Medication, when the order referenced one
 
     @property
     def id(self) -> str | None:
@@ -170,6 +171,22 @@ class PatientRecord:
             if match:
                 found.append(ConditionMatch(condition, match))
         return found
+
+    def onset(self, condition: Any) -> datetime | date | None:
+        """Onset by the catalog's ground rule; onsetAge counts from the birth date when known."""
+        onset = condition_onset(condition)
+        age = condition.onsetAge
+        if age is not None and age.value is not None and self.patient is not None:
+            birth = self.patient.birthDate
+            if birth is not None and (age.code or age.unit) in ("a", "yr", "years", "year"):
+                years = int(age.value)
+                try:
+                    from_age = birth.replace(year=birth.year + years)
+                except ValueError:  # 29 February
+                    from_age = birth.replace(year=birth.year + years, day=28)
+                if condition.onsetDateTime is None and condition.onsetPeriod is None:
+                    return from_age
+        return onset
 
     def condition(self, reference: str) -> Any | None:
         wanted = reference_key(reference)
@@ -277,7 +294,7 @@ class RecordBuilder:
         if medication is None or medication.get_resource_type() != "Medication":
             self.report.skip("MedicationRequest", "medicationReference could not be resolved")
             return MedicationOrder(model, raw, None, "unresolved")
-        return MedicationOrder(model, raw, medication.code, origin)
+        return MedicationOrder(model, raw, medication.code, origin, medication)
 
     def build(
         self,

@@ -36,8 +36,29 @@ class RuleContext:
 class Rule(Protocol):
     """One recommendation of the catalog: inclusion, exclusion and card content."""
 
-    rule_id: str
-    defaults: Mapping[str, Any]  # thresholds and windows, overridable in [rules."<rule_id>"]
+    @property
+    def rule_id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def indicator(self) -> str: ...
+
+    @property
+    def sources(self) -> str:
+        """Which seed documents the rule carries, for the catalog a reviewer signs off."""
+        ...
+
+    @property
+    def applies(self) -> str:
+        """When it runs, in one sentence for the catalog."""
+        ...
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        """Thresholds and windows, overridable in [rules."<rule_id>"]."""
+        ...
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         """The prefetch keys this rule needs when it runs on `hook`."""

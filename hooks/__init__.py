@@ -1,5 +1,15 @@
 """The clinical content: CDS service declarations, rules, value sets. No HTTP here."""
 
-from hooks.services import build_services
+from __future__ import annotations
 
-__all__ = ["build_services"]
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cds_service.services import ServiceDeclaration
+
+
+def build_services() -> list[ServiceDeclaration]:
+    """Imported lazily so the value set builder runs even while value set files are missing."""
+    from hooks.services import build_services as build
+
+    return build()

@@ -24,3 +24,29 @@ CONDITIONS = DataRequirement(
     description="the problem list and diagnoses; status is filtered by the service, because a "
     "condition recorded without clinicalStatus still counts",
 )
+
+
+def _observations(key: str, lab_ids: tuple[str, ...], description: str) -> DataRequirement:
+    """Observations of these labs by LOINC code, newest first. CDS Hooks 2.0 has no date
+    token, so the template carries no date; the rules apply their look-back windows."""
+    from hooks.valuesets import lab
+
+    codes = ",".join(f"http://loinc.org|{code}" for i in lab_ids for code in lab(i).loinc_codes)
+    return DataRequirement(
+        key=key,
+        template=f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date",
+        description=description,
+    )
+
+
+IRON_STUDIES = _observations(
+    "ironStudies",
+    ("ferritin", "transferrin-saturation", "serum-iron", "tibc"),
+    "ferritin, transferrin saturation, serum iron and TIBC results (RLS iron rules)",
+)
+
+ELECTROLYTES = _observations(
+    "electrolytes",
+    ("potassium", "magnesium", "calcium-total"),
+    "potassium, magnesium and total calcium results (cramp electrolyte rules)",
+)

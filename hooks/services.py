@@ -2,19 +2,63 @@
 
 from __future__ import annotations
 
-from cds_service.services import ServiceDeclaration
+from cds_service.services import Rule, ServiceDeclaration
 from hooks import data
+from hooks.rules.benzodiazepine_stroke_recovery import BenzodiazepineStrokeRecovery
+from hooks.rules.cramps_electrolytes import (
+    CrampsElectrolytesAbnormal,
+    DiureticElectrolytesDue,
+    Electrolytes,
+)
+from hooks.rules.cyclobenzaprine_cns_spasticity import CyclobenzaprineCnsSpasticity
+from hooks.rules.cyclobenzaprine_course import CyclobenzaprineDose, CyclobenzaprineDuration
 from hooks.rules.quinine_leg_cramps import QuinineLegCramps
-from hooks.valuesets import library
+from hooks.rules.rls_iron import IronLabs, RlsIronLow, RlsIronStudiesDue
+from hooks.valuesets import codes_named, lab, library
 
 
-def order_rules() -> tuple:
-    value_sets = library()
-    return (QuinineLegCramps(quinine=value_sets["quinine"], malaria=value_sets["malaria"]),)
+def catalog() -> tuple[Rule, ...]:
+    """Every rule, in the order of the catalog (rules.md), wired to its value sets."""
+    vs = library()
+    iron = IronLabs(
+        restless_legs=vs["restless-legs"], rls_drugs=vs["rls-drugs"],
+        cramp_drugs=vs["cramp-drugs"], ferritin=lab("ferritin"),
+        saturation=lab("transferrin-saturation"), serum_iron=lab("serum-iron"),
+        tibc=lab("tibc"),
+    )
+    electrolytes = Electrolytes(
+        leg_cramps=vs["leg-cramps"], rls_drugs=vs["rls-drugs"], cramp_drugs=vs["cramp-drugs"],
+        potassium=lab("potassium"), magnesium=lab("magnesium"), calcium=lab("calcium-total"),
+    )
+    return (
+        QuinineLegCramps(quinine=vs["quinine"], malaria=vs["malaria"]),
+        CyclobenzaprineDuration(cyclobenzaprine=vs["cyclobenzaprine"]),
+        CyclobenzaprineCnsSpasticity(
+            cyclobenzaprine=vs["cyclobenzaprine"], cns_conditions=vs["cns-spasticity-conditions"],
+            stroke=vs["stroke"], spasticity=vs["spasticity"]),
+        CyclobenzaprineDose(
+            cyclobenzaprine=vs["cyclobenzaprine"],
+            extended_release_codes=codes_named("cyclobenzaprine", "extended release")),
+        BenzodiazepineStrokeRecovery(benzodiazepines=vs["benzodiazepines"], stroke=vs["stroke"]),
+        RlsIronStudiesDue(labs=iron),
+        RlsIronLow(labs=iron),
+        CrampsElectrolytesAbnormal(labs=electrolytes),
+        DiureticElectrolytesDue(labs=electrolytes, diuretics=vs["loop-thiazide-diuretics"]),
+    )
+
+
+def order_rules() -> tuple[Rule, ...]:
+    return catalog()[:1]
+
+
+USAGE_ORDER = (
+    "Send draft MedicationRequests (FHIR R4) in context.draftOrders. Prefetch, or fhirServer "
+    "access that can read the patient's Conditions, MedicationRequests and Observations."
+)
 
 
 def build_services() -> list[ServiceDeclaration]:
-    rules = order_rules()
+    rules = catalog()
     return [
         ServiceDeclaration(
             id="legcramp-order-select",
@@ -22,12 +66,11 @@ def build_services() -> list[ServiceDeclaration]:
             title="Leg cramp and restless legs medication check (order select)",
             description=(
                 "Checks the medication orders a prescriber has just selected against leg cramp, "
-                "leg spasm and restless legs guidance, e.g. quinine ordered for leg cramps."
+                "leg spasm and restless legs guidance: quinine for cramps, cyclobenzaprine "
+                "course, dose and CNS spasticity, benzodiazepines after stroke, and iron and "
+                "electrolytes when an RLS or cramp drug is ordered."
             ),
-            usage_requirements=(
-                "Send draft MedicationRequests (FHIR R4) in context.draftOrders. Prefetch, or "
-                "fhirServer access that can read the patient's Conditions."
-            ),
+            usage_requirements=USAGE_ORDER,
             rules=rules,
             base_requirements=(data.PATIENT,),
         ),
@@ -37,12 +80,9 @@ def build_services() -> list[ServiceDeclaration]:
             title="Leg cramp and restless legs medication check (order sign)",
             description=(
                 "Checks every draft medication order at signing against leg cramp, leg spasm and "
-                "restless legs guidance, e.g. quinine ordered for leg cramps."
+                "restless legs guidance (the same checks as at order select)."
             ),
-            usage_requirements=(
-                "Send draft MedicationRequests (FHIR R4) in context.draftOrders. Prefetch, or "
-                "fhirServer access that can read the patient's Conditions."
-            ),
+            usage_requirements=USAGE_ORDER,
             rules=rules,
             base_requirements=(data.PATIENT,),
         ),
@@ -51,12 +91,12 @@ def build_services() -> list[ServiceDeclaration]:
             hook="patient-view",
             title="Leg cramp and restless legs medication review (chart open)",
             description=(
-                "Reviews the patient's active medications when the chart opens against leg "
-                "cramp, leg spasm and restless legs guidance, e.g. active quinine."
+                "Reviews the patient's active medications, conditions and recent labs when the "
+                "chart opens against leg cramp, leg spasm and restless legs guidance."
             ),
             usage_requirements=(
                 "Prefetch, or fhirServer access that can read the patient's active "
-                "MedicationRequests and Conditions (FHIR R4)."
+                "MedicationRequests, Conditions and Observations (FHIR R4)."
             ),
             rules=rules,
             base_requirements=(data.PATIENT,),

@@ -1,4 +1,4 @@
-"""A loopback FHIR server helper shared by the FHIR client and prefetch tests."""
+"""Loopback FHIR server helpers shared by the FHIR client, prefetch and sandbox replay tests."""
 
 from __future__ import annotations
 
@@ -6,11 +6,101 @@ import json
 import threading
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 FHIR_JSON = "application/fhir+json"
+PATIENT_TOKEN = "{{context.patientId}}"
+LOINC = "http://loinc.org"
+
+Query = tuple[tuple[str, str], ...]
+
+
+def declared_prefetch(service_id: str) -> dict[str, str]:
+    """Prefetch key -> template that `service_id` declares (the declarations discovery is
+    generated from), so that a new rule's key is expected without editing the tests."""
+    from hooks import build_services
+
+    for service in build_services():
+        if service.id == service_id:
+            return {r.key: r.template for r in service.requirements}
+    raise KeyError(service_id)
+
+
+def every_declared_prefetch() -> dict[str, str]:
+    """Key -> template over every service (a key means the same query wherever declared)."""
+    from hooks import build_services
+
+    found: dict[str, str] = {}
+    for service in build_services():
+        for requirement in service.requirements:
+            assert found.setdefault(requirement.key, requirement.template) == requirement.template
+    return found
+
+
+def split_query(path: str, query: str) -> tuple[str, Query]:
+    """(path, decoded query parameters in order): how a request is compared with a template."""
+    return path, tuple(parse_qsl(query, keep_blank_values=True))
+
+
+def expected_request(template: str, patient_id: str, base_path: str = "/fhir") -> tuple[str, Query]:
+    """What the service must send for `template` filled for `patient_id` (a plain id)."""
+    relative = template.replace(PATIENT_TOKEN, patient_id)
+    assert "{{" not in relative, f"test helper fills only {PATIENT_TOKEN}: {template}"
+    path, _, query = relative.partition("?")
+    return split_query(f"{base_path}/{path}", query)
+
+
+def received_requests(server: HTTPServer) -> list[tuple[str, Query]]:
+    """(path, decoded query parameters) of every request `server` got, in order."""
+    return [split_query(req.path, req.query_string.decode()) for req, _ in server.log]
+
+
+def loinc_codes(query: Query) -> set[str]:
+    """The LOINC codes an Observation search asks for (`code=http://loinc.org|x,...`)."""
+    codes = set()
+    for name, value in query:
+        if name == "code":
+            for token in value.split(","):
+                system, _, code = token.rpartition("|")
+                assert system == LOINC, token
+                codes.add(code)
+    return codes
+
+
+def observation_codes(resource: dict[str, Any]) -> set[str]:
+    return {
+        coding.get("code")
+        for coding in (resource.get("code") or {}).get("coding") or []
+        if coding.get("system") == LOINC
+    }
+
+
+def serve_observation_searches(
+    server: HTTPServer, patient_id: str, observations: list[dict[str, Any]],
+    base_path: str = "/fhir",
+) -> None:
+    """Answer each declared Observation search for `patient_id`, at exactly its query, with the
+    `observations` whose LOINC code it asks for (an empty searchset when there are none)."""
+    for template in every_declared_prefetch().values():
+        path, query = expected_request(template, patient_id, base_path)
+        if not path.endswith("/Observation"):
+            continue
+        wanted = loinc_codes(query)
+        matches = [o for o in observations if observation_codes(o) & wanted]
+        server.expect_request(path, method="GET", query_string=dict(query)).respond_with_json(
+            searchset(matches), content_type=FHIR_JSON)
+
+
+def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+    }
 
 
 class HeldHandler:

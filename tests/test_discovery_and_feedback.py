@@ -41,8 +41,20 @@ def test_prefetch_asks_for_patient_conditions_and_active_medications(client):
         "MedicationRequest?patient={{context.patientId}}&status=active"
     )
     assert view["conditions"] == "Condition?patient={{context.patientId}}"
-    # order hooks judge the draft orders, so they do not ask for the medication list
-    assert "activeMedications" not in services["legcramp-order-sign"]["prefetch"]
+    # Order hooks judge the draft orders, and ask for the medication list only because some
+    # rule reads it there (cyclobenzaprine continuous use, the active diuretic of E2); a key
+    # is the same query on every service.
+    sign = services["legcramp-order-sign"]["prefetch"]
+    readers = [
+        rule.rule_id
+        for service in build_services() if service.hook == "order-sign"
+        for rule in service.rules
+        if "activeMedications" in {r.key for r in rule.reads("order-sign")}
+    ]
+    assert ("activeMedications" in sign) == bool(readers)
+    for service in services.values():
+        for key, template in service["prefetch"].items():
+            assert template == view.get(key, template)
 
 
 def test_preflight_is_answered_without_auth_for_every_endpoint(client):

@@ -95,11 +95,14 @@ def test_body_over_the_configured_limit_is_413(make_app):
 
 
 def test_no_prefetch_and_no_fhir_server_is_412_naming_each_key(client):
+    declared = next(s for s in client.get("/cds-services").get_json()["services"]
+                    if s["id"] == "legcramp-order-sign")["prefetch"]
+    assert {"patient", "conditions"} <= set(declared)
     request = load_request("order-sign-quinine-malaria")
     del request["prefetch"]
     body = assert_operation_outcome(client.post(SIGN, json=request), 412)
     keys = sorted(expr for issue in body["issue"] for expr in issue["expression"])
-    assert keys == ["prefetch.conditions", "prefetch.patient"]
+    assert keys == sorted(f"prefetch.{key}" for key in declared)
 
 
 def test_method_not_allowed_is_405_outcome(client):
@@ -124,7 +127,7 @@ def test_unexpected_failure_is_500_outcome_without_trace(make_app, config):
 
 
 def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
-    from hooks.services import order_rules
+    from hooks.services import catalog
 
     class Exploding:
         rule_id = "exploding"
@@ -142,13 +145,24 @@ def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
         title="t",
         description="d",
         usage_requirements="",
-        rules=(Exploding(), *order_rules()),
+        rules=(Exploding(), *catalog()),  # every rule, so the configured rule ids all exist
     )
     app = make_app(services=[service])
     request = load_request("order-select-quinine-full-prefetch", hook="order-sign")
     response = app.test_client().post("/cds-services/mixed", json=request)
     assert response.status_code == 200
-    assert [c["indicator"] for c in response.get_json()["cards"]] == ["critical"]
+
+    def gist(cards):
+        return [(c["indicator"], c["summary"], c["source"].get("topic", {}).get("code"))
+                for c in cards]
+
+    cards = gist(response.get_json()["cards"])
+    # the quinine draft's critical card is there ...
+    assert ("critical", "quinine-leg-cramps") in [(c[0], c[2]) for c in cards]
+    # ... and so is every card the real service gives without the exploding rule
+    real = make_app().test_client().post(SIGN, json=request)
+    assert real.status_code == 200
+    assert cards == gist(real.get_json()["cards"])
 
 
 def test_cards_are_never_built_with_empty_members():

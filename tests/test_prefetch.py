@@ -34,7 +34,13 @@ from tests.conftest import (
     load_request,
     make_caller,
 )
-from tests.fhir_stub import HeldHandler
+from tests.fhir_stub import (
+    HeldHandler,
+    declared_prefetch,
+    expected_request,
+    received_requests,
+    serve_observation_searches,
+)
 
 PATIENT_VIEW = "legcramp-patient-view"
 ORDER_SIGN = "legcramp-order-sign"
@@ -127,12 +133,27 @@ def serve_json(server: HTTPServer, path: str, body: Any, status: int = 200,
 
 
 def serve_chart(server: HTTPServer, resources: list[dict[str, Any]]) -> None:
-    """Patient read, Condition and MedicationRequest searches over `resources`."""
+    """Patient read, Condition, MedicationRequest and each declared Observation search over
+    `resources`."""
     patient = of_type(resources, "Patient")[0]
     serve_json(server, f"/fhir/Patient/{patient['id']}", patient)
     serve_json(server, "/fhir/Condition", searchset(of_type(resources, "Condition")))
     active = [r for r in of_type(resources, "MedicationRequest") if r.get("status") == "active"]
     serve_json(server, "/fhir/MedicationRequest", searchset(active))
+    serve_observation_searches(server, patient["id"], of_type(resources, "Observation"))
+
+
+def declared_keys(service_id: str) -> list[str]:
+    return sorted(declared_prefetch(service_id))
+
+
+def every_declared_request(service_id: str, *supplied: str) -> list[tuple[str, Any]]:
+    """Sorted (path, query) of the fetch of every key `service_id` declares but `supplied`."""
+    return sorted(
+        expected_request(template, PATIENT_ID)
+        for key, template in declared_prefetch(service_id).items()
+        if key not in supplied
+    )
 
 
 def caller(make_app: Callable[..., Any], cfg: Config) -> Callable[[str, dict[str, Any]], Any]:
@@ -150,8 +171,15 @@ def patient_view_without(server: HTTPServer, *absent: str, **values: Any) -> dic
 
 
 def order_sign_fetching_conditions(server: HTTPServer) -> dict[str, Any]:
-    """order-sign of a quinine draft: `patient` prefetched, `conditions` left to fetch."""
-    return load_request("order-sign-quinine-partial-prefetch", fhirServer=fhir_base(server))
+    """order-sign of a quinine draft: `conditions` left to fetch, every other declared key
+    prefetched (`patient` by the partial fixture, the rest from cramps-001's full prefetch)."""
+    request = load_request("order-sign-quinine-partial-prefetch", fhirServer=fhir_base(server))
+    chart_prefetch = load_request("patient-view-full-prefetch")["prefetch"]
+    for key in declared_prefetch(ORDER_SIGN):
+        if key != "conditions":
+            request["prefetch"].setdefault(key, chart_prefetch[key])
+    assert set(declared_prefetch(ORDER_SIGN)) - set(request["prefetch"]) == {"conditions"}
+    return request
 
 
 
@@ -188,11 +216,11 @@ def test_patient_view_without_prefetch_fetches_every_key_and_finds_the_quinine(
 
     card = assert_one_quinine_card(response)
     assert card["source"]["topic"]["code"] == RULE
-    assert sorted(received(httpserver)) == [
-        ("/fhir/Condition", "patient=cramps-001"),
-        ("/fhir/MedicationRequest", "patient=cramps-001&status=active"),
-        ("/fhir/Patient/cramps-001", ""),
-    ]
+    # each key discovery declares, fetched once with exactly its template's query
+    assert sorted(received_requests(httpserver)) == every_declared_request(PATIENT_VIEW)
+    assert ("/fhir/Condition", "patient=cramps-001") in received(httpserver)
+    assert ("/fhir/MedicationRequest", "patient=cramps-001&status=active") in received(httpserver)
+    assert ("/fhir/Patient/cramps-001", "") in received(httpserver)
     for req, _ in httpserver.log:
         assert req.headers.get("Accept") == FHIR_JSON
         if with_token:
@@ -208,7 +236,7 @@ def test_fetched_data_is_what_the_rules_judge(call, httpserver):
     request = load_request("patient-view-no-prefetch", fhirServer=fhir_base(httpserver))
 
     assert_no_quinine_card(call(PATIENT_VIEW, request))
-    assert len(httpserver.log) == 3
+    assert sorted(received_requests(httpserver)) == every_declared_request(PATIENT_VIEW)
 
 
 def test_patient_read_answered_404_means_no_patient_data_not_412(call, httpserver):
@@ -224,10 +252,21 @@ def test_patient_read_answered_404_means_no_patient_data_not_412(call, httpserve
 # --- 2. partial prefetch ----------------------------------------------------------------------
 
 
-def test_partial_prefetch_fetches_only_the_missing_key(call, httpserver):
+def test_partial_prefetch_fetches_only_the_missing_keys(call, httpserver):
+    serve_chart(httpserver, chart())
+    request = load_request("order-sign-quinine-partial-prefetch", fhirServer=fhir_base(httpserver))
+    assert set(request["prefetch"]) == {"patient"}
+
+    assert_one_quinine_card(call(ORDER_SIGN, request))
+    assert sorted(received_requests(httpserver)) == every_declared_request(ORDER_SIGN, "patient")
+    assert "/fhir/Patient/cramps-001" not in paths(httpserver)
+    for req, _ in httpserver.log:
+        assert req.headers.get("Authorization") == f"Bearer {TOKEN}"
+
+
+def test_partial_prefetch_missing_one_key_fetches_only_that_key(call, httpserver):
     serve_chart(httpserver, chart())
     request = order_sign_fetching_conditions(httpserver)
-    assert set(request["prefetch"]) == {"patient"}
 
     assert_one_quinine_card(call(ORDER_SIGN, request))
     assert received(httpserver) == [("/fhir/Condition", "patient=cramps-001")]
@@ -237,7 +276,7 @@ def test_partial_prefetch_fetches_only_the_missing_key(call, httpserver):
 # --- 3. null: no data, never fetched ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["patient", "conditions", "activeMedications"])
+@pytest.mark.parametrize("key", declared_keys(PATIENT_VIEW))
 def test_a_key_given_as_null_is_never_requested(call, httpserver, key):
     serve_chart(httpserver, [*chart(), active_malaria()])  # fetching would change the answer
     request = patient_view_without(httpserver, key, **{key: None})
@@ -255,7 +294,7 @@ def test_a_key_given_as_null_is_never_requested(call, httpserver, key):
 def test_every_key_null_sends_nothing_even_without_fhir_server(call):
     request = load_request("patient-view-no-prefetch")
     del request["fhirServer"]
-    request["prefetch"] = {"patient": None, "activeMedications": None, "conditions": None}
+    request["prefetch"] = dict.fromkeys(declared_prefetch(PATIENT_VIEW))
 
     response = call(PATIENT_VIEW, request)
 
@@ -488,7 +527,10 @@ def test_unreachable_fhir_server_is_412(call):
     request = load_request("order-sign-quinine-partial-prefetch",
                            fhirServer="http://127.0.0.2:1/fhir")
 
-    assert_412_for(call(ORDER_SIGN, request), "conditions")
+    body = assert_412_for(call(ORDER_SIGN, request),
+                          *(set(declared_prefetch(ORDER_SIGN)) - {"patient"}))
+    for issue in body["issue"]:
+        assert "could not be reached" in issue["diagnostics"]
 
 
 # --- 8. nothing to fetch from -----------------------------------------------------------------
@@ -498,13 +540,24 @@ def test_no_prefetch_and_no_fhir_server_is_412_naming_every_missing_key(call):
     request = load_request("patient-view-no-prefetch")
     del request["fhirServer"]
 
-    body = assert_412_for(call(PATIENT_VIEW, request), "activeMedications", "conditions",
-                          "patient")
+    body = assert_412_for(call(PATIENT_VIEW, request), *declared_keys(PATIENT_VIEW))
     assert {issue["code"] for issue in body["issue"]} == {"incomplete"}
 
 
-def test_partial_prefetch_without_fhir_server_names_only_the_missing_key(call):
+def test_partial_prefetch_without_fhir_server_names_only_the_missing_keys(call):
     request = load_request("order-sign-quinine-partial-prefetch")
+    del request["fhirServer"]
+    del request["fhirAuthorization"]
+    missing = set(declared_prefetch(ORDER_SIGN)) - {"patient"}
+    assert set(request["prefetch"]) == {"patient"} and "conditions" in missing
+
+    assert_412_for(call(ORDER_SIGN, request), *missing)
+
+
+def test_prefetch_missing_only_conditions_without_fhir_server_names_only_conditions(
+    call, httpserver
+):
+    request = order_sign_fetching_conditions(httpserver)
     del request["fhirServer"]
     del request["fhirAuthorization"]
 
@@ -687,21 +740,57 @@ def test_every_template_in_live_discovery_is_valid_for_its_hook(client):
     services = client.get("/cds-services").get_json()["services"]
     templates = [(s["hook"], t) for s in services for t in (s.get("prefetch") or {}).values()]
 
-    assert len(templates) == 7
+    assert len(templates) == sum(len(declared_prefetch(s["id"])) for s in services)
+    assert {hook for hook, _ in templates} == {"patient-view", "order-select", "order-sign"}
     for hook, template in templates:
         validate_template(template, hook)
         filled = fill_template(template, {"patientId": "p1", "userId": "Practitioner/u1"})
         assert "{{" not in filled
 
 
+def loinc_search(*codes: str) -> str:
+    """The documented lab template: Observation by LOINC codes, newest first, no date token."""
+    code = ",".join(f"http://loinc.org|{c}" for c in codes)
+    return f"Observation?patient={{{{context.patientId}}}}&code={code}&_sort=-date"
+
+
+IRON_STUDIES_LOINC = (
+    "2276-4", "20567-4", "24373-3",  # ferritin
+    "2502-3", "14801-5",  # transferrin saturation
+    "2498-4", "14798-3",  # serum iron
+    "2500-7", "14800-7",  # TIBC
+)
+ELECTROLYTES_LOINC = (
+    "2823-3", "6298-4", "77142-8", "39789-3", "32713-0", "22760-3", "75940-7", "12812-4",
+    "12813-2",  # potassium
+    "19123-9", "2601-3",  # magnesium
+    "17861-6", "2000-8", "49765-1", "29265-6",  # total calcium
+)
+
+
 def test_live_discovery_declares_the_documented_prefetch(client):
     by_id = {s["id"]: s.get("prefetch") for s in client.get("/cds-services").get_json()["services"]}
-    order = {"patient": "Patient/{{context.patientId}}",
-             "conditions": "Condition?patient={{context.patientId}}"}
-    assert by_id["legcramp-order-select"] == order
-    assert by_id["legcramp-order-sign"] == order
-    medications = "MedicationRequest?patient={{context.patientId}}&status=active"
-    assert by_id[PATIENT_VIEW] == {**order, "activeMedications": medications}
+    documented = {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": "Condition?patient={{context.patientId}}",
+        "activeMedications": "MedicationRequest?patient={{context.patientId}}&status=active",
+        "ironStudies": loinc_search(*IRON_STUDIES_LOINC),
+        "electrolytes": loinc_search(*ELECTROLYTES_LOINC),
+    }
+    assert by_id["legcramp-order-select"] == documented
+    assert by_id["legcramp-order-sign"] == documented
+    assert by_id[PATIENT_VIEW] == documented
+
+
+def test_lab_searches_ask_for_every_loinc_code_of_the_value_sets_the_rules_judge():
+    from hooks.valuesets import lab
+
+    def codes(*value_sets: str) -> list[str]:
+        return [code for vs in value_sets for code in lab(vs).loinc_codes]
+
+    assert list(IRON_STUDIES_LOINC) == codes(
+        "ferritin", "transferrin-saturation", "serum-iron", "tibc")
+    assert list(ELECTROLYTES_LOINC) == codes("potassium", "magnesium", "calcium-total")
 
 
 # --- 11. medicationReference read from the server ---------------------------------------------

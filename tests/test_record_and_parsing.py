@@ -65,7 +65,8 @@ def test_unparseable_resources_are_skipped_counted_and_not_fatal(call):
 
 def test_resources_of_another_patient_are_dropped_and_counted():
     resources = chart()
-    stranger = copy.deepcopy(resources[-1])
+    stranger = copy.deepcopy(
+        [r for r in resources if r["resourceType"] == "MedicationRequest"][-1])
     stranger["id"] = "someone-else-m1"
     stranger["subject"] = {"reference": "Patient/someone-else"}
     record = RecordBuilder("cramps-001", AS_OF).build([*resources, stranger], [])
@@ -78,6 +79,7 @@ def test_duplicate_resources_across_keys_count_once():
     record = RecordBuilder("cramps-001", AS_OF).build(resources + copy.deepcopy(resources), [])
     assert len(record.conditions) == 3
     assert len(record.medication_requests) == 2
+    assert len(record.observations) == 2
 
 
 def test_condition_status_ground_rules():

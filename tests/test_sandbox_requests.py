@@ -2,9 +2,10 @@
 
 The captured requests (`shared/data/sandbox-captured/`) were sent to probe services whose
 prefetch keys (`activeMeds`, `potassium`, ...) are not ours, so our services fetch what they
-declare (`patient`, `conditions`, and on patient-view `activeMedications`) from `fhirServer`.
-Here `fhirServer` is rewritten to a loopback `httpserver` that answers exactly those queries;
-the replay with the captured `fhirServer` left as is checks the 412 path.
+declare (`patient`, `conditions`, `activeMedications`, `ironStudies`, `electrolytes`: whatever
+`hooks.services` declares, which discovery is generated from) from `fhirServer`. Here
+`fhirServer` is rewritten to a loopback `httpserver` that answers exactly those queries; the
+replay with the captured `fhirServer` left as is checks the 412 path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 
 from cds_service.parsing import ParseReport, parse_resource
 from tests.conftest import SHARED, assert_operation_outcome, load_request
+from tests.fhir_stub import declared_prefetch, expected_request, received_requests
 
 CAPTURED_DIR = SHARED / "data" / "sandbox-captured"
 if not CAPTURED_DIR.is_dir():
@@ -30,11 +32,8 @@ SERVICE_FOR_HOOK = {
     "patient-view": "legcramp-patient-view",
 }
 # What each of our services fetches when prefetch does not carry it (discovery checks this).
-OUR_KEYS = {
-    "order-select": {"patient", "conditions"},
-    "order-sign": {"patient", "conditions"},
-    "patient-view": {"patient", "conditions", "activeMedications"},
-}
+OUR_PREFETCH = {hook: declared_prefetch(service) for hook, service in SERVICE_FOR_HOOK.items()}
+OUR_KEYS = {hook: set(prefetch) for hook, prefetch in OUR_PREFETCH.items()}
 CAPTURED_FHIR_SERVER = ("127.0.0.1", 8104)
 FHIR_BASE_PATH = "/fhir"
 QUININE_SUMMARY_START = "Quinine is not recommended for leg cramps"
@@ -71,29 +70,44 @@ def _entries_of(bundle: Any) -> list[dict[str, Any]]:
     ]
 
 
+def our_requests(request: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Sorted (path, query) of each query the request's service declares and prefetch lacks."""
+    supplied = set(request.get("prefetch") or {})
+    return sorted(
+        expected_request(template, request["context"]["patientId"], FHIR_BASE_PATH)
+        for key, template in OUR_PREFETCH[request["hook"]].items()
+        if key not in supplied
+    )
+
+
 def serve_patient_chart(httpserver: Any, request: dict[str, Any]) -> str:
-    """Answer our three queries for the request's patient; return the new fhirServer base."""
+    """Answer each query our service for the request's hook declares, at exactly its path and
+    query for the request's patient; return the new fhirServer base.
+
+    Patient: the captured prefetch's Patient, else 404; MedicationRequest: the captured
+    `activeMeds`; Condition and the Observation searches: an empty searchset.
+    """
     patient_id = request["context"]["patientId"]
     prefetch = request.get("prefetch") or {}
     patient = prefetch.get("patient")
-    if isinstance(patient, dict) and patient.get("resourceType") == "Patient":
-        httpserver.expect_request(f"{FHIR_BASE_PATH}/Patient/{patient_id}",
-                                  method="GET").respond_with_json(
-            patient, content_type="application/fhir+json")
-    else:
-        httpserver.expect_request(f"{FHIR_BASE_PATH}/Patient/{patient_id}",
-                                  method="GET").respond_with_json(
-            {"resourceType": "OperationOutcome",
-             "issue": [{"severity": "error", "code": "not-found"}]},
-            status=404, content_type="application/fhir+json")
-    httpserver.expect_request(
-        f"{FHIR_BASE_PATH}/Condition", method="GET", query_string={"patient": patient_id},
-    ).respond_with_json(_searchset([]), content_type="application/fhir+json")
-    httpserver.expect_request(
-        f"{FHIR_BASE_PATH}/MedicationRequest", method="GET",
-        query_string={"patient": patient_id, "status": "active"},
-    ).respond_with_json(_searchset(_entries_of(prefetch.get("activeMeds"))),
-                        content_type="application/fhir+json")
+    for template in OUR_PREFETCH[request["hook"]].values():
+        path, query = expected_request(template, patient_id, FHIR_BASE_PATH)
+        handler = httpserver.expect_request(path, method="GET", query_string=dict(query))
+        resource_type = path.removeprefix(f"{FHIR_BASE_PATH}/").split("/")[0]
+        if resource_type == "Patient":
+            if isinstance(patient, dict) and patient.get("resourceType") == "Patient":
+                handler.respond_with_json(patient, content_type="application/fhir+json")
+            else:
+                handler.respond_with_json(
+                    {"resourceType": "OperationOutcome",
+                     "issue": [{"severity": "error", "code": "not-found"}]},
+                    status=404, content_type="application/fhir+json")
+        elif resource_type == "MedicationRequest":
+            handler.respond_with_json(_searchset(_entries_of(prefetch.get("activeMeds"))),
+                                      content_type="application/fhir+json")
+        else:
+            assert resource_type in ("Condition", "Observation"), template
+            handler.respond_with_json(_searchset([]), content_type="application/fhir+json")
     return httpserver.url_for(FHIR_BASE_PATH)
 
 
@@ -126,7 +140,8 @@ def test_captured_directory_holds_the_five_sandbox_requests():
 def test_discovery_declares_the_prefetch_keys_the_replays_serve(client):
     services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
     for hook, service_id in SERVICE_FOR_HOOK.items():
-        assert set(services[service_id]["prefetch"]) == OUR_KEYS[hook]
+        assert services[service_id]["prefetch"] == OUR_PREFETCH[hook]
+        assert {"patient", "conditions", "activeMedications"} <= OUR_KEYS[hook]
     assert services["legcramp-patient-view"]["prefetch"]["activeMedications"] == (
         "MedicationRequest?patient={{context.patientId}}&status=active")
     assert services["legcramp-order-select"]["prefetch"]["conditions"] == (
@@ -143,15 +158,14 @@ def test_every_captured_sandbox_request_gets_a_schema_valid_200(call, httpserver
     assert isinstance(body["cards"], list)
     # None of the captured charts or drafts holds quinine.
     assert quinine_cards(body) == []
-    # Our keys the request did not carry were fetched; nothing else was.
-    fetched = set(requested_paths(httpserver))
+    # Our keys the request did not carry were fetched, once each; nothing else was.
+    assert sorted(received_requests(httpserver)) == our_requests(request)
+    paths = set(requested_paths(httpserver))
     patient_id = request["context"]["patientId"]
-    expected = {f"{FHIR_BASE_PATH}/Condition"}
-    if "patient" not in (request.get("prefetch") or {}):
-        expected.add(f"{FHIR_BASE_PATH}/Patient/{patient_id}")
-    if request["hook"] == "patient-view":
-        expected.add(f"{FHIR_BASE_PATH}/MedicationRequest")
-    assert fetched == expected
+    assert {f"{FHIR_BASE_PATH}/Condition", f"{FHIR_BASE_PATH}/MedicationRequest",
+            f"{FHIR_BASE_PATH}/Observation"} <= paths
+    assert (f"{FHIR_BASE_PATH}/Patient/{patient_id}" in paths) == (
+        "patient" not in (request.get("prefetch") or {}))
 
 
 def test_patient_view_with_prefetch_uses_the_supplied_patient_and_fetches_the_rest(
@@ -162,6 +176,11 @@ def test_patient_view_with_prefetch_uses_the_supplied_patient_and_fetches_the_re
     assert f"{FHIR_BASE_PATH}/Patient/{request['context']['patientId']}" not in paths
     assert paths.count(f"{FHIR_BASE_PATH}/MedicationRequest") == 1
     assert paths.count(f"{FHIR_BASE_PATH}/Condition") == 1
+    # the captured `potassium` key is not ours: our Observation searches are still sent
+    lab_keys = [k for k, t in OUR_PREFETCH["patient-view"].items() if t.startswith("Observation?")]
+    assert {"ironStudies", "electrolytes"} <= set(lab_keys)
+    assert paths.count(f"{FHIR_BASE_PATH}/Observation") == len(lab_keys)
+    assert sorted(received_requests(httpserver)) == our_requests(request)
 
 
 def test_patient_view_without_prefetch_reads_patient_even_when_it_is_not_found(call, httpserver):

@@ -6,9 +6,10 @@ import copy
 from datetime import date, datetime
 from typing import Any
 
-from cds_service.cards import Action, Coding, Source
-from cds_service.record import MedicationOrder
-from cds_service.terminology import Match
+from cds_service.cards import Action, Coding, Source, Suggestion
+from cds_service.record import ConditionMatch, MedicationOrder
+from cds_service.services import RuleContext
+from cds_service.terminology import Match, ValueSet
 
 
 def topic(base: str, rule_id: str, display: str) -> Coding:
@@ -45,6 +46,32 @@ def describe_order(order: MedicationOrder, match: Match) -> str:
         f"**{order.medication_label}** ({order.reference}, {status}, "
         f"authored {format_date(order.authored_on)}; identified {how_identified(match)})"
     )
+
+
+def matching_orders(
+    context: RuleContext, value_set: ValueSet
+) -> list[tuple[MedicationOrder, Match]]:
+    """The orders this hook asks about whose medication is in `value_set`, with how it matched."""
+    found = []
+    for order in context.subject_orders:
+        match = order.match_medication(value_set)
+        if match is not None:
+            found.append((order, match))
+    return found
+
+
+def condition_line(found: ConditionMatch, onset: date | datetime | None) -> str:
+    return f"**{found.label}** ({found.reference}, onset {format_date(onset)})"
+
+
+def remove_order_suggestion(
+    order: MedicationOrder, hook: str, what: str
+) -> tuple[Suggestion, ...]:
+    action = remove_order_action(order, hook, what)
+    if action is None:
+        return ()
+    label = f"Remove the {what} order" if action.type == "delete" else f"Stop {what}"
+    return (Suggestion(label=label, actions=(action,), is_recommended=True),)
 
 
 def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from cds_service.cards import Card, Suggestion
 from cds_service.prefetch import DataRequirement
@@ -50,6 +50,16 @@ INSTEAD = (
 
 @dataclass(frozen=True)
 class QuinineLegCramps:
+    catalog_code: ClassVar[str] = "Q1"
+    title: ClassVar[str] = "Quinine is not for leg cramps"
+    indicator: ClassVar[str] = "critical"
+    sources: ClassVar[str] = (
+        "seed 003 (FDA warning: serious hematologic reactions); seeds 003, 004 for first line"
+    )
+    applies: ClassVar[str] = (
+        "order hooks: quinine among the orders asked about; patient-view: active quinine. "
+        "Quiet for active malaria or a malaria reason."
+    )
     quinine: ValueSet
     malaria: ValueSet
     rule_id: str = RULE_ID

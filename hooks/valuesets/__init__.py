@@ -1,13 +1,64 @@
 """Value sets as data files with their provenance, compiled once per process."""
 
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from cds_service.terminology import ValueSetLibrary
+from cds_service.terminology import ValueSet, ValueSetLibrary
+from cds_service.units import UnitNormaliser
 
 DIRECTORY = Path(__file__).resolve().parent
+LOINC = "http://loinc.org"
+
+
+@cache
+def documents() -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in sorted(DIRECTORY.glob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        found[document["id"]] = document
+    return found
 
 
 @cache
 def library() -> ValueSetLibrary:
-    return ValueSetLibrary.from_directory(DIRECTORY)
+    return ValueSetLibrary(ValueSet.from_document(doc) for doc in documents().values())
+
+
+@dataclass(frozen=True)
+class LabTest:
+    """A laboratory value set: its codes, and how its units convert to the canonical one."""
+
+    value_set: ValueSet
+    units: UnitNormaliser
+    loinc_codes: tuple[str, ...]
+    title: str
+
+    @property
+    def canonical_unit(self) -> str:
+        return self.units.canonical_unit
+
+
+@cache
+def lab(value_set_id: str) -> LabTest:
+    document = documents()[value_set_id]
+    return LabTest(
+        value_set=library()[value_set_id],
+        units=UnitNormaliser.from_document(document),
+        loinc_codes=tuple(c["code"] for c in document["codes"] if c["system"] == LOINC),
+        title=document.get("title", value_set_id),
+    )
+
+
+def codes_named(value_set_id: str, words: str) -> frozenset[tuple[str, str]]:
+    """The (system, code) pairs of a value set whose display contains `words` (any case),
+    e.g. the extended-release products of a drug, which a rule treats apart."""
+    wanted = words.lower()
+    return frozenset(
+        (entry["system"], entry["code"]) for entry in documents()[value_set_id]["codes"]
+        if wanted in (entry.get("display") or "").lower()
+    )

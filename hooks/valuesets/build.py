@@ -7,6 +7,21 @@ Only codes marked `verified-in-source` there are shipped; the others are listed 
 in this directory differ from what the reference gives (drift), which the test suite runs.
 Value sets that the reference does not cover (malaria) are curated by hand beside these files
 and carry their own provenance; this command never writes them.
+
+Three kinds of value set are derived, each declared in `DERIVED` below:
+
+- medications: ingredient, product and ATC codes plus whole-word text terms of the named
+  concepts (`medications`) and of every concept of the named groups (`medication_groups`);
+- conditions: SNOMED CT and ICD-10-CM codes and value set members of the named concepts, and
+  ICD-10-CM prefixes from an explicit table: each prefix names the reference match rule it comes
+  from, and every match rule of an included concept is either used or left out with a reason;
+- observations: LOINC codes, a canonical UCUM unit, and the factors that bring each accepted
+  UCUM unit into it, taken from the reference's conversions (inverted where the reference gives
+  the other direction). Every conversion of the reference is either used or left out.
+
+When the reference changes so that a declaration no longer fits (a concept, rule, conversion or
+excluded code disappears, or a new rule or conversion appears), the value set is not built and
+the command fails, naming what changed.
 """
 
 from __future__ import annotations
@@ -14,20 +29,48 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TERMINOLOGY = HERE.parents[1].parent / "shared" / "reference" / "terminology.json"
 VERIFIED = "verified-in-source"
+ATC = "http://www.whocc.no/atc"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
 ATC_SYSTEM_NOTE = (
     "ATC system URI http://www.whocc.no/atc is marked from-memory in the reference; it is the "
     "URI HL7 terminology names for ATC and the one public FHIR data uses (checked with the "
     "search tool, 2026-11-21)"
 )
+POLICY = {
+    "medication": "codes verified in source only; whole-word text terms as fallback",
+    "condition": "codes verified in source only; ICD-10-CM prefixes from an explicit table of "
+    "the reference's match rules; whole-word text terms as fallback",
+    "observation": "LOINC codes verified in source only; unit conversion factors from the "
+    "reference's conversions, each entry stating the reference's confidence",
+}
+CMS_FY2023 = (
+    "github:arijitdasgupta543-dev/Medisathi@1f81d32abc3dc155359a6501cbfbf834353b7924:"
+    "icd10cm_codes_2023.txt (CMS ICD-10-CM FY2023 code/title file)"
+)
+HISTORY_NOT_STROKE = (
+    "Text terms are specific on purpose: 'cerebrovascular accident' and 'cerebral infarction' "
+    "are left out because history and sequela displays contain them ('History of "
+    "cerebrovascular accident', 'Unspecified sequelae of cerebral infarction'), and a coded "
+    "history condition whose code is not here must not match by its display."
+)
 
-# Which terminology concepts make up each derived value set.
+# Which terminology concepts make up each derived value set. Medication sets name concepts
+# (`medications`) and/or groups (`medication_groups`); condition sets name concepts taken whole
+# (`conditions`) or single codes (`condition_codes`), with an explicit ICD-10-CM prefix table
+# (prefix, concept, the reference match rule it comes from) and the match rules left out;
+# observation sets name one concept, the canonical UCUM unit and, per accepted UCUM unit, the
+# reference conversion (from, to) whose factor applies. `exclude_codes` lists verified codes
+# deliberately kept out, with the reason; they are shown under `left_out`.
 DERIVED: Mapping[str, Mapping[str, Any]] = {
     "quinine": {
         "title": "Quinine, any product",
@@ -35,58 +78,625 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "purpose": "Q1 quinine-leg-cramps: any quinine order. Quinidine is a different "
         "ingredient (RxNorm 9068) and must never match.",
     },
+    "cyclobenzaprine": {
+        "title": "Cyclobenzaprine, any product",
+        "medications": ["cyclobenzaprine"],
+        "purpose": "C1 cyclobenzaprine-duration, C2 cyclobenzaprine-cns-spasticity, "
+        "C3 cyclobenzaprine-dose: any cyclobenzaprine order (immediate or extended release; "
+        "the rule tells them apart).",
+    },
+    "benzodiazepines": {
+        "title": "Benzodiazepines",
+        "medication_groups": ["benzodiazepine"],
+        "purpose": "B1 benzodiazepine-stroke-recovery: any benzodiazepine order.",
+    },
+    "rls-drugs": {
+        "title": "Restless legs drugs: alpha-2-delta ligands and dopaminergic drugs",
+        "medication_groups": ["alpha2delta_ligand", "dopaminergic", "dopamine_agonist"],
+        "purpose": "Orders that bring the RLS rules (R1, R2) onto order hooks: gabapentin, "
+        "gabapentin enacarbil, pregabalin, levodopa, pramipexole, ropinirole, rotigotine. "
+        "It mixes first-line and dopaminergic drugs, so it cannot tell D1's dopaminergic "
+        "orders apart on its own.",
+        "notes": [
+            "Gabapentin enacarbil has no verified ingredient code (left out below); its two "
+            "verified SCDs (1101338, 1482820) and its names are in the set.",
+        ],
+    },
+    "cramp-drugs": {
+        "title": "Drugs ordered for cramps or spasm: quinine, cyclobenzaprine, baclofen, "
+        "magnesium",
+        "medications": ["quinine", "cyclobenzaprine", "baclofen"],
+        "medication_groups": ["magnesium_supplement"],
+        "exclude_codes": [
+            (ATC, "B05XA", "class-level ATC 'electrolyte solutions' (given for magnesium "
+             "chloride): it also holds potassium chloride (B05XA01 in the reference) and "
+             "sodium chloride solutions"),
+        ],
+        "drop_text_terms": {
+            "magnesium": "The bare text term 'magnesium' (concept 'magnesium', RxNorm IN 6574) "
+            "is dropped: it is part of salt names of unrelated drugs ('esomeprazole "
+            "magnesium', 'pitavastatin magnesium') and of excipients ('magnesium stearate'). "
+            "Only the specific supplement terms are kept (magnesium oxide, sulfate, chloride, "
+            "gluconate, acetate); ingredient 6574 still matches by code.",
+        },
+        "purpose": "E1 cramps-electrolytes-abnormal: a cramp or spasm drug being ordered "
+        "(quinine, cyclobenzaprine, baclofen, magnesium supplements).",
+        "notes": [
+            "The reference has no verified product (SCD) codes for baclofen or magnesium "
+            "products: orders coded only by product match by ingredient code (if the client "
+            "sends it) or by name.",
+            "Multi-ingredient products that name a magnesium salt (bowel preparations with "
+            "magnesium sulfate, balanced IV solutions with magnesium chloride) match by name.",
+        ],
+    },
+    "loop-thiazide-diuretics": {
+        "title": "Loop, thiazide and thiazide-like diuretics (potassium-wasting)",
+        "medication_groups": ["loop_diuretic", "thiazide_diuretic", "thiazide_like_diuretic"],
+        "exclude_codes": [
+            (ATC, "G01AE10", "ATC G01AE10 is a genito-urinary sulfonamide anti-infective "
+             "combination (group G01AE; sulfamethizole and trimethoprim per "
+             "creative-connections/Pharmacolibrary, checked 2026-11-21), not a "
+             "hydrochlorothiazide product; PharmGKB's ATC list for hydrochlorothiazide carries "
+             "it"),
+        ],
+        "purpose": "E2 diuretic-electrolytes-due (and M1): an active loop or thiazide "
+        "diuretic. Potassium-sparing diuretics (spironolactone) are not members: alone they "
+        "do not trigger the rule.",
+        "notes": [
+            "Potassium-sparing group (spironolactone, RxNorm IN 9997) deliberately not "
+            "included (reference pitfall: do not use a single 'diuretic' bucket).",
+            "Combination products that contain a loop or thiazide diuretic and spironolactone "
+            "(e.g. 198224 hydrochlorothiazide 25 MG / spironolactone 25 MG, 392462 furosemide "
+            "/ spironolactone) are members, as the reference lists them under HCTZ or "
+            "furosemide: they do contain a potassium-wasting diuretic.",
+        ],
+    },
+    "stroke": {
+        "title": "Stroke, ischemic or hemorrhagic (current)",
+        "conditions": ["stroke_ischemic", "stroke_hemorrhagic"],
+        "icd10cm_prefixes": [
+            ("I63", "stroke_ischemic", "I63 (all descendants I63.0-I63.9)"),
+            ("I61", "stroke_hemorrhagic", "I61 (I61.0-I61.9)"),
+            ("I60", "stroke_hemorrhagic", "I60 (I60.00-I60.9)"),
+        ],
+        "icd10cm_rules_left_out": [
+            (
+                "stroke_hemorrhagic",
+                "optionally I62 (nontraumatic subdural/extradural)",
+                "I62 (nontraumatic subdural/extradural hemorrhage) is not a stroke for B1 and "
+                "C2 and the reference makes it optional; history of stroke (Z86.73) and "
+                "sequelae (I69) are the separate value set history-of-stroke.",
+            ),
+        ],
+        "text_terms": [
+            "ischemic stroke",
+            "ischaemic stroke",
+            "hemorrhagic stroke",
+            "haemorrhagic stroke",
+            "intracerebral hemorrhage",
+            "intracerebral haemorrhage",
+            "subarachnoid hemorrhage",
+            "subarachnoid haemorrhage",
+        ],
+        "purpose": "B1 benzodiazepine-stroke-recovery and C2 cyclobenzaprine-cns-spasticity: "
+        "an ischemic or hemorrhagic stroke. A history-of-stroke or sequela code (Z86.73, I69) "
+        "is not a member: see history-of-stroke.",
+        "notes": [HISTORY_NOT_STROKE],
+    },
+    "history-of-stroke": {
+        "title": "History of stroke, sequelae of cerebrovascular disease",
+        "conditions": ["history_of_stroke"],
+        "icd10cm_prefixes": [
+            ("Z86.73", "history_of_stroke", "Z86.73"),
+            ("I69", "history_of_stroke", "I69 (sequelae of cerebrovascular disease, I69.0-I69.9)"),
+        ],
+        "text_terms": [
+            "history of stroke",
+            "history of cerebrovascular accident",
+            "sequelae of stroke",
+            "sequelae of cerebral infarction",
+        ],
+        "purpose": "B1 benzodiazepine-stroke-recovery: an old stroke (history or sequela), "
+        "told apart from a current one (value set stroke).",
+    },
+    "cns-spasticity-conditions": {
+        "title": "CNS disease with spasticity: spinal cord injury, multiple sclerosis, "
+        "cerebral palsy",
+        "conditions": ["spinal_cord_injury", "multiple_sclerosis", "cerebral_palsy"],
+        "icd10cm_prefixes": [
+            ("G82.2", "spinal_cord_injury", "G82.2- (paraplegia G82.20-G82.22)"),
+            ("G82.5", "spinal_cord_injury", "G82.5- (quadriplegia G82.50-G82.54)"),
+            ("S14.1", "spinal_cord_injury", "S14.1- (cervical cord)"),
+            ("S24.1", "spinal_cord_injury", "S24.1- (thoracic cord)"),
+            ("S34.1", "spinal_cord_injury", "S34.1- (lumbar/sacral cord) - 7th character A/D/S"),
+            ("G35", "multiple_sclerosis", "G35 (<= FY2025, billable)"),
+            (
+                "G35",
+                "multiple_sclerosis",
+                "G35.A, G35.B0-G35.B2, G35.C0-G35.C2, G35.D (FY2026+, from 2025-10-01) -> "
+                "match prefix 'G35'",
+            ),
+            ("G80", "cerebral_palsy", "G80 (G80.0-G80.9)"),
+        ],
+        "icd10cm_rules_left_out": [
+            (
+                "spinal_cord_injury",
+                "G95.x (other spinal cord disease) if desired",
+                "G95 covers non-traumatic myelopathies of very different kinds (syringomyelia, "
+                "vascular myelopathy, cord compression); the rule asks for spinal cord injury, "
+                "and the reference makes it optional.",
+            ),
+        ],
+        "text_terms": [
+            "multiple sclerosis",
+            "cerebral palsy",
+            "spinal cord injury",
+            "paraplegia",
+            "quadriplegia",
+            "tetraplegia",
+        ],
+        "purpose": "C2 cyclobenzaprine-cns-spasticity: spinal cord injury, multiple sclerosis "
+        "or cerebral palsy (stroke is the value set stroke).",
+        "notes": [
+            "ICD-10-CM S24.1 and S34.1 are marked from-memory in the reference; both were "
+            f"checked on 2026-11-21 in {CMS_FY2023}: S24101A-S24159S are injuries and lesions "
+            "of the thoracic spinal cord, S34101A-S34139S of the lumbar and sacral spinal cord. "
+            "The prefixes match every 7th character (A initial, D subsequent, S sequela): a "
+            "cord injury's spasticity persists.",
+            "Multiple sclerosis is matched by prefix G35 so that plain G35 (to FY2025) and the "
+            "FY2026 subcodes G35.A, G35.B0-B2, G35.C0-C2, G35.D all match.",
+        ],
+    },
+    "spasticity": {
+        "title": "Spasticity",
+        "condition_codes": [("muscle_spasm", SNOMED, "221360009")],
+        "text_terms": ["spasticity"],
+        "purpose": "C2 cyclobenzaprine-cns-spasticity: the order's reason is spasticity. "
+        "Spasticity is not a cramp and is not in leg-cramps.",
+    },
+    "restless-legs": {
+        "title": "Restless legs syndrome (Willis-Ekbom disease)",
+        "conditions": ["restless_legs_syndrome"],
+        "icd10cm_prefixes": [("G25.81", "restless_legs_syndrome", "G25.81")],
+        "exclude_codes": [
+            (ICD10CM, "G47.61", "periodic limb movement disorder: related but distinct "
+             "(reference note); not restless legs"),
+            (SNOMED, "418763003", "periodic limb movement disorder: related but distinct "
+             "(reference note); not restless legs"),
+            (SNOMED, "445140006", "periodic leg movements of sleep: related but distinct "
+             "(reference note); not restless legs"),
+        ],
+        "text_terms": ["restless legs", "restless leg", "willis-ekbom"],
+        "purpose": "D1 rls-dopaminergic-augmentation, A1 rls-dopamine-antagonist, "
+        "R1 rls-iron-studies-due, R2 rls-iron-low, S1: restless legs syndrome (also as an "
+        "order's reason).",
+    },
+    "leg-cramps": {
+        "title": "Leg cramps or muscle spasm",
+        "conditions": ["leg_cramps", "muscle_spasm"],
+        "icd10cm_prefixes": [
+            ("R25.2", "leg_cramps", "R25.2"),
+            ("R25.2", "muscle_spasm", "R25.2"),
+            ("G47.62", "leg_cramps", "G47.62"),
+            ("M62.83", "muscle_spasm", "M62.83 (prefix: M62.830, M62.831, M62.838)"),
+            ("M62.83", "leg_cramps", "M62.831"),
+        ],
+        "exclude_codes": [
+            (SNOMED, "221360009", "Spasticity is not a cramp (reference pitfall); it is the "
+             "value set spasticity"),
+        ],
+        "text_terms": [
+            "leg cramp",
+            "leg cramps",
+            "calf cramp",
+            "calf cramps",
+            "muscle cramp",
+            "muscle cramps",
+            "nocturnal leg cramps",
+            "muscle spasm",
+            "muscle spasms",
+            "charley horse",
+        ],
+        "purpose": "E1, E2, M1, S1, L1, P1, V1: leg cramps or muscle spasm (active condition).",
+    },
+    "ferritin": {
+        "title": "Ferritin, serum or plasma",
+        "observation": "ferritin",
+        "canonical_unit": "ug/L",
+        "units": {"ng/mL": ("ng/mL", "ug/L")},
+        "conversions_left_out": {
+            ("ng/mL", "pmol/L"): "the reference says to flag a pmol/L ferritin rather than "
+            "convert it (factor depends on an assumed ferritin molar mass); a pmol/L value is "
+            "an unknown unit and is never compared",
+        },
+        "purpose": "R1 rls-iron-studies-due, R2 rls-iron-low: ferritin in ug/L (= ng/mL).",
+    },
+    "transferrin-saturation": {
+        "title": "Transferrin (iron) saturation",
+        "observation": "transferrin_saturation",
+        "canonical_unit": "%",
+        "units": {"1": ("fraction (0-1)", "%"), "{ratio}": ("fraction (0-1)", "%")},
+        "conversions_left_out": {
+            ("serum iron + TIBC", "TSAT %"): "a formula over two results, not a unit "
+            "conversion; R2 computes it from serum-iron and tibc of one draw",
+        },
+        "purpose": "R1 rls-iron-studies-due, R2 rls-iron-low: transferrin saturation in %; a "
+        "0-1 fraction (UCUM '1' or '{ratio}') is multiplied by 100.",
+    },
+    "serum-iron": {
+        "title": "Iron, serum or plasma",
+        "observation": "serum_iron",
+        "canonical_unit": "ug/dL",
+        "units": {"umol/L": ("ug/dL", "umol/L")},
+        "purpose": "R2 rls-iron-low: serum iron, with TIBC of the same draw, gives transferrin "
+        "saturation when it is not reported.",
+    },
+    "tibc": {
+        "title": "Total iron binding capacity",
+        "observation": "tibc",
+        "canonical_unit": "ug/dL",
+        "units": {"umol/L": ("ug/dL", "umol/L")},
+        "purpose": "R2 rls-iron-low: TIBC, with serum iron of the same draw, gives transferrin "
+        "saturation when it is not reported.",
+    },
+    "potassium": {
+        "title": "Potassium, serum, plasma or blood (steady state)",
+        "observation": "potassium",
+        "canonical_unit": "mmol/L",
+        "units": {"meq/L": ("meq/L", "mmol/L"), "mg/dL": ("mg/dL", "mmol/L")},
+        "exclude_codes": [
+            (LOINC, "51618-7", "pre-dialysis potassium: must not drive steady-state "
+             "hypokalemia rules (reference pitfall)"),
+            (LOINC, "29349-8", "post-dialysis potassium: must not drive steady-state "
+             "hypokalemia rules (reference pitfall)"),
+        ],
+        "purpose": "E1 cramps-electrolytes-abnormal, E2 diuretic-electrolytes-due: potassium "
+        "in mmol/L.",
+    },
+    "magnesium": {
+        "title": "Magnesium, serum or plasma",
+        "observation": "magnesium",
+        "canonical_unit": "mmol/L",
+        "units": {"mg/dL": ("mg/dL", "mmol/L"), "meq/L": ("mmol/L", "meq/L")},
+        "exclude_codes": [
+            (LOINC, "2597-3", "red blood cell magnesium: not a serum value (reference note)"),
+        ],
+        "conversions_left_out": {
+            ("mg/dL", "meq/L"): "not needed: meq/L converts to mmol/L directly (x 0.5); "
+            "consistent with 0.4114 x 2",
+        },
+        "purpose": "E1 cramps-electrolytes-abnormal, E2 diuretic-electrolytes-due: magnesium "
+        "in mmol/L (normalised by unit, never by LOINC code: 2601-3 may arrive in meq/L).",
+    },
+    "calcium-total": {
+        "title": "Calcium, total, serum or plasma",
+        "observation": "calcium_total",
+        "canonical_unit": "mmol/L",
+        "units": {"mg/dL": ("mg/dL", "mmol/L"), "meq/L": ("mmol/L", "meq/L")},
+        "conversions_left_out": {
+            ("total Ca + albumin", "albumin-corrected Ca (mg/dL)"): "a formula over two "
+            "results, not a unit conversion",
+        },
+        "purpose": "E1 cramps-electrolytes-abnormal: total calcium in mmol/L.",
+        "notes": [
+            "29265-6 is albumin-corrected calcium; it is kept (the reference lists it under "
+            "total calcium and its reference interval is the total calcium one), so the most "
+            "recent of total and corrected calcium is the one compared.",
+        ],
+    },
 }
 
 
-def _medication_entries(concept: Mapping[str, Any], left_out: list[dict[str, Any]]) -> list[dict]:
-    entries = []
-    for kind in ("ingredient_codes", "product_codes", "atc_codes"):
-        for code in concept.get(kind, []):
-            record = {
-                "system": code["system"],
-                "code": code.get("code"),
-                "display": code.get("display"),
-                "kind": kind.removesuffix("_codes"),
-                "source": code.get("source"),
-            }
-            if not code.get("code") or code.get("confidence") != VERIFIED:
-                left_out.append({**record, "reason": f"confidence: {code.get('confidence')}"})
-                continue
-            entries.append(record)
-    return entries
+class ReferenceChanged(ValueError):
+    """The reference no longer fits a value set's declaration."""
+
+
+def _code_record(code: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    return {
+        "system": code["system"],
+        "code": code.get("code"),
+        "display": code.get("display"),
+        "kind": kind,
+        "source": code.get("source"),
+    }
+
+
+class _Collector:
+    """Codes and left-out codes of one value set, each (system, code) once, in reference order."""
+
+    def __init__(self, exclude: Iterable[tuple[str, str, str]] = ()):
+        self.codes: list[dict[str, Any]] = []
+        self.left_out: list[dict[str, Any]] = []
+        self._seen: set[tuple[str, str]] = set()
+        self._exclude = {(system, code): reason for system, code, reason in exclude}
+        self._excluded: set[tuple[str, str]] = set()
+
+    def add(self, code: Mapping[str, Any], kind: str) -> None:
+        system, value = code["system"], code.get("code")
+        if value is not None and (system, value) in self._seen:
+            return
+        record = _code_record(code, kind)
+        if value is None:
+            self.left_out.append({**record, "reason": f"confidence: {code.get('confidence')}"})
+            return
+        self._seen.add((system, value))
+        if (system, value) in self._exclude:
+            self._excluded.add((system, value))
+            self.left_out.append({**record, "reason": self._exclude[(system, value)]})
+        elif code.get("confidence") != VERIFIED:
+            self.left_out.append({**record, "reason": f"confidence: {code.get('confidence')}"})
+        else:
+            self.codes.append(record)
+
+    def check_exclusions(self) -> None:
+        missing = sorted(set(self._exclude) - self._excluded)
+        if missing:
+            raise ReferenceChanged(f"excluded codes no longer in the reference: {missing}")
+
+
+def _by_id(terminology: Mapping[str, Any], section: str) -> dict[str, Mapping[str, Any]]:
+    if section not in terminology:
+        raise ReferenceChanged(f"the reference has no '{section}' section")
+    return {concept["concept_id"]: concept for concept in terminology[section]}
+
+
+def _concept(concepts: Mapping[str, Mapping[str, Any]], concept_id: str) -> Mapping[str, Any]:
+    if concept_id not in concepts:
+        raise ReferenceChanged(f"concept '{concept_id}' is no longer in the reference")
+    return concepts[concept_id]
+
+
+def _add_unique(target: list[str], items: Iterable[str]) -> None:
+    target.extend(item for item in items if item not in target)
+
+
+def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, Any]) -> dict:
+    medications = _by_id(terminology, "medications")
+    selected = [_concept(medications, cid) for cid in definition.get("medications", [])]
+    for group in definition.get("medication_groups", []):
+        members = [m for m in medications.values() if m.get("group") == group]
+        if not members:
+            raise ReferenceChanged(f"medication group '{group}' has no concepts in the reference")
+        selected.extend(m for m in members if m not in selected)
+    collector = _Collector(definition.get("exclude_codes", ()))
+    terms: list[str] = []
+    notes: list[str] = []
+    for concept in selected:
+        for kind in ("ingredient_codes", "product_codes", "atc_codes"):
+            for code in concept.get(kind, []):
+                collector.add(code, kind.removesuffix("_codes"))
+        _add_unique(terms, concept.get("text_match_terms", []))
+        _add_unique(notes, concept.get("notes", []))
+    collector.check_exclusions()
+    for term, reason in definition.get("drop_text_terms", {}).items():
+        if term not in terms:
+            raise ReferenceChanged(f"text term '{term}' to drop is no longer in the reference")
+        terms.remove(term)
+        notes.append(reason)
+    _add_unique(notes, definition.get("notes", []))
+    if any(c["system"] == ATC for c in collector.codes):
+        notes.append(ATC_SYSTEM_NOTE)
+    return {
+        "codes": collector.codes,
+        "text_terms": terms,
+        "left_out": collector.left_out,
+        "notes": notes,
+    }
+
+
+def _icd10cm_prefixes(
+    definition: Mapping[str, Any], concepts: Mapping[str, Mapping[str, Any]], notes: list[str]
+) -> list[str]:
+    """The prefix table, checked against the reference's rule texts, with one note a prefix."""
+    used: dict[tuple[str, str], list[str]] = {}
+    sources: dict[str, list[str]] = {}
+    for prefix, concept_id, rule in definition.get("icd10cm_prefixes", []):
+        used.setdefault((concept_id, rule), []).append(prefix)
+        sources.setdefault(prefix, []).append(f"{concept_id} match rule '{rule}'")
+    left_out = {(cid, rule): reason for cid, rule, reason in definition.get(
+        "icd10cm_rules_left_out", [])}
+    for concept_id, rule in [*used, *left_out]:
+        if concept_id not in definition.get("conditions", []):
+            raise ReferenceChanged(f"prefix table names '{concept_id}', not a concept of the set")
+        if rule not in _concept(concepts, concept_id).get("icd10cm_match_rules", []):
+            raise ReferenceChanged(f"{concept_id} has no ICD-10-CM match rule '{rule}'")
+    for concept_id in definition.get("conditions", []):
+        for rule in concepts[concept_id].get("icd10cm_match_rules", []):
+            if (concept_id, rule) not in used and (concept_id, rule) not in left_out:
+                raise ReferenceChanged(f"{concept_id} ICD-10-CM match rule '{rule}' is neither "
+                                       "used nor left out")
+    for prefix, origins in sources.items():
+        notes.append(f"ICD-10-CM prefix {prefix} from {'; '.join(origins)}.")
+    for (concept_id, rule), reason in left_out.items():
+        notes.append(f"ICD-10-CM match rule '{rule}' ({concept_id}) not used: {reason}")
+    return list(sources)
+
+
+def _build_conditions(definition: Mapping[str, Any], terminology: Mapping[str, Any]) -> dict:
+    concepts = _by_id(terminology, "conditions")
+    collector = _Collector(definition.get("exclude_codes", ()))
+    notes: list[str] = []
+    for concept_id in definition.get("conditions", []):
+        concept = _concept(concepts, concept_id)
+        for code in concept.get("codes", []):
+            collector.add(code, "core")
+        for code in concept.get("value_set_members", []):
+            collector.add(code, "value_set_member")
+        _add_unique(notes, concept.get("notes", []))
+    for concept_id, system, wanted in definition.get("condition_codes", []):
+        concept = _concept(concepts, concept_id)
+        found = [c for c in concept.get("codes", []) if (c["system"], c.get("code")) == (
+            system, wanted)]
+        if not found:
+            raise ReferenceChanged(f"{concept_id} no longer has code {wanted} ({system})")
+        collector.add(found[0], "core")
+        _add_unique(notes, concept.get("notes", []))
+    collector.check_exclusions()
+    prefixes = _icd10cm_prefixes(definition, concepts, notes)
+    _add_unique(notes, definition.get("notes", []))
+    return {
+        "codes": collector.codes,
+        "icd10cm_prefixes": prefixes,
+        "text_terms": list(definition.get("text_terms", [])),
+        "left_out": collector.left_out,
+        "notes": notes,
+    }
+
+
+def _four_significant(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def _conversion_source(concept_id: str, row: Mapping[str, Any]) -> str:
+    text = (
+        f"terminology.json observations '{concept_id}' conversion '{row['from']}' -> "
+        f"'{row['to']}' x {row['factor']}"
+    )
+    return f"{text} ({row['note']})" if row.get("note") else text
+
+
+def _unit_conversions(
+    definition: Mapping[str, Any], concept_id: str, concept: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    canonical = definition["canonical_unit"]
+    rows = {(row["from"], row["to"]): row for row in concept.get("conversions", [])}
+    conversions: list[dict[str, Any]] = [
+        {"from": canonical, "to": canonical, "factor": 1.0, "confidence": "identity",
+         "source": "canonical unit"},
+    ]
+    used: set[tuple[str, str]] = set()
+    for unit, key in definition.get("units", {}).items():
+        row = rows.get(key)
+        if row is None or not isinstance(row.get("factor"), int | float):
+            raise ReferenceChanged(f"{concept_id} has no numeric conversion {key[0]} -> {key[1]}")
+        used.add(key)
+        source = _conversion_source(concept_id, row)
+        if key[1] == canonical:
+            factor = float(row["factor"])
+        elif key[0] == canonical:
+            factor = _four_significant(1 / float(row["factor"]))
+            source = f"inverse of {source}, to 4 significant digits"
+        else:
+            raise ReferenceChanged(f"{concept_id} conversion {key} does not involve {canonical}")
+        if unit not in key:
+            label = key[0] if key[1] == canonical else key[1]
+            source = f"UCUM '{unit}' read as '{label}': {source}"
+        conversions.append({"from": unit, "to": canonical, "factor": factor,
+                            "confidence": row.get("confidence"), "source": source})
+    not_used = definition.get("conversions_left_out", {})
+    left_out = []
+    for key, row in rows.items():
+        if key in used:
+            continue
+        if key not in not_used:
+            raise ReferenceChanged(f"{concept_id} conversion {key} is neither used nor left out")
+        left_out.append({**{k: row[k] for k in ("from", "to", "factor", "formula") if k in row},
+                         "confidence": row.get("confidence"), "reason": not_used[key]})
+    stale = sorted(set(not_used) - set(rows))
+    if stale:
+        raise ReferenceChanged(f"{concept_id} conversions to leave out no longer exist: {stale}")
+    accounted = {c["from"] for c in conversions} | {u for k in not_used for u in k}
+    missing = [u["code"] for u in concept.get("ucum_units", []) if u["code"] not in accounted]
+    if missing:
+        raise ReferenceChanged(f"{concept_id} UCUM units neither converted nor left out: {missing}")
+    return conversions, left_out
+
+
+def _reference_range_notes(concept: Mapping[str, Any]) -> list[str]:
+    reference_range = concept.get("reference_range") or {}
+    if not reference_range:
+        return []
+    notes = [
+        f"Reference range, for the reviewer only (no code uses it): "
+        f"{reference_range.get('typical_adult')} [confidence: "
+        f"{reference_range.get('confidence')}; source: {reference_range.get('source', 'none')}]"
+    ]
+    for key, value in reference_range.items():
+        if key not in ("typical_adult", "confidence", "source"):
+            notes.append(f"Reference range {key}: {value}")
+    return notes
+
+
+def _build_observation(definition: Mapping[str, Any], terminology: Mapping[str, Any]) -> dict:
+    concept_id = definition["observation"]
+    concept = _concept(_by_id(terminology, "observations"), concept_id)
+    collector = _Collector(definition.get("exclude_codes", ()))
+    for code in concept.get("codes", []):
+        collector.add(code, "loinc")
+    collector.check_exclusions()
+    conversions, conversions_left_out = _unit_conversions(definition, concept_id, concept)
+    notes = [*_reference_range_notes(concept), *concept.get("notes", [])]
+    notes.append(
+        "Unit conversion factors are arithmetic from molar masses or unit definitions; the "
+        "reference marks most of them from-memory, and each entry states the confidence the "
+        "reference gave it. Reference UCUM codes are from-memory too (UCUM syntax)."
+    )
+    _add_unique(notes, definition.get("notes", []))
+    return {
+        "codes": collector.codes,
+        "canonical_unit": definition["canonical_unit"],
+        "unit_conversions": conversions,
+        "text_terms": [],
+        "left_out": collector.left_out,
+        "unit_conversions_left_out": conversions_left_out,
+        "notes": notes,
+    }
+
+
+def _kind(definition: Mapping[str, Any]) -> str:
+    if "observation" in definition:
+        return "observation"
+    if "conditions" in definition or "condition_codes" in definition:
+        return "condition"
+    return "medication"
+
+
+BUILDERS = {
+    "medication": _build_medications,
+    "condition": _build_conditions,
+    "observation": _build_observation,
+}
+
+
+def build_document(
+    value_set_id: str, definition: Mapping[str, Any], terminology: Mapping[str, Any]
+) -> dict[str, Any]:
+    kind = _kind(definition)
+    parts = BUILDERS[kind](definition, terminology)
+    notes = parts.pop("notes")
+    return {
+        "id": value_set_id,
+        "title": definition["title"],
+        "purpose": definition["purpose"],
+        "provenance": {
+            "built_from": "shared/reference/terminology.json",
+            "reference_generated": terminology.get("meta", {}).get("generated"),
+            "builder": "python -m hooks.valuesets.build",
+            "policy": POLICY[kind],
+            "notes": notes,
+        },
+        **parts,
+    }
+
+
+def build_all(
+    terminology: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Every derived value set the reference gives, and why the others could not be built."""
+    built: dict[str, dict[str, Any]] = {}
+    problems: dict[str, str] = {}
+    for value_set_id, definition in DERIVED.items():
+        try:
+            built[value_set_id] = build_document(value_set_id, definition, terminology)
+        except ReferenceChanged as error:
+            problems[value_set_id] = str(error)
+    return built, problems
 
 
 def build(terminology: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    medications = {m["concept_id"]: m for m in terminology["medications"]}
-    built = {}
-    for value_set_id, definition in DERIVED.items():
-        codes: list[dict[str, Any]] = []
-        left_out: list[dict[str, Any]] = []
-        terms: list[str] = []
-        notes: list[str] = []
-        for concept_id in definition["medications"]:
-            concept = medications[concept_id]
-            codes.extend(_medication_entries(concept, left_out))
-            terms.extend(t for t in concept.get("text_match_terms", []) if t not in terms)
-            notes.extend(concept.get("notes", []))
-        if any(c["system"] == "http://www.whocc.no/atc" for c in codes):
-            notes.append(ATC_SYSTEM_NOTE)
-        built[value_set_id] = {
-            "id": value_set_id,
-            "title": definition["title"],
-            "purpose": definition["purpose"],
-            "provenance": {
-                "built_from": "shared/reference/terminology.json",
-                "reference_generated": terminology["meta"].get("generated"),
-                "builder": "python -m hooks.valuesets.build",
-                "policy": "codes verified in source only; whole-word text terms as fallback",
-                "notes": notes,
-            },
-            "codes": codes,
-            "text_terms": terms,
-            "left_out": left_out,
-        }
-    return built
+    """The derived value sets this (possibly partial) terminology gives; `main` fails on any
+    value set it cannot build."""
+    return build_all(terminology)[0]
 
 
 def render(document: Mapping[str, Any]) -> str:
@@ -99,8 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail on drift, write nothing")
     args = parser.parse_args(argv)
     terminology = json.loads(args.terminology.read_text(encoding="utf-8"))
+    built, problems = build_all(terminology)
     drifted = []
-    for value_set_id, document in build(terminology).items():
+    for value_set_id, document in built.items():
         path = HERE / f"{value_set_id}.json"
         text = render(document)
         current = path.read_text(encoding="utf-8") if path.exists() else None
@@ -109,8 +720,11 @@ def main(argv: list[str] | None = None) -> int:
         drifted.append(path.name)
         if not args.check:
             path.write_text(text, encoding="utf-8")
+    for value_set_id, problem in problems.items():
+        print(f"cannot build {value_set_id}: {problem}", file=sys.stderr)
     if args.check and drifted:
         print(f"value sets out of date: {', '.join(drifted)}", file=sys.stderr)
+    if problems or (args.check and drifted):
         return 1
     print(f"{'checked' if args.check else 'written'}: {len(DERIVED)} value set(s)")
     return 0

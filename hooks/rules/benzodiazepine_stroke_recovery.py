@@ -1,0 +1,116 @@
+"""B1 `benzodiazepine-stroke-recovery`: benzodiazepines during stroke recovery (warning).
+
+Source: seeds 001 and 002 (avoid diazepam and other benzodiazepines while a patient recovers
+from a stroke: they may harm recovery and add sedation).
+
+Fires: a benzodiazepine order among the orders the hook asks about, and a stroke (ischemic or
+hemorrhagic) that counts (active, not refuted) whose onset lies within `recovery_window_days`
+(default 180) before now, or whose onset is unknown while the condition is active.
+Quiet: history-of-stroke codes (Z86.73, I69) and strokes whose onset is older than the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from cds_service.cards import Card
+from cds_service.observations import as_instant
+from cds_service.prefetch import DataRequirement
+from cds_service.record import ConditionMatch, MedicationOrder
+from cds_service.services import RuleContext
+from cds_service.terminology import Match, ValueSet
+from hooks import data
+from hooks.rules.common import (
+    condition_line,
+    describe_order,
+    matching_orders,
+    override_reason,
+    remove_order_suggestion,
+    source,
+)
+
+RULE_ID = "benzodiazepine-stroke-recovery"
+
+
+@dataclass(frozen=True)
+class BenzodiazepineStrokeRecovery:
+    catalog_code: ClassVar[str] = "B1"
+    title: ClassVar[str] = "Benzodiazepines during stroke recovery"
+    indicator: ClassVar[str] = "warning"
+    sources: ClassVar[str] = "seeds 001, 002"
+    applies: ClassVar[str] = (
+        "order hooks: benzodiazepine orders asked about; patient-view: active benzodiazepines."
+    )
+    benzodiazepines: ValueSet
+    stroke: ValueSet
+    rule_id: str = RULE_ID
+    defaults: Mapping[str, Any] = field(
+        default_factory=lambda: {"recovery_window_days": 180}
+    )
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        if hook == "patient-view":
+            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
+        return (data.CONDITIONS,)
+
+    def recent_strokes(self, context: RuleContext) -> list[tuple[ConditionMatch, Any]]:
+        window = timedelta(days=context.settings["recovery_window_days"])
+        recent = []
+        for found in context.record.active_conditions(self.stroke):
+            onset = context.record.onset(found.condition)
+            started = as_instant(onset)
+            if started is None or context.now - started <= window:
+                recent.append((found, onset))
+        return recent
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        orders = matching_orders(context, self.benzodiazepines)
+        if not orders:
+            return []
+        strokes = self.recent_strokes(context)
+        if not strokes:
+            return []
+        return [self._card(order, match, strokes, context) for order, match in orders]
+
+    def _card(
+        self, order: MedicationOrder, match: Match,
+        strokes: list[tuple[ConditionMatch, Any]], context: RuleContext,
+    ) -> Card:
+        base = context.code_system_base
+        window = context.settings["recovery_window_days"]
+        stroke_lines = "\n".join(f"- {condition_line(found, onset)}" for found, onset in strokes)
+        unknown = any(onset is None for _, onset in strokes)
+        detail = "\n\n".join(filter(None, [
+            f"**Found:** {describe_order(order, match)}, and a stroke within the last "
+            f"{window} days:\n{stroke_lines}",
+            "An active stroke without a recorded onset is treated as recent." if unknown else "",
+            "**Why:** The spasm guidance advises avoiding diazepam and other benzodiazepines "
+            "during stroke recovery: they can hinder recovery and add sedation.",
+            "**Consider:** non-drug measures first; for post-stroke spasticity the guidance names "
+            "tizanidine, baclofen or dantrolene. If a benzodiazepine is needed for another "
+            "reason, choose the override reason that applies.",
+        ]))
+        return Card(
+            summary=f"{_short(order)}: benzodiazepines may hinder recovery after a recent stroke",
+            indicator="warning",
+            source=source(base, RULE_ID, "Leg spasm guidance: benzodiazepines in stroke recovery",
+                          "Benzodiazepine during stroke recovery"),
+            detail=detail,
+            suggestions=remove_order_suggestion(order, context.hook, "benzodiazepine"),
+            selection_behavior="at-most-one",
+            override_reasons=(
+                override_reason(base, "seizure", "Seizure or status epilepticus"),
+                override_reason(base, "alcohol-withdrawal", "Alcohol withdrawal"),
+                override_reason(base, "end-of-life-care", "End-of-life care"),
+                override_reason(base, "procedural-sedation", "Procedural sedation"),
+            ),
+            identity=order.reference,
+        )
+
+
+def _short(order: MedicationOrder) -> str:
+    label = order.medication_label
+    return label if len(label) <= 60 else label[:57] + "..."

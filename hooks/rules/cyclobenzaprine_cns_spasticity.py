@@ -1,0 +1,99 @@
+"""C2 `cyclobenzaprine-cns-spasticity`: cyclobenzaprine for spasticity from CNS disease (warning).
+
+Source: seed 000 (cyclobenzaprine does not work for spasm due to central nervous system
+disease), seeds 001 and 002 (not effective for spasticity from cerebral or spinal cord disease;
+tizanidine, baclofen or dantrolene for spasticity after stroke).
+
+Fires: a cyclobenzaprine order among the orders the hook asks about, and an active stroke,
+multiple sclerosis, spinal cord injury or cerebral palsy condition, or the order's reason is
+spasticity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Card
+from cds_service.prefetch import DataRequirement
+from cds_service.record import MedicationOrder, concept_label
+from cds_service.services import RuleContext
+from cds_service.terminology import Match, ValueSet
+from hooks import data
+from hooks.rules.common import (
+    condition_line,
+    describe_order,
+    matching_orders,
+    override_reason,
+    source,
+)
+
+RULE_ID = "cyclobenzaprine-cns-spasticity"
+
+
+@dataclass(frozen=True)
+class CyclobenzaprineCnsSpasticity:
+    catalog_code: ClassVar[str] = "C2"
+    title: ClassVar[str] = "Cyclobenzaprine for spasticity from CNS disease"
+    indicator: ClassVar[str] = "warning"
+    sources: ClassVar[str] = "seeds 000, 001, 002"
+    applies: ClassVar[str] = (
+        "order hooks: cyclobenzaprine orders asked about; patient-view: active cyclobenzaprine."
+    )
+    cyclobenzaprine: ValueSet
+    cns_conditions: ValueSet
+    stroke: ValueSet
+    spasticity: ValueSet
+    rule_id: str = RULE_ID
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        if hook == "patient-view":
+            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
+        return (data.CONDITIONS,)
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        record = context.record
+        conditions = record.active_conditions(self.cns_conditions) + record.active_conditions(
+            self.stroke)
+        cards = []
+        for order, match in matching_orders(context, self.cyclobenzaprine):
+            reasons = [r for r in order.reason_codes if self.spasticity.match(r)]
+            reasons += [
+                c.code for ref in order.reason_references
+                if (c := record.condition(ref)) is not None and self.spasticity.match(c.code)
+            ]
+            if not conditions and not reasons:
+                continue
+            found = [f"- {condition_line(c, record.onset(c.condition))}" for c in conditions]
+            found += [f"- order reason: **{concept_label(r)}**" for r in reasons]
+            cards.append(self._card(order, match, found, context))
+        return cards
+
+    def _card(self, order: MedicationOrder, match: Match, found: list[str],
+              context: RuleContext) -> Card:
+        base = context.code_system_base
+        detail = "\n\n".join([
+            f"**Found:** {describe_order(order, match)}, with:\n" + "\n".join(found),
+            "**Why:** Cyclobenzaprine relieves spasm of local, musculoskeletal origin; the "
+            "guidance says it does not work for spasm or spasticity caused by disease of the "
+            "brain or spinal cord.",
+            "**Consider:** for spasticity the guidance names tizanidine, baclofen or dantrolene, "
+            "alongside physiotherapy. If this order treats an acute musculoskeletal spasm "
+            "rather than spasticity, choose that override reason.",
+        ])
+        return Card(
+            summary="Cyclobenzaprine does not relieve spasticity from brain or spinal cord disease",
+            indicator="warning",
+            source=source(base, RULE_ID,
+                          "Leg spasm guidance: cyclobenzaprine and CNS spasticity",
+                          "Cyclobenzaprine for spasticity of CNS origin"),
+            detail=detail,
+            override_reasons=(
+                override_reason(base, "musculoskeletal-spasm",
+                                "Treating an acute musculoskeletal spasm, not spasticity"),
+                override_reason(base, "specialist-directed", "Specialist-directed treatment"),
+            ),
+            identity=order.reference,
+        )

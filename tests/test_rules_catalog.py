@@ -1,0 +1,48 @@
+"""The catalog is rendered from the code; the checked-in page and defaults cannot drift."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from cds_service.catalog import render_markdown
+from cds_service.cli import main
+from cds_service.config import default_document, load_config
+from hooks import build_services
+from hooks.services import catalog
+from tests.conftest import ROOT
+
+CATALOG_IDS = [
+    "quinine-leg-cramps", "cyclobenzaprine-duration", "cyclobenzaprine-cns-spasticity",
+    "cyclobenzaprine-dose", "benzodiazepine-stroke-recovery", "rls-iron-studies-due",
+    "rls-iron-low", "cramps-electrolytes-abnormal", "diuretic-electrolytes-due",
+]
+
+
+def test_rules_page_is_current():
+    page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert page == render_markdown(build_services(), load_config(None)), (
+        "docs/rules.md is out of date: legcramp-cds rules --format markdown > docs/rules.md")
+
+
+def test_rules_command_prints_every_rule_with_hooks_and_thresholds():
+    result = CliRunner().invoke(main, ["rules"])
+    assert result.exit_code == 0, result.output
+    for rule_id in CATALOG_IDS:
+        assert rule_id in result.output
+    assert '"ferritin_max_ng_ml": 75.0' in result.output
+    assert "order-select,order-sign,patient-view" in result.output
+
+
+def test_rules_command_shows_configured_thresholds(tmp_path):
+    path = tmp_path / "cds.toml"
+    path.write_text('[rules."rls-iron-low"]\nferritin_max_ng_ml = 100.0\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["rules", "--format", "json", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert '"ferritin_max_ng_ml": 100.0' in result.output
+
+
+def test_embedded_defaults_state_exactly_each_rules_defaults():
+    documented = default_document()["rules"]
+    for rule in catalog():
+        assert documented[rule.rule_id] == {"enabled": True, **rule.defaults}, rule.rule_id
+    assert sorted(documented) == sorted(CATALOG_IDS)
