@@ -340,7 +340,7 @@ def test_cramps_on_furosemide_without_results_get_one_info_card_ordering_both(e2
     assert "furosemide 40 MG Oral Tablet" in card.detail
     assert "MedicationRequest/diuretic" in card.detail and "Condition/cramps" in card.detail
     assert "90 days" in card.detail
-    assert ordered_loinc_codes(card) == ["2823-3", "19123-9"]
+    assert ordered_loinc_codes(card) == ["51990-0", "19123-9"]  # panel holds potassium
     assert card.suggestions[0].is_recommended is True
 
 
@@ -353,7 +353,7 @@ def test_card_names_magnesium_when_only_potassium_was_checked(e2):
 def test_card_names_potassium_when_only_magnesium_was_checked(e2):
     card = only_card(view(e2, cramps(), active(FUROSEMIDE), magnesium(2.0)))
     assert "potassium" in card.summary and "magnesium" not in card.summary
-    assert ordered_loinc_codes(card) == ["2823-3"]
+    assert ordered_loinc_codes(card) == ["51990-0"]
 
 
 def test_recent_potassium_and_magnesium_keep_e2_quiet(e2):
@@ -380,7 +380,7 @@ def test_stale_results_count_as_missing(e2):
             magnesium(2.0, days_ago=5),
         )
     )
-    assert ordered_loinc_codes(card) == ["2823-3"]
+    assert ordered_loinc_codes(card) == ["51990-0"]
 
 
 def test_spironolactone_alone_does_not_count(e2):

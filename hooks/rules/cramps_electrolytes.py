@@ -32,6 +32,10 @@ from hooks.valuesets import LabTest
 
 ABNORMAL = "cramps-electrolytes-abnormal"
 DUE = "diuretic-electrolytes-due"
+# Basic metabolic panel: LOINC 51990-0 "Basic metabolic panel - Blood" (not in the shared
+# terminology reference; checked with the search tool in several public FHIR code bases,
+# 2026-11-21). It includes potassium, so E2 orders it when potassium is what is missing.
+BASIC_METABOLIC_PANEL = ("51990-0", "Basic metabolic panel - Blood")
 TESTS = {
     "potassium": ("2823-3", "Potassium [Moles/volume] in Serum or Plasma"),
     "magnesium": ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma"),
@@ -195,8 +199,12 @@ class DiureticElectrolytesDue:
                           "Electrolytes due on diuretics"),
             detail=detail,
             suggestions=(Suggestion(
-                label=f"Order {names}",
-                actions=order_tests(context, [TESTS[name] for name in missing], cramps[0]),
+                label="Order " + " and ".join(
+                    "a basic metabolic panel" if name == "potassium" else name
+                    for name in missing),
+                actions=order_tests(context, [
+                    BASIC_METABOLIC_PANEL if name == "potassium" else TESTS[name]
+                    for name in missing], cramps[0]),
                 is_recommended=True),),
             selection_behavior="at-most-one",
             override_reasons=(
