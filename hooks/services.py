@@ -5,15 +5,16 @@ from __future__ import annotations
 from cds_service.services import Rule, ServiceDeclaration
 from hooks import data
 from hooks.rules.benzodiazepine_stroke_recovery import BenzodiazepineStrokeRecovery
-from hooks.rules.cramps_electrolytes import (
-    CrampsElectrolytesAbnormal,
-    DiureticElectrolytesDue,
-    Electrolytes,
-)
+from hooks.rules.cramps_electrolytes_abnormal import CrampsElectrolytesAbnormal
 from hooks.rules.cyclobenzaprine_cns_spasticity import CyclobenzaprineCnsSpasticity
-from hooks.rules.cyclobenzaprine_course import CyclobenzaprineDose, CyclobenzaprineDuration
+from hooks.rules.cyclobenzaprine_dose import CyclobenzaprineDose
+from hooks.rules.cyclobenzaprine_duration import CyclobenzaprineDuration
+from hooks.rules.diuretic_electrolytes_due import DiureticElectrolytesDue
+from hooks.rules.electrolytes import Electrolytes
+from hooks.rules.iron import IronLabs
 from hooks.rules.quinine_leg_cramps import QuinineLegCramps
-from hooks.rules.rls_iron import IronLabs, RlsIronLow, RlsIronStudiesDue
+from hooks.rules.rls_iron_low import RlsIronLow
+from hooks.rules.rls_iron_studies_due import RlsIronStudiesDue
 from hooks.valuesets import codes_named, lab, library
 
 

@@ -1,0 +1,135 @@
+"""E1 `cramps-electrolytes-abnormal`: cramps with abnormal electrolytes (warning).
+
+Sources: seeds 003 and 004 (electrolyte balance: potassium, magnesium, calcium), seed 000
+(electrolyte imbalance as a cause of spasm).
+
+Fires: leg cramps or muscle spasm (an active condition, or a cramp drug among the orders asked
+about) and the most recent potassium, magnesium or total calcium within
+`electrolyte_lookback_days` (90) below its low limit: the lab's own reference range first, else
+K < 3.5, Mg < 0.70, Ca < 2.12 mmol/L. Values in units that are not recognised are listed as not
+compared. Suggests rechecking the low tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Card, Suggestion
+from cds_service.observations import LabResult
+from cds_service.prefetch import DataRequirement
+from cds_service.record import ConditionMatch
+from cds_service.services import RuleContext
+from hooks import data
+from hooks.rules.common import override_reason, source
+from hooks.rules.electrolytes import TESTS, Electrolytes
+from hooks.rules.labs import latest, order_tests, runs_on
+
+ABNORMAL = "cramps-electrolytes-abnormal"
+
+
+@dataclass(frozen=True)
+class CrampsElectrolytesAbnormal:
+    catalog_code: ClassVar[str] = "E1"
+    title: ClassVar[str] = "Cramps with abnormal electrolytes"
+    indicator: ClassVar[str] = "warning"
+    sources: ClassVar[str] = "seeds 000, 003, 004"
+    applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
+    labs: Electrolytes
+    rule_id: str = ABNORMAL
+    defaults: Mapping[str, Any] = field(
+        default_factory=lambda: {
+            "electrolyte_lookback_days": 90,
+            "potassium_low_mmol_l": 3.5,
+            "magnesium_low_mmol_l": 0.70,
+            "calcium_low_mmol_l": 2.12,
+        }
+    )
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        return (data.CONDITIONS, data.ELECTROLYTES)
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        labs = self.labs
+        if not runs_on(context, labs.rls_drugs, labs.cramp_drugs):
+            return []
+        cramps = context.record.active_conditions(labs.leg_cramps)
+        cramp_orders = [o for o in context.subject_orders if o.match_medication(labs.cramp_drugs)]
+        if not cramps and not cramp_orders:
+            return []
+        abnormal: list[tuple[str, LabResult, float, str]] = []
+        uncompared: list[tuple[str, LabResult]] = []
+        for name, test in labs.tests().items():
+            result = latest(context, test, "electrolyte_lookback_days")
+            if result is None:
+                continue
+            if result.normalised is None:
+                uncompared.append((name, result))
+                continue
+            limit, basis = self._low_limit(context, name, result)
+            if result.is_below(limit):
+                abnormal.append((name, result, limit, basis))
+        if not abnormal:
+            return []
+        return [self._card(context, cramps, cramp_orders, abnormal, uncompared)]
+
+    @staticmethod
+    def _low_limit(context: RuleContext, name: str, result: LabResult) -> tuple[float, str]:
+        if result.low_limit is not None:
+            return result.low_limit, "the lab's reference range"
+        return context.settings[f"{name}_low_mmol_l"], "the default limit"
+
+    def _card(
+        self,
+        context: RuleContext,
+        cramps: list[ConditionMatch],
+        cramp_orders: list,
+        abnormal: list,
+        uncompared: list,
+    ) -> Card:
+        base = context.code_system_base
+        why_here = [f"{c.label} ({c.reference})" for c in cramps]
+        why_here += [f"{o.medication_label} being ordered ({o.reference})" for o in cramp_orders]
+        lines = [
+            f"- **{name}** {result.describe()}: below {limit:g} {result.canonical_unit} ({basis})"
+            for name, result, limit, basis in abnormal
+        ]
+        lines += [
+            f"- {name} {result.describe()}: not compared (unit not recognised)"
+            for name, result in uncompared
+        ]
+        names = ", ".join(name for name, *_ in abnormal)
+        detail = "\n\n".join(
+            [
+                f"**Found:** {'; '.join(why_here)}, and low electrolytes in the last "
+                f"{context.settings['electrolyte_lookback_days']} days:\n" + "\n".join(lines),
+                "**Why:** The leg cramp guidance names low potassium, magnesium or calcium as a "
+                "treatable cause of cramps; correcting the imbalance comes before drug treatment "
+                "of the cramps.",
+                "**Consider:** looking for the cause (diuretics, diet, losses), correcting the "
+                "deficit, and rechecking.",
+            ]
+        )
+        reason = cramps[0] if cramps else None
+        tests = [TESTS[name] for name, *_ in abnormal]
+        return Card(
+            summary=f"Cramps with low {names}: correct electrolytes before treating the cramps",
+            indicator="warning",
+            source=source(
+                base,
+                ABNORMAL,
+                "Leg cramp guidance: electrolyte balance",
+                "Cramps with abnormal electrolytes",
+            ),
+            detail=detail,
+            suggestions=(
+                Suggestion(label=f"Recheck {names}", actions=order_tests(context, tests, reason)),
+            ),
+            selection_behavior="at-most-one",
+            override_reasons=(
+                override_reason(base, "already-being-corrected", "Already being corrected"),
+                override_reason(base, "result-not-current", "Result no longer current"),
+            ),
+            identity="electrolytes-low:" + ",".join(name for name, *_ in abnormal),
+        )

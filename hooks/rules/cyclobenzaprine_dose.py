@@ -1,0 +1,100 @@
+"""C3 `cyclobenzaprine-dose`: above the labelled dose (warning).
+
+Source: seed 001 (5 mg three times a day, up to 10 mg three times a day).
+
+Fires: the computed daily dose of immediate-release cyclobenzaprine (dose quantity and timing;
+tablets times the product strength) is over `max_daily_mg` (30). Quiet when the dose cannot be
+computed, and for extended-release products (by product code or name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Card
+from cds_service.dosing import (
+    daily_dose,
+    strength_from_concept,
+    strength_from_medication,
+)
+from cds_service.prefetch import DataRequirement
+from cds_service.record import MedicationOrder
+from cds_service.services import RuleContext
+from cds_service.terminology import ValueSet
+from hooks import data
+from hooks.rules.common import describe_order, matching_orders, override_reason, source
+
+DOSE = "cyclobenzaprine-dose"
+EXTENDED_RELEASE = re.compile(r"\b(extended[ -]release|ER|XR|24 ?HR|amrix)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CyclobenzaprineDose:
+    catalog_code: ClassVar[str] = "C3"
+    title: ClassVar[str] = "Cyclobenzaprine above the labelled dose"
+    indicator: ClassVar[str] = "warning"
+    sources: ClassVar[str] = "seed 001"
+    applies: ClassVar[str] = (
+        "order hooks: cyclobenzaprine orders asked about; patient-view: active "
+        "cyclobenzaprine. Immediate-release only."
+    )
+    cyclobenzaprine: ValueSet
+    extended_release_codes: frozenset[tuple[str, str]] = frozenset()
+    rule_id: str = DOSE
+    defaults: Mapping[str, Any] = field(default_factory=lambda: {"max_daily_mg": 30.0})
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        return (data.ACTIVE_MEDICATIONS,) if hook == "patient-view" else ()
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        limit = context.settings["max_daily_mg"]
+        cards = []
+        for order, match in matching_orders(context, self.cyclobenzaprine):
+            if self._extended_release(order):
+                continue
+            strength = strength_from_concept(order.medication)
+            if strength is None and order.medication_resource is not None:
+                strength = strength_from_medication(order.medication_resource)
+            dose = daily_dose(order.model, strength)
+            if dose is None or dose.amount <= limit:
+                continue
+            base = context.code_system_base
+            detail = "\n\n".join(
+                [
+                    f"**Found:** {describe_order(order, match)}: {dose.amount:g} mg a day "
+                    f"({dose.basis}).",
+                    "**Why:** The labelled dose of immediate-release cyclobenzaprine is 5 mg three "
+                    f"times a day, rising to at most 10 mg three times a day ({limit:g} mg a day).",
+                    "**Consider:** 5 to 10 mg three times a day; check the dose and frequency.",
+                ]
+            )
+            cards.append(
+                Card(
+                    summary=f"Cyclobenzaprine {dose.amount:g} mg/day exceeds the labelled "
+                    f"maximum of {limit:g} mg/day",
+                    indicator="warning",
+                    source=source(
+                        base,
+                        DOSE,
+                        "Muscle spasm guidance: cyclobenzaprine dose",
+                        "Cyclobenzaprine above the labelled dose",
+                    ),
+                    detail=detail,
+                    override_reasons=(
+                        override_reason(base, "specialist-directed", "Specialist-directed dose"),
+                        override_reason(base, "dose-verified", "Dose checked and intended"),
+                    ),
+                    identity=order.reference,
+                )
+            )
+        return cards
+
+    def _extended_release(self, order: MedicationOrder) -> bool:
+        """By product code (the value set's extended-release products) or by name."""
+        codings = getattr(order.medication, "coding", None) or []
+        if any((c.system, c.code) in self.extended_release_codes for c in codings):
+            return True
+        return bool(EXTENDED_RELEASE.search(order.medication_label))

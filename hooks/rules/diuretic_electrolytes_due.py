@@ -1,0 +1,116 @@
+"""E2 `diuretic-electrolytes-due`: cramps on diuretics with no recent electrolytes (info).
+
+Source: seed 003 (periodic electrolyte tests for patients on diuretics; review diuretics as a
+cause of cramps).
+
+Fires: leg cramps plus an active loop or thiazide diuretic (a potassium-sparing one alone never
+counts) and no potassium or no magnesium result within `electrolyte_lookback_days` (90); the card
+names which is missing. Suggests a basic metabolic panel (it holds potassium) and magnesium.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Card, Suggestion
+from cds_service.prefetch import DataRequirement
+from cds_service.services import RuleContext
+from cds_service.terminology import ValueSet
+from hooks import data
+from hooks.rules.common import override_reason, source
+from hooks.rules.electrolytes import BASIC_METABOLIC_PANEL, TESTS, Electrolytes
+from hooks.rules.labs import latest, order_tests, runs_on
+
+DUE = "diuretic-electrolytes-due"
+
+
+@dataclass(frozen=True)
+class DiureticElectrolytesDue:
+    catalog_code: ClassVar[str] = "E2"
+    title: ClassVar[str] = "Cramps on diuretics with no recent electrolytes"
+    indicator: ClassVar[str] = "info"
+    sources: ClassVar[str] = "seed 003"
+    applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
+    labs: Electrolytes
+    diuretics: ValueSet
+    rule_id: str = DUE
+    defaults: Mapping[str, Any] = field(default_factory=lambda: {"electrolyte_lookback_days": 90})
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        return (data.CONDITIONS, data.ACTIVE_MEDICATIONS, data.ELECTROLYTES)
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        labs = self.labs
+        if not runs_on(context, labs.rls_drugs, labs.cramp_drugs):
+            return []
+        cramps = context.record.active_conditions(labs.leg_cramps)
+        if not cramps:
+            return []
+        diuretics = [
+            (o, m)
+            for o in context.record.active_medications()
+            if (m := o.match_medication(self.diuretics))
+        ]
+        if not diuretics:
+            return []
+        missing = [
+            name
+            for name in ("potassium", "magnesium")
+            if latest(context, labs.tests()[name], "electrolyte_lookback_days") is None
+        ]
+        if not missing:
+            return []
+        base = context.code_system_base
+        days = context.settings["electrolyte_lookback_days"]
+        names = " and ".join(missing)
+        drugs = "; ".join(f"**{o.medication_label}** ({o.reference})" for o, _ in diuretics)
+        detail = "\n\n".join(
+            [
+                f"**Found:** {cramps[0].label} ({cramps[0].reference}) while on {drugs}; no "
+                f"{names} result in the last {days} days.",
+                "**Why:** The leg cramp guidance advises periodic electrolyte tests for patients "
+                "on diuretics and reviewing diuretics as a cause of cramps; loop and thiazide "
+                "diuretics lower potassium and magnesium.",
+                "**Consider:** checking potassium and magnesium, and whether the diuretic is still "
+                "needed at this dose.",
+            ]
+        )
+        return [
+            Card(
+                summary=f"Cramps on a diuretic with no {names} result in {days} days",
+                indicator="info",
+                source=source(
+                    base,
+                    DUE,
+                    "Leg cramp guidance: electrolytes on diuretics",
+                    "Electrolytes due on diuretics",
+                ),
+                detail=detail,
+                suggestions=(
+                    Suggestion(
+                        label="Order "
+                        + " and ".join(
+                            "a basic metabolic panel" if name == "potassium" else name
+                            for name in missing
+                        ),
+                        actions=order_tests(
+                            context,
+                            [
+                                BASIC_METABOLIC_PANEL if name == "potassium" else TESTS[name]
+                                for name in missing
+                            ],
+                            cramps[0],
+                        ),
+                        is_recommended=True,
+                    ),
+                ),
+                selection_behavior="at-most-one",
+                override_reasons=(
+                    override_reason(base, "results-elsewhere", "Recent results held elsewhere"),
+                    override_reason(base, "not-clinically-indicated", "Not clinically indicated"),
+                ),
+                identity="electrolytes-due:" + ",".join(missing),
+            )
+        ]

@@ -1,0 +1,36 @@
+"""Electrolytes in leg cramps: what E1 and E2 share (the three tests and their lab orders).
+
+Sources: seeds 003 and 004 (keep potassium, magnesium and calcium in balance; periodic
+electrolytes on diuretics), seed 000 (electrolyte imbalance as a cause of spasm). Both rules run
+on patient-view, and on order hooks while an RLS or cramp drug is being ordered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cds_service.terminology import ValueSet
+from hooks.valuesets import LabTest
+
+# Basic metabolic panel: LOINC 51990-0 "Basic metabolic panel - Blood" (not in the shared
+# terminology reference; checked with the search tool in several public FHIR code bases,
+# 2026-11-21). It includes potassium, so E2 orders it when potassium is what is missing.
+BASIC_METABOLIC_PANEL = ("51990-0", "Basic metabolic panel - Blood")
+TESTS = {
+    "potassium": ("2823-3", "Potassium [Moles/volume] in Serum or Plasma"),
+    "magnesium": ("19123-9", "Magnesium [Mass/volume] in Serum or Plasma"),
+    "calcium": ("17861-6", "Calcium [Mass/volume] in Serum or Plasma"),
+}
+
+
+@dataclass(frozen=True)
+class Electrolytes:
+    leg_cramps: ValueSet
+    rls_drugs: ValueSet
+    cramp_drugs: ValueSet
+    potassium: LabTest
+    magnesium: LabTest
+    calcium: LabTest
+
+    def tests(self) -> dict[str, LabTest]:
+        return {"potassium": self.potassium, "magnesium": self.magnesium, "calcium": self.calcium}

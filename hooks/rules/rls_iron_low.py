@@ -1,0 +1,138 @@
+"""R2 `rls-iron-low`: RLS with low iron stores (warning).
+
+Source: seed 002 (consider iron supplementation if ferritin is at or below 75 ng/mL or
+transferrin saturation is below 20%).
+
+Fires: active RLS and the most recent ferritin within `iron_lookback_days` (365) at or below
+`ferritin_max_ng_ml` (75; ng/mL = ug/L), or the most recent transferrin saturation below
+`tsat_min_percent` (20; a 0-1 fraction is converted); when no saturation is reported, one
+computed from serum iron and TIBC of the same draw counts. A value whose unit is not recognised
+is never compared; '<x' results count when x is at or below the limit. Suggests a draft oral
+iron order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Action, Card, Suggestion
+from cds_service.prefetch import DataRequirement
+from cds_service.services import RuleContext
+from hooks.rules.common import override_reason, source
+from hooks.rules.iron import IronLabs
+
+IRON_LOW = "rls-iron-low"
+ORAL_IRON = {
+    "coding": [
+        {
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "code": "24947",
+            "display": "ferrous sulfate",
+        }
+    ],
+    "text": "ferrous sulfate (oral iron): choose product and dose",
+}
+
+
+@dataclass(frozen=True)
+class RlsIronLow:
+    catalog_code: ClassVar[str] = "R2"
+    title: ClassVar[str] = "RLS with low iron stores"
+    indicator: ClassVar[str] = "warning"
+    sources: ClassVar[str] = "seed 002"
+    applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
+    labs: IronLabs
+    rule_id: str = IRON_LOW
+    defaults: Mapping[str, Any] = field(
+        default_factory=lambda: {
+            "iron_lookback_days": 365,
+            "ferritin_max_ng_ml": 75.0,
+            "tsat_min_percent": 20.0,
+        }
+    )
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        return self.labs.reads()
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        rls = self.labs.applies(context)
+        if not rls:
+            return []
+        picture = self.labs.picture(context)
+        ferritin_max = context.settings["ferritin_max_ng_ml"]
+        tsat_min = context.settings["tsat_min_percent"]
+        low = []
+        ferritin = picture.ferritin
+        if ferritin and ferritin.is_at_or_below(ferritin_max):
+            limit = f"{ferritin_max:g} ng/mL = ug/L"
+            low.append(f"ferritin {ferritin.describe()} (at or below {limit})")
+        saturation = picture.saturation
+        if saturation and saturation.normalised is not None:
+            if saturation.is_below(tsat_min):
+                low.append(f"transferrin saturation {saturation.describe()} (below {tsat_min:g}%)")
+        elif picture.computed_saturation:
+            percent, iron, capacity = picture.computed_saturation
+            if percent < tsat_min:
+                low.append(
+                    f"transferrin saturation {percent:.0f}% computed from serum iron "
+                    f"{iron.describe()} and TIBC {capacity.describe()} (below "
+                    f"{tsat_min:g}%)"
+                )
+        if not low:
+            return []
+        base = context.code_system_base
+        condition = rls[0]
+        detail = "\n\n".join(
+            [
+                f"**Found:** {condition.label} ({condition.reference}) with low iron stores:\n"
+                + "\n".join(f"- {line}" for line in low),
+                "**Why:** The restless legs guidance suggests considering iron supplementation "
+                f"when ferritin is {ferritin_max:g} ng/mL or less or transferrin saturation is "
+                f"below {tsat_min:g}%.",
+                "**Consider:** oral iron (the draft below leaves product and dose to you), and "
+                "looking for the cause of iron deficiency.",
+            ]
+        )
+        iron_order: dict[str, Any] = {
+            "resourceType": "MedicationRequest",
+            "status": "draft",
+            "intent": "order",
+            "medicationCodeableConcept": ORAL_IRON,
+            "subject": {"reference": f"Patient/{context.record.patient_id}"},
+            "authoredOn": context.now.isoformat(timespec="seconds"),
+        }
+        if condition.condition.id:
+            iron_order["reasonReference"] = [{"reference": condition.reference}]
+        return [
+            Card(
+                summary="Restless legs with low iron stores: consider iron supplementation",
+                indicator="warning",
+                source=source(
+                    base,
+                    IRON_LOW,
+                    "Restless legs guidance: iron supplementation",
+                    "Low iron stores in RLS",
+                ),
+                detail=detail,
+                suggestions=(
+                    Suggestion(
+                        label="Draft an oral iron order",
+                        actions=(
+                            Action(
+                                type="create",
+                                description="Draft an oral iron order",
+                                resource=iron_order,
+                            ),
+                        ),
+                    ),
+                ),
+                selection_behavior="at-most-one",
+                override_reasons=(
+                    override_reason(base, "iron-already-given", "Already receiving iron"),
+                    override_reason(base, "iron-contraindicated", "Iron contraindicated"),
+                ),
+                identity="iron-low",
+            )
+        ]

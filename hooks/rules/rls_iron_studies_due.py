@@ -1,0 +1,96 @@
+"""R1 `rls-iron-studies-due`: RLS without recent iron studies (info).
+
+Source: seed 002 (check serum iron studies, ferritin and transferrin saturation, in RLS).
+
+Fires: active RLS and no ferritin or no transferrin saturation result within
+`iron_lookback_days` (365); the missing result is itself the finding. A saturation computed from
+serum iron and TIBC of the same draw counts as a saturation result. Suggests ordering the
+missing test(s) as draft ServiceRequests with their LOINC codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Card, Suggestion
+from cds_service.prefetch import DataRequirement
+from cds_service.services import RuleContext
+from hooks.rules.common import format_date, override_reason, source
+from hooks.rules.iron import FERRITIN_TEST, TSAT_TEST, IronLabs
+from hooks.rules.labs import order_tests
+
+IRON_STUDIES_DUE = "rls-iron-studies-due"
+
+
+@dataclass(frozen=True)
+class RlsIronStudiesDue:
+    catalog_code: ClassVar[str] = "R1"
+    title: ClassVar[str] = "RLS without recent iron studies"
+    indicator: ClassVar[str] = "info"
+    sources: ClassVar[str] = "seed 002"
+    applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
+    labs: IronLabs
+    rule_id: str = IRON_STUDIES_DUE
+    defaults: Mapping[str, Any] = field(default_factory=lambda: {"iron_lookback_days": 365})
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        return self.labs.reads()
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        rls = self.labs.applies(context)
+        if not rls:
+            return []
+        picture = self.labs.picture(context)
+        missing = []
+        if picture.ferritin is None:
+            missing.append(FERRITIN_TEST)
+        if picture.saturation is None and picture.computed_saturation is None:
+            missing.append(TSAT_TEST)
+        if not missing:
+            return []
+        days = context.settings["iron_lookback_days"]
+        base = context.code_system_base
+        names = " and ".join(
+            "ferritin" if t is FERRITIN_TEST else "transferrin saturation" for t in missing
+        )
+        condition = rls[0]
+        detail = "\n\n".join(
+            [
+                f"**Found:** {condition.label} ({condition.reference}, onset "
+                f"{format_date(context.record.onset(condition.condition))}); no {names} result in "
+                f"the last {days} days.",
+                "**Why:** The restless legs guidance recommends checking iron stores (serum "
+                "ferritin and transferrin saturation) in RLS: low iron stores worsen symptoms and "
+                "can be corrected.",
+                "**Consider:** ordering the missing test(s); if ferritin is 75 ng/mL or less or "
+                "transferrin saturation is below 20%, iron supplementation is an option.",
+            ]
+        )
+        return [
+            Card(
+                summary=f"Restless legs: no {names} in the last {days} days; check iron stores",
+                indicator="info",
+                source=source(
+                    base,
+                    IRON_STUDIES_DUE,
+                    "Restless legs guidance: iron studies",
+                    "Iron studies due in RLS",
+                ),
+                detail=detail,
+                suggestions=(
+                    Suggestion(
+                        label=f"Order {names}",
+                        actions=order_tests(context, missing, condition),
+                        is_recommended=True,
+                    ),
+                ),
+                selection_behavior="at-most-one",
+                override_reasons=(
+                    override_reason(base, "results-elsewhere", "Recent results held elsewhere"),
+                    override_reason(base, "not-clinically-indicated", "Not clinically indicated"),
+                ),
+                identity="iron-studies:" + ",".join(code for code, _ in missing),
+            )
+        ]
