@@ -413,6 +413,12 @@ def test_spasticity_condition_cited_by_reason_reference_fires(c2):
     assert "Spasticity" in card.detail
 
 
+def test_refuted_spasticity_condition_cited_as_reason_gives_no_card(c2):
+    chart = [patient(), condition(SPASTICITY, id="sp", verification="refuted")]
+    order = medication_request(TABLET_10, reasonReference=[{"reference": "Condition/sp"}])
+    assert evaluate(c2, "order-sign", chart, [order]) == []
+
+
 def test_several_cns_findings_on_one_order_give_one_card(c2):
     chart = [
         patient(),

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from cds_service.cards import Card
 from cds_service.prefetch import DataRequirement
-from cds_service.record import MedicationOrder, concept_label
+from cds_service.record import MedicationOrder, concept_label, condition_counts
 from cds_service.services import RuleContext
 from cds_service.terminology import Match, ValueSet
 from hooks import data
@@ -62,7 +62,9 @@ class CyclobenzaprineCnsSpasticity:
             reasons = [r for r in order.reason_codes if self.spasticity.match(r)]
             reasons += [
                 c.code for ref in order.reason_references
-                if (c := record.condition(ref)) is not None and self.spasticity.match(c.code)
+                if (c := record.condition(ref)) is not None
+                and condition_counts(c)
+                and self.spasticity.match(c.code)
             ]
             if not conditions and not reasons:
                 continue
