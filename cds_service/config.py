@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -30,7 +30,10 @@ class ServerConfig:
     workers: int = 2
     threads: int = 4
     max_body_bytes: int = 5 * 1024 * 1024
-    public_base_url: str = ""
+    max_json_depth: int = 64
+    max_bundle_entries: int = 10000
+    max_prefetch_keys: int = 32
+    max_string_length: int = 1048576
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,41 @@ class FhirConfig:
     max_parallel_fetches: int = 8
     pool_connections_per_server: int = 8
     max_response_bytes: int = 20 * 1024 * 1024
+    request_budget_seconds: float = 10.0
+    allowed_servers: tuple[str, ...] = ()
+    allow_http_loopback: bool = False
+
+
+@dataclass(frozen=True)
+class IssuerConfig:
+    """One EHR (or other client) whose JWTs are trusted, and where its tokens may be sent."""
+
+    iss: str
+    jwks_url: str = ""
+    jwks_file: str = ""
+    jku_allowlist: tuple[str, ...] = ()
+    algorithms: tuple[str, ...] = ("ES384", "RS384")
+    fhir_servers: tuple[str, ...] = ()
+    tenants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    required: bool = False
+    public_base_url: str = "http://127.0.0.1:8080"
+    aud_aliases: tuple[str, ...] = ()
+    leeway_seconds: int = 30
+    max_token_age_seconds: int = 3600
+    jwks_cache_seconds: int = 300
+    jwks_max_bytes: int = 65536
+    jwks_timeout_seconds: float = 3.0
+    sandbox_issuer: bool = False
+    issuers: tuple[IssuerConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str = "sqlite:///var/legcramp-cds.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -81,6 +119,8 @@ class Config:
     fhir: FhirConfig = field(default_factory=FhirConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     cards: CardsConfig = field(default_factory=CardsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "embedded defaults"
 
@@ -91,7 +131,12 @@ _SECTIONS = {
     "fhir": FhirConfig,
     "evaluation": EvaluationConfig,
     "cards": CardsConfig,
+    "store": StoreConfig,
 }
+
+ALLOWED_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+)
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -124,7 +169,7 @@ def _coerce(section: str, name: str, expected: Any, value: Any) -> Any:
 
 
 def _build_section(name: str, cls: type, values: Mapping[str, Any]) -> Any:
-    defaults = cls()
+    defaults = cls(iss="") if cls is IssuerConfig else cls()
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:
@@ -169,7 +214,7 @@ def load_config(
 
 
 def config_from_document(document: Mapping[str, Any], source: str = "document") -> Config:
-    unknown = set(document) - set(_SECTIONS) - {"rules"}
+    unknown = set(document) - set(_SECTIONS) - {"rules", "auth"}
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     sections = {
@@ -178,6 +223,35 @@ def config_from_document(document: Mapping[str, Any], source: str = "document") 
     rules = document.get("rules", {})
     if not isinstance(rules, Mapping) or not all(isinstance(v, Mapping) for v in rules.values()):
         raise ConfigError("[rules] must hold one table per rule id")
-    config = Config(rules={k: dict(v) for k, v in rules.items()}, source=source, **sections)
+    config = Config(
+        rules={k: dict(v) for k, v in rules.items()},
+        auth=_build_auth(document.get("auth", {})),
+        source=source,
+        **sections,
+    )
     config.evaluation.as_of_instant()  # fail at start-up, not on the first request
     return config
+
+
+def _build_auth(values: Mapping[str, Any]) -> AuthConfig:
+    """[auth] with its [[auth.issuers]] tables; only asymmetric JWT algorithms are accepted."""
+    values = dict(values)
+    issuers = values.pop("issuers", [])
+    if not isinstance(issuers, list) or not all(isinstance(i, Mapping) for i in issuers):
+        raise ConfigError("[[auth.issuers]] must be a list of tables")
+    auth = _build_section("auth", AuthConfig, values)
+    built = []
+    for table in issuers:
+        if not isinstance(table.get("iss"), str) or not table["iss"]:
+            raise ConfigError("each [[auth.issuers]] needs an iss")
+        issuer = _build_section("auth.issuers", IssuerConfig, table)
+        bad = set(issuer.algorithms) - ALLOWED_ALGORITHMS
+        if bad:
+            raise ConfigError(
+                f"auth.issuers {issuer.iss}: algorithm(s) not allowed: {', '.join(sorted(bad))}"
+                " (asymmetric only: ES*, RS*, PS*)")
+        if not (issuer.jwks_url or issuer.jwks_file or issuer.jku_allowlist):
+            raise ConfigError(f"auth.issuers {issuer.iss}: give jwks_url, jwks_file or "
+                              "jku_allowlist")
+        built.append(issuer)
+    return replace(auth, issuers=tuple(built))
