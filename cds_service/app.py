@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
 
 from flask import Flask
 from flask_cors import CORS
 
+from .auth import Authenticator
 from .clock import Clock
 from .config import Config, load_config
 from .engine import CdsEngine
 from .fhir_client import FhirSessionPool
 from .http_api import api, register_error_handlers
 from .services import ServiceDeclaration
+from .store import Store
+
+log = logging.getLogger("legcramp_cds.app")
 
 
 def create_app(
@@ -20,6 +26,7 @@ def create_app(
     services: Sequence[ServiceDeclaration] | None = None,
     clock: Clock | None = None,
     sessions: FhirSessionPool | None = None,
+    auth_clock: Callable[[], float] | None = None,
 ) -> Flask:
     config = config or load_config()
     if services is None:
@@ -31,6 +38,18 @@ def create_app(
     app.config["LEGCRAMP_CONFIG"] = config
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["legcramp_engine"] = CdsEngine(services, config, clock, sessions)
+    app.extensions["legcramp_auth"] = Authenticator(
+        config.auth, lambda: Store(config.store.url), auth_clock or time.time
+    )
+    if not config.auth.required:
+        log.warning(
+            "AUTHENTICATION IS OFF: anonymous calls are accepted (embedded defaults). Set "
+            "[auth] required = true and list trusted issuers before exposing this service.",
+            extra={"config": config.source},
+        )
+    if config.auth.sandbox_issuer:
+        log.warning("the public CDS Hooks sandbox issuer is trusted: its private key is "
+                    "public, so anyone can mint its tokens. Development only.")
     CORS(
         app,
         origins=list(config.cors.allowed_origins),

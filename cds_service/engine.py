@@ -11,15 +11,23 @@ import time
 import traceback
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import contracts
+from .auth import ANONYMOUS, Principal
 from .cards import Card, CdsResponse, ordered
 from .clock import Clock, FixedClock, SystemClock
 from .config import Config
 from .errors import CdsError, Issue, bad_request, not_found
-from .fhir_client import FhirError, FhirServer, FhirSessionPool
+from .fhir_client import (
+    FhirError,
+    FhirServer,
+    FhirSessionPool,
+    server_allowed,
+    transport_allowed,
+)
 from .prefetch import resolve
 from .record import MedicationOrder, PatientRecord, RecordBuilder
 from .services import RuleContext, ServiceDeclaration, rule_settings
@@ -82,7 +90,9 @@ class CdsEngine:
         return service
 
     # Service call --------------------------------------------------------------------------
-    def call(self, service_id: str, payload: Any) -> dict[str, Any]:
+    def call(
+        self, service_id: str, payload: Any, principal: Principal = ANONYMOUS
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         service = self.service(service_id)
         if not isinstance(payload, dict):
@@ -101,11 +111,11 @@ class CdsEngine:
         if found:
             raise _violations_error(found, f"invalid {service.hook} context")
 
-        server = self._server(payload)
-        resolved = resolve(
-            service.requirements, payload.get("prefetch"), context, server, self.executor
-        )
-        record = self._record(context, resolved.all_resources(), server)
+        deadline = time.monotonic() + self.config.fhir.request_budget_seconds
+        server, refusal = self._server(payload, principal, deadline)
+        resolved = resolve(service.requirements, payload.get("prefetch"), context, server,
+                           self.executor, no_server_reason=refusal, deadline=deadline)
+        record = self._record(context, resolved.all_resources(), server, deadline)
         cards = self._run_rules(service, context, record)
         seed = f"{service.id}|{payload['hookInstance']}"
         response = CdsResponse(ordered([card.with_uuids(seed) for card in cards]))
@@ -123,10 +133,13 @@ class CdsEngine:
         )
         return response.to_json()
 
-    def _server(self, payload: Mapping[str, Any]) -> FhirServer | None:
+    def _server(
+        self, payload: Mapping[str, Any], principal: Principal, deadline: float
+    ) -> tuple[FhirServer | None, str]:
+        """The request's FHIR server, if this caller may send its token there; else why not."""
         base = payload.get("fhirServer")
         if not base:
-            return None
+            return None, "no fhirServer was given to fetch it from"
         try:
             parts = urlsplit(base)
             valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
@@ -134,11 +147,20 @@ class CdsEngine:
             valid = False
         if not valid:
             raise bad_request("fhirServer is not a usable http(s) URL", expression=["$.fhirServer"])
+        fhir = self.config.fhir
+        if not transport_allowed(base, fhir.allow_http_loopback):
+            log.warning("fhirServer refused: not https", extra={"host": parts.hostname})
+            return None, "fhirServer must use https; it was not called"
+        if not server_allowed(base, (*fhir.allowed_servers, *principal.fhir_servers)):
+            log.warning("fhirServer refused: not on the allowlist",
+                        extra={"host": parts.hostname, "iss": principal.iss})
+            return None, "fhirServer is not on this service's allowlist; it was not called"
         token = (payload.get("fhirAuthorization") or {}).get("access_token")
-        return self.sessions.connect(base, token)
+        return self.sessions.connect(base, token, deadline), ""
 
     def _record(
-        self, context: Mapping[str, Any], chart: list[dict[str, Any]], server: FhirServer | None
+        self, context: Mapping[str, Any], chart: list[dict[str, Any]],
+        server: FhirServer | None, deadline: float,
     ) -> PatientRecord:
         drafts = [
             (entry["resource"], entry.get("fullUrl"))
@@ -152,9 +174,13 @@ class CdsEngine:
             futures = {ref: self.executor.submit(server.read, ref) for ref in wanted}
             for reference, future in futures.items():
                 try:
-                    medication = future.result()
+                    medication = future.result(timeout=max(0.0, deadline - time.monotonic()))
                 except FhirError as exc:
                     log.warning("medication read failed", extra={"reason": exc.reason})
+                    continue
+                except FutureTimeout:
+                    future.cancel()
+                    log.warning("medication read failed", extra={"reason": "time budget"})
                     continue
                 if medication is not None:
                     fetched[reference] = medication

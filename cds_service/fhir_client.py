@@ -7,8 +7,10 @@ whose text names what went wrong without the URL (it carries patient ids) or the
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -54,6 +56,47 @@ def _same_base(url: str, base: str) -> bool:
     return (_without_dot_segments(target.path).rstrip("/") + "/").startswith(root_path)
 
 
+def is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def server_allowed(url: str, allowlist: tuple[str, ...] | list[str]) -> bool:
+    """Whether `url` is one of the allowed FHIR bases: an entry is a base URL (the server or
+    anything under it), "scheme://host:*" for any port, or "base/*" for any path below."""
+    try:
+        target = urlsplit(url)
+        target_port = target.port
+    except ValueError:
+        return False
+    for entry in allowlist:
+        any_port = entry.endswith(":*")
+        pattern = urlsplit(entry[:-2] if any_port else entry.removesuffix("/*"))
+        if (target.scheme, (target.hostname or "")) != (pattern.scheme, pattern.hostname or ""):
+            continue
+        if not any_port and target_port != pattern.port:
+            continue
+        root = pattern.path.rstrip("/") + "/"
+        if (_without_dot_segments(target.path).rstrip("/") + "/").startswith(root):
+            return True
+    return False
+
+
+def transport_allowed(url: str, allow_http_loopback: bool) -> bool:
+    """https always; plain http only to loopback, and only when configured for development."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and allow_http_loopback and is_loopback(parts.hostname)
+
+
 class FhirSessionPool:
     """Sessions kept per server base for the life of the process (connections are reused)."""
 
@@ -80,9 +123,12 @@ class FhirSessionPool:
                 self._sessions[key] = session
             return session
 
-    def connect(self, base_url: str, access_token: str | None) -> FhirServer:
+    def connect(
+        self, base_url: str, access_token: str | None, deadline: float | None = None
+    ) -> FhirServer:
+        """A server for one hook request; `deadline` (time.monotonic) bounds all its calls."""
         return FhirServer(
-            base_url.rstrip("/"), self.session_for(base_url), access_token, self._config
+            base_url.rstrip("/"), self.session_for(base_url), access_token, self._config, deadline
         )
 
     def close(self) -> None:
@@ -100,6 +146,7 @@ class FhirServer:
     session: requests.Session
     access_token: str | None
     config: FhirConfig
+    deadline: float | None = None
 
     def _headers(self) -> dict[str, str]:
         if self.access_token:
@@ -112,7 +159,7 @@ class FhirServer:
     def get_json(self, url: str) -> tuple[int, Any]:
         if not _same_base(url, self.base_url):
             raise FhirError("a link pointed outside the FHIR server the request named")
-        timeout = (self.config.connect_timeout_seconds, self.config.read_timeout_seconds)
+        timeout = self._timeout()
         try:
             with self.session.get(
                 url, headers=self._headers(), timeout=timeout, allow_redirects=False, stream=True
@@ -133,6 +180,15 @@ class FhirServer:
             return status, json.loads(body)
         except ValueError as exc:
             raise FhirError("FHIR server answered with something that is not JSON", status) from exc
+
+    def _timeout(self) -> tuple[float, float]:
+        connect, read = self.config.connect_timeout_seconds, self.config.read_timeout_seconds
+        if self.deadline is None:
+            return connect, read
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise FhirError("the request's time budget for FHIR calls is spent")
+        return min(connect, remaining), min(read, remaining)
 
     def _read_limited(self, response: requests.Response) -> bytes:
         limit = self.config.max_response_bytes

@@ -10,8 +10,10 @@ malaria diagnosis must not decide there is none.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -123,6 +125,8 @@ def resolve(
     context: Mapping[str, Any],
     server: FhirServer | None,
     executor: Executor,
+    no_server_reason: str = "no fhirServer was given to fetch it from",
+    deadline: float | None = None,
 ) -> ResolvedData:
     resolved = ResolvedData()
     jobs: dict[str, Callable[[], list[dict[str, Any]]]] = {}
@@ -137,7 +141,7 @@ def resolve(
             resolved.empty.append(key)
         elif value is _ABSENT or value.get("resourceType") == "OperationOutcome":
             if server is None:
-                missing[key] = "no fhirServer was given to fetch it from"
+                missing[key] = no_server_reason
                 continue
             try:
                 url = fill_template(requirement.template, context)
@@ -151,16 +155,20 @@ def resolve(
             resolved.supplied.append(key)
             if value.get("resourceType") == "Bundle" and next_link(value):
                 if server is None:
-                    missing[key] = "the Bundle has more pages and no fhirServer was given"
+                    missing[key] = f"the Bundle has more pages; {no_server_reason}"
                     continue
                 jobs[key] = _more_pages_job(server, value)
 
     futures = {key: executor.submit(job) for key, job in jobs.items()}
     for key, future in futures.items():
         try:
-            resolved.resources.setdefault(key, []).extend(future.result())
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            resolved.resources.setdefault(key, []).extend(future.result(timeout=remaining))
         except FhirError as exc:
             missing[key] = exc.reason
+        except FutureTimeout:
+            future.cancel()
+            missing[key] = "the request's time budget for FHIR calls ran out"
     if missing:
         raise PreconditionFailed(missing)
     return resolved

@@ -525,7 +525,7 @@ def test_search_answered_with_something_other_than_a_bundle_is_412(call, httpser
 
 def test_unreachable_fhir_server_is_412(call):
     request = load_request("order-sign-quinine-partial-prefetch",
-                           fhirServer="http://127.0.0.2:1/fhir")
+                           fhirServer="http://127.0.0.1:1/fhir")  # allowed, nothing listens
 
     body = assert_412_for(call(ORDER_SIGN, request),
                           *(set(declared_prefetch(ORDER_SIGN)) - {"patient"}))
