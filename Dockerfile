@@ -6,7 +6,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY cds_service ./cds_service
 COPY hooks ./hooks
-RUN pip install --disable-pip-version-check . && useradd --system --uid 10001 cds
+RUN pip install --disable-pip-version-check . && useradd --system --uid 10001 cds \
+    && mkdir -p /app/var && chown cds /app/var
 USER cds
 EXPOSE 8080
 # Mount a configuration file and point LEGCRAMP_CDS_CONFIG at it to override the defaults.

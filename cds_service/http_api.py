@@ -11,9 +11,10 @@ import logging
 import traceback
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from .auth import ANONYMOUS, Authenticator, AuthError, Principal
 from .engine import CdsEngine
 from .errors import CdsError, Issue
 
@@ -50,14 +51,50 @@ def _read_json_body() -> Any:
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit rather than refused: refuse it here.
         raise RequestEntityTooLarge()
+    from .limits import (  # local: the limits belong to this function alone
+        Limits,
+        NotJsonNumber,
+        check_limits,
+        finite_float,
+        reject_constant,
+        too_deep,
+    )
+
+    limits = Limits.from_server(current_app.config["LEGCRAMP_CONFIG"].server)
     try:
-        return json.loads(raw)
+        document = json.loads(raw, parse_constant=reject_constant, parse_float=finite_float)
+    except RecursionError:  # the C decoder recurses: past ~1000 levels it gives up
+        raise too_deep(limits.max_json_depth) from None
+    except NotJsonNumber as exc:
+        raise CdsError(
+            400, [Issue(f"the request body is not valid JSON: {exc}", code="structure")]
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         position = getattr(exc, "pos", None)
         where = f" at character {position}" if position is not None else ""
         raise CdsError(
             400, [Issue(f"the request body is not valid JSON{where}", code="structure")]
         ) from None
+    except ValueError:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise CdsError(
+            400,
+            [Issue("the request body is not valid JSON: a number is too long", code="structure")],
+        ) from None
+    check_limits(document, limits)
+    return document
+
+
+@api.before_request
+def authenticate() -> None:
+    """Every CDS Hooks endpoint but the CORS preflight (and the liveness probe) needs the JWT."""
+    if request.method == "OPTIONS" or request.endpoint == "cds_hooks.health":
+        return
+    authenticator: Authenticator = current_app.extensions["legcramp_auth"]
+    g.principal = authenticator.authenticate(request.headers.get("Authorization"), request.path)
+
+
+def _principal() -> Principal:
+    return g.get("principal", ANONYMOUS)
 
 
 @api.get("/cds-services")
@@ -69,7 +106,7 @@ def discovery() -> Response:
 def service_call(service_id: str) -> Response:
     engine = _engine()
     engine.service(service_id)  # 404 before reading a body we would not use
-    return _json(engine.call(service_id, _read_json_body()))
+    return _json(engine.call(service_id, _read_json_body(), _principal()))
 
 
 @api.post("/cds-services/<service_id>/feedback")
@@ -90,6 +127,16 @@ def register_error_handlers(app: Flask) -> None:
         if error.status >= 500:
             log.error("request failed", extra={"status": error.status})
         return outcome_response(error)
+
+    @app.errorhandler(AuthError)
+    def unauthorized(error: AuthError) -> Response:
+        log.warning("authentication failed", extra={
+            "check": error.reason, "iss": error.iss, "kid": error.kid, "jti": error.jti,
+            "path": request.path,
+        })
+        response = outcome_response(CdsError(401, [Issue("authentication failed", code="login")]))
+        response.headers["WWW-Authenticate"] = 'Bearer realm="cds-services"'
+        return response
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> Response:

@@ -101,6 +101,7 @@ def parse_resource(raw: dict[str, Any], report: ParseReport | None = None) -> An
                     raise ResourceRejected(resource_type, _describe(error)) from None
                 if report is not None:
                     report.repaired[(resource_type, _describe(error))] += 1
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            # fhir_core raises KeyError for an unknown type nested in a resource (contained)
             raise ResourceRejected(resource_type, type(exc).__name__) from None
     raise ResourceRejected(resource_type, "too many structural repairs")

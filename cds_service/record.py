@@ -313,7 +313,9 @@ class RecordBuilder:
         seen: set[str] = set()
         for raw in chart:
             resource_type = raw.get("resourceType")
-            if resource_type not in READ_TYPES or resource_type == "Medication":
+            if not isinstance(resource_type, str) or resource_type not in READ_TYPES:
+                continue
+            if resource_type == "Medication":
                 continue
             identity = f"{resource_type}/{raw.get('id')}" if raw.get("id") else None
             if identity and identity in seen:

@@ -1,0 +1,149 @@
+"""Limits on hostile input, checked on the decoded request body before anything else reads it.
+
+The walk is iterative (an explicit stack, never recursion), so a deeply nested document costs a
+list, not the interpreter's stack. A violation is a 400 OperationOutcome that names the limit and
+its configured value and points at where it was exceeded; it never echoes the request's content
+(an object key is shown in the path only when it looks like an identifier).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ServerConfig
+from .errors import CdsError, Issue
+
+# A path is built only when a violation is reported: each container on the stack carries a
+# link (parent link, key or index) instead of a string.
+_Link = tuple[Any, str | int] | None
+
+_SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_json_depth: int = 64
+    max_bundle_entries: int = 10000
+    max_prefetch_keys: int = 32
+    max_string_length: int = 1048576
+
+    @classmethod
+    def from_server(cls, server: ServerConfig) -> Limits:
+        return cls(
+            max_json_depth=server.max_json_depth,
+            max_bundle_entries=server.max_bundle_entries,
+            max_prefetch_keys=server.max_prefetch_keys,
+            max_string_length=server.max_string_length,
+        )
+
+
+def json_path(link: _Link) -> str:
+    """`$.context.draftOrders.entry[3]` for a chain of links; unsafe keys show as `[*]`."""
+    parts: list[str] = []
+    while link is not None:
+        link, step = link
+        if isinstance(step, int):
+            parts.append(f"[{step}]")
+        elif _SAFE_KEY.fullmatch(step):
+            parts.append(f".{step}")
+        else:
+            parts.append("[*]")
+    return "$" + "".join(reversed(parts))
+
+
+def too_deep(limit: int, where: str = "$") -> CdsError:
+    return _violation(
+        f"the request body is nested deeper than the limit of {limit} levels "
+        "(server.max_json_depth)",
+        where,
+    )
+
+
+def _violation(diagnostics: str, where: str, code: str = "too-costly") -> CdsError:
+    return CdsError(400, [Issue(diagnostics, code=code, expression=(where,))])
+
+
+def _string_error(text: str, limits: Limits, link: _Link, what: str) -> CdsError | None:
+    if len(text) > limits.max_string_length:
+        return _violation(
+            f"{what} is longer than the limit of {limits.max_string_length} characters "
+            "(server.max_string_length)",
+            json_path(link),
+        )
+    if not text.isascii() and _SURROGATE.search(text):
+        return _violation(
+            f"{what} holds an unpaired UTF-16 surrogate escape, which is not Unicode text",
+            json_path(link),
+            code="structure",
+        )
+    return None
+
+
+def check_limits(document: Any, limits: Limits) -> None:
+    """Raise a 400 CdsError at the first limit `document` exceeds: nesting depth, entries in a
+    Bundle, keys in the top-level `prefetch`, length (and Unicode validity) of strings and keys."""
+    if isinstance(document, str):
+        error = _string_error(document, limits, None, "a string")
+        if error:
+            raise error
+        return
+    if isinstance(document, dict):
+        prefetch = document.get("prefetch")
+        if isinstance(prefetch, dict) and len(prefetch) > limits.max_prefetch_keys:
+            raise _violation(
+                f"prefetch has more keys than the limit of {limits.max_prefetch_keys} "
+                "(server.max_prefetch_keys)",
+                "$.prefetch",
+            )
+    if not isinstance(document, dict | list):
+        return
+    stack: list[tuple[dict[str, Any] | list[Any], int, _Link]] = [(document, 1, None)]
+    while stack:
+        node, depth, link = stack.pop()
+        if depth > limits.max_json_depth:
+            raise too_deep(limits.max_json_depth, json_path(link))
+        items: Any
+        if isinstance(node, dict):
+            if node.get("resourceType") == "Bundle":
+                entries = node.get("entry")
+                if isinstance(entries, list) and len(entries) > limits.max_bundle_entries:
+                    raise _violation(
+                        "a Bundle has more entries than the limit of "
+                        f"{limits.max_bundle_entries} (server.max_bundle_entries)",
+                        json_path((link, "entry")),
+                    )
+            for key in node:
+                error = _string_error(key, limits, link, "an object member name")
+                if error:
+                    raise error
+            items = node.items()
+        else:
+            items = enumerate(node)
+        for step, value in items:
+            if isinstance(value, str):
+                error = _string_error(value, limits, (link, step), "a string")
+                if error:
+                    raise error
+            elif isinstance(value, dict | list):
+                stack.append((value, depth + 1, (link, step)))
+
+
+class NotJsonNumber(ValueError):
+    """A number literal JSON does not have (NaN, Infinity) or that a double cannot hold."""
+
+
+def reject_constant(_: str) -> Any:
+    """`json.loads(parse_constant=...)`: NaN, Infinity and -Infinity are not JSON."""
+    raise NotJsonNumber("NaN and Infinity are not JSON numbers")
+
+
+def finite_float(text: str) -> float:
+    """`json.loads(parse_float=...)`: 1e999 would be read as inf, which JSON cannot hold."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotJsonNumber("a number is out of the range of a double")
+    return value
