@@ -23,6 +23,7 @@ from typing import Any
 
 import jwt
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import ALLOWED_ALGORITHMS, AuthConfig, IssuerConfig
 from .store import Store, StoreError
@@ -158,7 +159,10 @@ class Authenticator:
 
     def store(self) -> Store:
         if self._store is None:
-            self._store = self._store_factory()
+            try:
+                self._store = self._store_factory()
+            except (OSError, StoreError, SQLAlchemyError) as exc:
+                raise StoreError(type(exc).__name__) from exc
         return self._store
 
     def authenticate(self, authorization: str | None, path: str) -> Principal:
@@ -231,6 +235,8 @@ class Authenticator:
             raise fail(f"missing claim {exc.claim}") from exc
         except jwt.PyJWTError as exc:
             raise fail(f"invalid token ({type(exc).__name__})") from exc
+        except (TypeError, ValueError) as exc:  # e.g. an RS384 header naming an EC key
+            raise fail("the key found by kid does not fit the alg") from exc
         self._check_times(claims, fail)
         tenant = claims.get("tenant")
         if issuer.tenants and tenant not in issuer.tenants:

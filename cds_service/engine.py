@@ -25,6 +25,7 @@ from .fhir_client import (
     FhirError,
     FhirServer,
     FhirSessionPool,
+    clean_url,
     server_allowed,
     transport_allowed,
 )
@@ -142,7 +143,8 @@ class CdsEngine:
             return None, "no fhirServer was given to fetch it from"
         try:
             parts = urlsplit(base)
-            valid = bool(parts.hostname) and (parts.port is None or parts.port > 0)
+            valid = clean_url(base) and bool(parts.hostname) and (
+                parts.port is None or parts.port > 0)
         except ValueError:
             valid = False
         if not valid:

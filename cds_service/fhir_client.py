@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from requests.adapters import HTTPAdapter
 from .config import FhirConfig
 
 FHIR_JSON = "application/fhir+json"
+# urllib3 logs each request line, with the patient id of a FHIR search, at DEBUG.
+logging.getLogger("urllib3").setLevel(logging.INFO)
 
 
 class FhirError(Exception):
@@ -33,8 +37,26 @@ class FhirError(Exception):
         self.status = status
 
 
+UNSAFE_IN_URL = re.compile(r"[\\\s\x00-\x1f\x7f]|%(?:2f|5c)", re.IGNORECASE)
+
+
+def clean_url(url: str) -> bool:
+    """False for URLs that HTTP clients and URL parsers may read differently: backslashes,
+    whitespace or control characters, encoded slashes, or credentials before the host. Such a
+    URL is never called, so an allowlist check cannot be fooled into sending a token elsewhere."""
+    if UNSAFE_IN_URL.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return "@" not in parts.netloc
+
+
 def _without_dot_segments(path: str) -> str:
-    """The path as HTTP clients send it: '.' and '..' segments resolved (RFC 3986 5.2.4)."""
+    """The path as HTTP clients send it: '.' and '..' segments resolved (RFC 3986 5.2.4),
+    including percent-encoded dots, which clients decode before sending."""
+    path = re.sub("%2e", ".", path, flags=re.IGNORECASE)
     segments: list[str] = []
     for segment in path.split("/"):
         if segment == "..":
@@ -46,6 +68,8 @@ def _without_dot_segments(path: str) -> str:
 
 
 def _same_base(url: str, base: str) -> bool:
+    if not clean_url(url):
+        return False
     try:
         target, root = urlsplit(url), urlsplit(base)
     except ValueError:
@@ -68,6 +92,8 @@ def is_loopback(host: str | None) -> bool:
 def server_allowed(url: str, allowlist: tuple[str, ...] | list[str]) -> bool:
     """Whether `url` is one of the allowed FHIR bases: an entry is a base URL (the server or
     anything under it), "scheme://host:*" for any port, or "base/*" for any path below."""
+    if not clean_url(url):
+        return False
     try:
         target = urlsplit(url)
         target_port = target.port
@@ -88,6 +114,8 @@ def server_allowed(url: str, allowlist: tuple[str, ...] | list[str]) -> bool:
 
 def transport_allowed(url: str, allow_http_loopback: bool) -> bool:
     """https always; plain http only to loopback, and only when configured for development."""
+    if not clean_url(url):
+        return False
     try:
         parts = urlsplit(url)
     except ValueError:

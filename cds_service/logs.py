@@ -36,3 +36,5 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    # urllib3 logs request lines (with patient ids in FHIR search URLs) at DEBUG.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -41,7 +41,7 @@ PURGE_EVERY = 200
 
 
 class StoreError(RuntimeError):
-    """The database could not be used; the caller answers 503 rather than guessing."""
+    """The database could not be used; callers fail closed (a token is refused, not trusted)."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
@@ -65,7 +65,11 @@ def make_engine(url: str) -> Engine:
 class Store:
     def __init__(self, url: str):
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError:
+            # Another worker created the tables between our check and our CREATE: check again.
+            metadata.create_all(self.engine)
         self._inserts = 0
         self._lock = threading.Lock()
 
