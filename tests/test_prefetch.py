@@ -469,11 +469,13 @@ def test_patient_id_with_dot_segments_never_reaches_outside_the_base(call, https
     request["fhirAuthorization"] = load_request("patient-view-full-prefetch")["fhirAuthorization"]
     request["context"]["patientId"] = "../../outside"
 
-    call(PATIENT_VIEW, request)
+    response = call(PATIENT_VIEW, request)
 
-    assert httpserver.log, "the service sent nothing at all"
+    # The escaped id holds an encoded slash, so the Patient read is refused before sending.
     outside = [path for path in paths(httpserver) if not path.startswith("/fhir/")]
     assert outside == []
+    assert "/fhir/Patient/..%2F..%2Foutside" not in paths(httpserver)
+    assert response.status_code == 412
 
 
 # --- 7. FHIR server failures ------------------------------------------------------------------
