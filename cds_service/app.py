@@ -16,7 +16,7 @@ from .engine import CdsEngine
 from .fhir_client import FhirSessionPool
 from .http_api import api, register_error_handlers
 from .services import ServiceDeclaration
-from .store import Store
+from .store import LazyStore
 
 log = logging.getLogger("legcramp_cds.app")
 
@@ -37,10 +37,10 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     app.config["LEGCRAMP_CONFIG"] = config
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["legcramp_engine"] = CdsEngine(services, config, clock, sessions)
-    app.extensions["legcramp_auth"] = Authenticator(
-        config.auth, lambda: Store(config.store.url), auth_clock or time.time
-    )
+    store = LazyStore(config.store.url, config.store.patient_hash_key)
+    app.extensions["legcramp_store"] = store
+    app.extensions["legcramp_engine"] = CdsEngine(services, config, clock, sessions, store)
+    app.extensions["legcramp_auth"] = Authenticator(config.auth, store.get, auth_clock or time.time)
     if not config.auth.required:
         log.warning(
             "AUTHENTICATION IS OFF: anonymous calls are accepted (embedded defaults). Set "

@@ -85,6 +85,8 @@ class AuthConfig:
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = "sqlite:///var/legcramp-cds.sqlite3"
+    patient_hash_key: str = ""
+    record_cards: bool = True
 
 
 @dataclass(frozen=True)

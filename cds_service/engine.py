@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ from .fhir_client import (
 from .prefetch import resolve
 from .record import MedicationOrder, PatientRecord, RecordBuilder
 from .services import RuleContext, ServiceDeclaration, rule_settings
+from .store import CardRecord, LazyStore, StoreError, parse_instant
 
 log = logging.getLogger("legcramp_cds.engine")
 
@@ -62,6 +64,7 @@ class CdsEngine:
         config: Config,
         clock: Clock | None = None,
         sessions: FhirSessionPool | None = None,
+        store: LazyStore | None = None,
     ):
         ids = [s.id for s in services]
         if len(ids) != len(set(ids)):
@@ -71,6 +74,7 @@ class CdsEngine:
         as_of = config.evaluation.as_of_instant()
         self.clock: Clock = clock or (FixedClock(as_of) if as_of else SystemClock())
         self.sessions = sessions or FhirSessionPool(config.fhir)
+        self.store = store or LazyStore(config.store.url, config.store.patient_hash_key)
         self.executor = ThreadPoolExecutor(
             max_workers=config.fhir.max_parallel_fetches, thread_name_prefix="fhir-fetch"
         )
@@ -79,6 +83,7 @@ class CdsEngine:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.sessions.close()
+        self.store.close()
 
     # Discovery -----------------------------------------------------------------------------
     def discovery(self) -> dict[str, Any]:
@@ -120,6 +125,7 @@ class CdsEngine:
         cards = self._run_rules(service, context, record)
         seed = f"{service.id}|{payload['hookInstance']}"
         response = CdsResponse(ordered([card.with_uuids(seed) for card in cards]))
+        self._record_cards(service, payload, response)
         log.info(
             "service call answered",
             extra={
@@ -133,6 +139,24 @@ class CdsEngine:
             },
         )
         return response.to_json()
+
+    def _record_cards(
+        self, service: ServiceDeclaration, payload: Mapping[str, Any], response: CdsResponse
+    ) -> None:
+        """Keep what was shown (no patient data) for the feedback report. A database problem
+        is logged and never costs the prescriber the cards."""
+        if not self.config.store.record_cards or not response.cards:
+            return
+        try:
+            self.store.get().record_cards(
+                service_id=service.id, hook=service.hook, hook_instance=payload["hookInstance"],
+                patient_id=payload["context"]["patientId"],
+                cards=[CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
+                       for c in response.cards],
+                shown_at=datetime.now(UTC),
+            )
+        except StoreError as exc:
+            log.error("cards not recorded", extra={"error": str(exc), "service": service.id})
 
     def _server(
         self, payload: Mapping[str, Any], principal: Principal, deadline: float
@@ -239,6 +263,22 @@ class CdsEngine:
         self.service(service_id)
         payload = _legacy_feedback(payload)
         found = contracts.violations("feedback.schema.json", payload)
+        found += [
+            contracts.Violation(f"$.feedback[{i}].outcomeTimestamp", "is not a valid instant")
+            for i, item in enumerate(payload["feedback"]) if parse_instant(
+                item["outcomeTimestamp"]) is None
+        ] if not found else []
         if found:
             raise _violations_error(found, "invalid feedback")
-        return {"received": len(payload["feedback"])}
+        try:
+            result = self.store.get().record_feedback(service_id, payload["feedback"],
+                                                      datetime.now(UTC))
+        except StoreError as exc:
+            log.error("feedback not stored", extra={"error": str(exc), "service": service_id})
+            raise CdsError(503, [Issue("the feedback store is unavailable; nothing was stored",
+                                       code="transient")]) from exc
+        log.info("feedback stored", extra={
+            "service": service_id, "received": result.received, "stored": result.stored,
+            "duplicates": result.duplicates, "unknown_cards": result.unknown_cards})
+        return {"received": result.received, "stored": result.stored,
+                "duplicates": result.duplicates, "unknownCards": result.unknown_cards}

@@ -17,9 +17,11 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .auth import ANONYMOUS, Authenticator, AuthError, Principal
 from .engine import CdsEngine
 from .errors import CdsError, Issue
+from .store import StoreError
 
 log = logging.getLogger("legcramp_cds.http")
 api = Blueprint("cds_hooks", __name__)
+PUBLIC_ENDPOINTS = frozenset({"cds_hooks.health", "cds_hooks.ready"})  # probes, no data
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 
@@ -87,7 +89,7 @@ def _read_json_body() -> Any:
 @api.before_request
 def authenticate() -> None:
     """Every CDS Hooks endpoint but the CORS preflight (and the liveness probe) needs the JWT."""
-    if request.method == "OPTIONS" or request.endpoint == "cds_hooks.health":
+    if request.method == "OPTIONS" or request.endpoint in PUBLIC_ENDPOINTS:
         return
     authenticator: Authenticator = current_app.extensions["legcramp_auth"]
     g.principal = authenticator.authenticate(request.headers.get("Authorization"), request.path)
@@ -118,7 +120,20 @@ def feedback(service_id: str) -> Response:
 
 @api.get("/health")
 def health() -> Response:
+    """Liveness: the process answers."""
     return _json({"status": "ok"})
+
+
+@api.get("/ready")
+def ready() -> Response:
+    """Readiness: the database answers (migrated, reachable)."""
+    try:
+        ok = current_app.extensions["legcramp_store"].get().ready()
+    except StoreError:
+        ok = False
+    if not ok:
+        raise CdsError(503, [Issue("the database is not reachable", code="transient")])
+    return _json({"status": "ready"})
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -1,41 +1,35 @@
 """The service's database (SQLAlchemy): SQLite by default, PostgreSQL by URL.
 
-Today it holds the JWT replay cache, which must be shared by every gunicorn worker of a
-deployment (a jti seen by one worker is a replay for all of them), so it cannot live in process
-memory. Only a hash of issuer and jti is stored, with its expiry.
+It holds what several gunicorn workers (and several instances) must share: the JWT replay
+cache, and the cards shown and the feedback on them that clinical governance reports on. The
+schema is created and changed by the Alembic migrations in `migrations/`. No patient data is
+kept: a card is stored with a keyed hash of the patient id, a token only as a hash of its id.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    delete,
-    event,
-    insert,
-    select,
-)
-from sqlalchemy.engine import Engine, make_url
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, delete, event, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-metadata = MetaData()
-
-jwt_replay = Table(
-    "jwt_replay",
-    metadata,
-    Column("token_key", String(64), primary_key=True),  # sha256 of iss and jti
-    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
-)
+from .schema import card_shown, feedback, jwt_replay
 
 PURGE_EVERY = 200
 
@@ -62,17 +56,66 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+def _alembic_config(connection: Connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location",
+                           str(resources.files("cds_service").joinpath("migrations")))
+    config.attributes["connection"] = connection
+    return config
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """What is kept of a card shown: never the patient, never the card text."""
+
+    card_uuid: str
+    rule_id: str
+    indicator: str
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    received: int
+    stored: int
+    duplicates: int
+    unknown_cards: int
+
+
 class Store:
-    def __init__(self, url: str):
-        self.engine = make_engine(url)
+    def __init__(self, url: str, patient_hash_key: str = ""):
         try:
-            metadata.create_all(self.engine)
-        except SQLAlchemyError:
-            # Another worker created the tables between our check and our CREATE: check again.
-            metadata.create_all(self.engine)
+            self.engine = make_engine(url)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            raise StoreError(type(exc).__name__) from exc
+        self._patient_key = patient_hash_key.encode()
         self._inserts = 0
         self._lock = threading.Lock()
+        self.migrate()
 
+    # Schema -------------------------------------------------------------------------------
+    def at_head(self) -> bool:
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            script = ScriptDirectory.from_config(_alembic_config(connection))
+            return current == script.get_current_head()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration. Several workers may start together: if
+        another one migrated first, its work is accepted after a second look."""
+        try:
+            if self.at_head():
+                return
+            with self.engine.begin() as connection:
+                command.upgrade(_alembic_config(connection), "head")
+        except SQLAlchemyError as exc:
+            try:
+                if self.at_head():
+                    return
+            except SQLAlchemyError:
+                pass
+            raise StoreError(f"migration failed ({type(exc).__name__})") from exc
+
+    # JWT replay cache ----------------------------------------------------------------------
     def remember_token(self, iss: str, jti: str, expires_at: datetime) -> bool:
         """Record a token id; False when it was already seen (a replay), across all workers."""
         key = hashlib.sha256(f"{iss}\n{jti}".encode()).hexdigest()
@@ -108,6 +151,80 @@ class Store:
         except SQLAlchemyError:
             pass  # purging is housekeeping; the next attempt will catch up
 
+    # Cards and feedback --------------------------------------------------------------------
+    def patient_hash(self, patient_id: str) -> str | None:
+        if not self._patient_key:
+            return None
+        return hmac.new(self._patient_key, patient_id.encode(), hashlib.sha256).hexdigest()
+
+    def _insert_ignoring_duplicates(self, connection: Connection, table: Any,
+                                    rows: Sequence[Mapping[str, Any]]) -> int:
+        if not rows:
+            return 0
+        dialect = connection.dialect.name
+        factory = pg_insert if dialect == "postgresql" else sqlite_insert
+        if dialect not in ("postgresql", "sqlite"):
+            raise StoreError(f"unsupported database {dialect}")
+        statement = factory(table).values(list(rows)).on_conflict_do_nothing()
+        result = connection.execute(statement)
+        return int(result.rowcount or 0)
+
+    def record_cards(self, *, service_id: str, hook: str, hook_instance: str, patient_id: str,
+                     cards: Iterable[CardRecord], shown_at: datetime) -> None:
+        patient = self.patient_hash(patient_id)
+        rows = [
+            {"card_uuid": card.card_uuid, "rule_id": card.rule_id, "service_id": service_id,
+             "hook": hook, "indicator": card.indicator, "hook_instance": hook_instance[:200],
+             "shown_at": shown_at, "patient_hash": patient}
+            for card in cards
+        ]
+        try:
+            with self.engine.begin() as connection:
+                self._insert_ignoring_duplicates(connection, card_shown, rows)
+        except SQLAlchemyError as exc:
+            raise StoreError(type(exc).__name__) from exc
+
+    def record_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]],
+                        received_at: datetime) -> FeedbackResult:
+        """Store a feedback batch all or nothing; the same item twice is one row."""
+        rows = [_feedback_row(service_id, item, received_at) for item in items]
+        unique = {row["item_key"]: row for row in rows}
+        try:
+            with self.engine.begin() as connection:
+                uuids = {row["card_uuid"] for row in unique.values()}
+                known = {
+                    r[0] for r in connection.execute(
+                        select(card_shown.c.card_uuid).where(card_shown.c.card_uuid.in_(uuids)))
+                }
+                for row in unique.values():
+                    row["known_card"] = row["card_uuid"] in known
+                stored = self._insert_ignoring_duplicates(connection, feedback,
+                                                          list(unique.values()))
+        except SQLAlchemyError as exc:
+            raise StoreError(type(exc).__name__) from exc
+        unknown = sum(1 for row in unique.values() if not row["known_card"])
+        return FeedbackResult(received=len(rows), stored=stored,
+                              duplicates=len(rows) - stored, unknown_cards=unknown)
+
+    def cards_since(self, since: datetime | None) -> list[dict[str, Any]]:
+        query = select(card_shown)
+        if since is not None:
+            query = query.where(card_shown.c.shown_at >= since)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def feedback_for(self, card_uuids: Iterable[str] | None = None,
+                     since: datetime | None = None) -> list[dict[str, Any]]:
+        query = select(feedback)
+        if since is not None:
+            query = query.where(feedback.c.outcome_at >= since)
+        with self.engine.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
+        if card_uuids is not None:
+            wanted = set(card_uuids)
+            rows = [row for row in rows if row["card_uuid"] in wanted]
+        return rows
+
     def ready(self) -> bool:
         try:
             with self.engine.connect() as connection:
@@ -118,3 +235,66 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def parse_instant(text: str) -> datetime | None:
+    """An RFC 3339 instant as an aware datetime; None when it names no real moment."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _timestamp(text: str) -> datetime:
+    parsed = parse_instant(text)
+    if parsed is None:
+        raise ValueError("not an instant")
+    return parsed
+
+
+def _feedback_row(service_id: str, item: Mapping[str, Any], received_at: datetime) -> dict:
+    canonical = json.dumps({"service": service_id, "item": item}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    reason = (item.get("overrideReason") or {})
+    coding = reason.get("reason") or {}
+    accepted = item.get("acceptedSuggestions")
+    return {
+        "item_key": hashlib.sha256(canonical.encode()).hexdigest(),
+        "service_id": service_id,
+        "card_uuid": str(item["card"]).lower(),
+        "known_card": False,
+        "outcome": item["outcome"],
+        "outcome_at": _timestamp(item["outcomeTimestamp"]),
+        "accepted_suggestions": json.dumps([s.get("id") for s in accepted]) if accepted else None,
+        "override_system": coding.get("system"),
+        "override_code": coding.get("code"),
+        "override_display": coding.get("display"),
+        "user_comment": reason.get("userComment"),
+        "received_at": received_at,
+    }
+
+
+class LazyStore:
+    """One Store per process, opened on first use (a worker that never needs the database never
+    opens it), shared by the authenticator and the engine."""
+
+    def __init__(self, url: str, patient_hash_key: str = ""):
+        self._url, self._key = url, patient_hash_key
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                try:
+                    self._store = Store(self._url, self._key)
+                except (OSError, SQLAlchemyError) as exc:
+                    raise StoreError(type(exc).__name__) from exc
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from flask import request
 from cds_service import contracts
 from cds_service.app import create_app
 from cds_service.clock import FixedClock
-from cds_service.config import Config, load_config
+from cds_service.config import Config, StoreConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -54,14 +55,18 @@ def config() -> Config:
 
 
 @pytest.fixture
-def make_app(config: Config) -> Callable[..., Any]:
+def make_app(config: Config, tmp_path_factory: Any) -> Callable[..., Any]:
     apps = []
 
     broken: list[tuple[str, Any]] = []
 
     def factory(cfg: Config | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("clock", FixedClock(AS_OF))
-        app = create_app(cfg or config, **kwargs)
+        cfg = cfg or config
+        if cfg.store.url == StoreConfig().url:  # never the developer's own database
+            store_url = f"sqlite:///{tmp_path_factory.mktemp('store')}/store.sqlite3"
+            cfg = replace(cfg, store=replace(cfg.store, url=store_url))
+        app = create_app(cfg, **kwargs)
         app.testing = True
         app.after_request(_contract_checker(broken))
         apps.append(app)

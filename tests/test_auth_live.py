@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import event
 
-from cds_service.store import Store, jwt_replay
 from tests.conftest import load_fixture
 from tests.jwt_support import (
     ISS,
@@ -143,22 +141,34 @@ def test_replays_are_logged_as_replays(server):
 
 
 
-def test_first_calls_racing_to_create_the_replay_table_are_not_500(make_app, tmp_path):
-    """Deterministic form of the race: another worker creates the table between this worker's
-    existence check and its CREATE TABLE."""
+def test_first_calls_racing_to_migrate_the_database_are_not_500(make_app, tmp_path, monkeypatch):
+    """Deterministic form of the race: another worker creates the tables while this worker
+    migrates, so this worker's CREATE fails; once the other worker has recorded the schema
+    version, this worker accepts its work instead of failing the call."""
+    from alembic import command as alembic_command
+
+    from cds_service import store as store_module
+    from cds_service.schema import metadata
+
     config = auth_config(tmp_path, [issuer(jwks_file=str(write_jwks(tmp_path / "k.json", KEY)))])
     client = make_app(config).test_client()
+    real_upgrade = alembic_command.upgrade
     raced: list[bool] = []
 
-    def other_worker_creates_it_now(target: object, connection: object, **_: object) -> None:
-        if not raced:
+    def upgrade_while_another_worker_migrates(alembic_config, revision):
+        engine = store_module.make_engine(config.store.url)
+        metadata.create_all(engine)  # the other worker's CREATE TABLEs land first
+        try:
+            real_upgrade(alembic_config, revision)
+        except Exception:
             raced.append(True)
-            Store(config.store.url).close()
+            with engine.begin() as connection:  # ... and then it records the version
+                alembic_command.stamp(store_module._alembic_config(connection), "head")
+            raise
+        finally:
+            engine.dispose()
 
-    event.listen(jwt_replay, "before_create", other_worker_creates_it_now)
-    try:
-        response = client.post(SERVICE_PATH, json=REQUEST, headers=bearer(token(KEY)))
-    finally:
-        event.remove(jwt_replay, "before_create", other_worker_creates_it_now)
+    monkeypatch.setattr(store_module.command, "upgrade", upgrade_while_another_worker_migrates)
+    response = client.post(SERVICE_PATH, json=REQUEST, headers=bearer(token(KEY)))
     assert raced, "the race was not staged"
     assert response.status_code == 200, response.get_data(as_text=True)

@@ -126,7 +126,7 @@ def test_feedback_accepted_and_overridden_items_are_received(client):
     }
     response = client.post(FEEDBACK, json=body)
     assert response.status_code == 200
-    assert response.get_json() == {"received": 3}
+    assert response.get_json() == {"received": 3, "stored": 3, "duplicates": 0, "unknownCards": 3}
 
 
 def test_feedback_legacy_bare_coding_override_reason_is_accepted(client):

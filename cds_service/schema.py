@@ -1,0 +1,56 @@
+"""The database tables (SQLAlchemy Core). Changed only through migrations in `migrations/`.
+
+Nothing here identifies a patient: cards are kept with a keyed hash of the patient id, so
+repeat findings can be counted without storing who; JWT ids only as a hash.
+"""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+jwt_replay = Table(
+    "jwt_replay",
+    metadata,
+    Column("token_key", String(64), primary_key=True),  # sha256 of iss and jti
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+card_shown = Table(
+    "card_shown",
+    metadata,
+    Column("card_uuid", String(36), primary_key=True),
+    Column("rule_id", String(100), nullable=False, index=True),
+    Column("service_id", String(100), nullable=False),
+    Column("hook", String(40), nullable=False),
+    Column("indicator", String(10), nullable=False),
+    Column("hook_instance", String(200), nullable=False),
+    Column("shown_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("patient_hash", String(64), nullable=True),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_key", String(64), nullable=False, unique=True),  # idempotency: sha256 of item
+    Column("service_id", String(100), nullable=False),
+    Column("card_uuid", String(100), nullable=False, index=True),
+    Column("known_card", Boolean, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("outcome_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_suggestions", Text, nullable=True),  # JSON list of suggestion uuids
+    Column("override_system", String(500), nullable=True),
+    Column("override_code", String(200), nullable=True),
+    Column("override_display", String(500), nullable=True),
+    Column("user_comment", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
