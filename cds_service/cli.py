@@ -164,5 +164,38 @@ def rules(config_path: str | None, output_format: str) -> None:
         click.echo(render_text(services, config), nl=False)
 
 
+@main.command()
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration file (its [store] url is read).")
+@click.option("--since", default=None, help="Only cards and feedback from this date (ISO 8601).")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]),
+              default="table", show_default=True)
+def report(config_path: str | None, since: str | None, output_format: str) -> None:
+    """Per rule: cards shown, accepted, overridden, override rate, top reasons, time to decide."""
+    from datetime import UTC, datetime
+
+    from .report import build_report, render
+    from .store import Store, StoreError
+
+    config = _config(config_path)
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise click.ClickException(f"--since is not an ISO 8601 date: {since}") from exc
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    try:
+        store = Store(config.store.url, config.store.patient_hash_key)
+    except StoreError as exc:
+        raise click.ClickException(f"cannot open the store: {exc}") from exc
+    try:
+        reports = build_report(store, start, config.report.override_rate_flag,
+                               config.report.min_feedback)
+    finally:
+        store.close()
+    click.echo(render(reports, output_format, config.report.override_rate_flag), nl=False)
+
+
 if __name__ == "__main__":
     main()

@@ -90,6 +90,12 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    override_rate_flag: float = 0.5
+    min_feedback: int = 10
+
+
+@dataclass(frozen=True)
 class EvaluationConfig:
     as_of: str = ""
 
@@ -123,6 +129,7 @@ class Config:
     cards: CardsConfig = field(default_factory=CardsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "embedded defaults"
 
@@ -134,6 +141,7 @@ _SECTIONS = {
     "evaluation": EvaluationConfig,
     "cards": CardsConfig,
     "store": StoreConfig,
+    "report": ReportConfig,
 }
 
 ALLOWED_ALGORITHMS = frozenset(
