@@ -14,7 +14,7 @@ from .clock import Clock
 from .config import Config, load_config
 from .engine import CdsEngine
 from .fhir_client import FhirSessionPool
-from .http_api import api, register_error_handlers
+from .http_api import api, register_error_handlers, register_request_hooks
 from .services import ServiceDeclaration
 from .store import LazyStore
 
@@ -54,11 +54,13 @@ def create_app(
         app,
         origins=list(config.cors.allowed_origins),
         methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
         max_age=config.cors.max_age_seconds,
         supports_credentials=False,
         vary_header=True,
     )
+    register_request_hooks(app)
     app.register_blueprint(api)
     register_error_handlers(app)
     return app

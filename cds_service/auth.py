@@ -40,12 +40,14 @@ REFETCH_AFTER_SECONDS = 10.0  # an unknown kid triggers at most one refetch per 
 
 
 class AuthError(Exception):
-    """A failed check. `reason` goes to the log; the client only ever sees a generic 401."""
+    """A failed check. `reason` goes to the log; the client only ever sees a generic 401.
+    `code` is a fixed slug for the check (the metrics' label, see metrics.AUTH_REASONS)."""
 
     def __init__(self, reason: str, claims: dict[str, Any] | None = None,
-                 header: dict[str, Any] | None = None):
+                 header: dict[str, Any] | None = None, code: str = "other"):
         super().__init__(reason)
         self.reason = reason
+        self.code = code
         self.iss = (claims or {}).get("iss")
         self.jti = (claims or {}).get("jti")
         self.kid = (header or {}).get("kid")
@@ -112,7 +114,7 @@ class JwksCache:
         try:
             return json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise AuthError(f"JWKS file unreadable ({type(exc).__name__})") from exc
+            raise AuthError(f"JWKS file unreadable ({type(exc).__name__})", code="jwks") from exc
 
     def _fetch(self, url: str) -> Any:
         limit = self._config.jwks_max_bytes
@@ -121,18 +123,18 @@ class JwksCache:
                                    allow_redirects=False, stream=True,
                                    headers={"Accept": "application/json"}) as response:
                 if response.status_code != 200:
-                    raise AuthError(f"JWKS fetch answered {response.status_code}")
+                    raise AuthError(f"JWKS fetch answered {response.status_code}", code="jwks")
                 body = b""
                 for chunk in response.iter_content(8192):
                     body += chunk
                     if len(body) > limit:
-                        raise AuthError("JWKS larger than the configured limit")
+                        raise AuthError("JWKS larger than the configured limit", code="jwks")
         except requests.RequestException as exc:
-            raise AuthError(f"JWKS fetch failed ({type(exc).__name__})") from exc
+            raise AuthError(f"JWKS fetch failed ({type(exc).__name__})", code="jwks") from exc
         try:
             return json.loads(body)
         except ValueError as exc:
-            raise AuthError("JWKS is not JSON") from exc
+            raise AuthError("JWKS is not JSON", code="jwks") from exc
 
 
 class Authenticator:
@@ -170,21 +172,21 @@ class Authenticator:
         token (if any) is not from a configured issuer."""
         if not authorization:
             if self.config.required:
-                raise AuthError("no Authorization header")
+                raise AuthError("no Authorization header", code="missing_token")
             return ANONYMOUS
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("Authorization is not a Bearer token")
+            raise AuthError("Authorization is not a Bearer token", code="malformed")
         token = token.strip()
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
-            raise AuthError(f"malformed JWT ({type(exc).__name__})") from exc
+            raise AuthError(f"malformed JWT ({type(exc).__name__})", code="malformed") from exc
         issuer = self.issuers.get(str(unverified.get("iss")))
         if issuer is None:
             if self.config.required:
-                raise AuthError("iss is not a trusted issuer", unverified, header)
+                raise AuthError("iss is not a trusted issuer", unverified, header, code="iss")
             log.info("token from an unconfigured issuer ignored (anonymous mode)",
                      extra={"iss": unverified.get("iss"), "kid": header.get("kid")})
             return ANONYMOUS
@@ -192,21 +194,21 @@ class Authenticator:
 
     def _verify(self, token: str, header: dict[str, Any], unverified: dict[str, Any],
                 issuer: IssuerConfig, path: str) -> Principal:
-        def fail(reason: str) -> AuthError:
-            return AuthError(reason, unverified, header)
+        def fail(reason: str, code: str) -> AuthError:
+            return AuthError(reason, unverified, header, code)
 
         if str(header.get("typ", "")).upper() != "JWT":
-            raise fail("header typ is not JWT")
+            raise fail("header typ is not JWT", "typ")
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS or alg not in issuer.algorithms:
-            raise fail(f"alg {alg!r} is not allowed for this issuer")
+            raise fail(f"alg {alg!r} is not allowed for this issuer", "alg")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
-            raise fail("header has no kid")
+            raise fail("header has no kid", "kid")
         jku = header.get("jku")
         if jku is not None:
             if jku not in issuer.jku_allowlist:
-                raise fail("jku is not on the issuer's allowlist")
+                raise fail("jku is not on the issuer's allowlist", "jku")
             source, is_file = str(jku), False
         elif issuer.jwks_url:
             source, is_file = issuer.jwks_url, False
@@ -215,10 +217,10 @@ class Authenticator:
         elif issuer.jku_allowlist:
             source, is_file = issuer.jku_allowlist[0], False
         else:
-            raise fail("no JWKS for this issuer")
+            raise fail("no JWKS for this issuer", "jwks")
         key = self.jwks.key(source, kid, is_file)
         if key is None:
-            raise fail("unknown kid")
+            raise fail("unknown kid", "unknown_kid")
         try:
             # Times are checked below against the injected clock (replays evaluate "as of").
             claims = jwt.decode(
@@ -228,40 +230,41 @@ class Authenticator:
                          "verify_nbf": False, "verify_iat": False},
             )
         except jwt.InvalidAudienceError as exc:
-            raise fail("aud is not this endpoint's URL") from exc
+            raise fail("aud is not this endpoint's URL", "aud") from exc
         except jwt.InvalidSignatureError as exc:
-            raise fail("bad signature") from exc
+            raise fail("bad signature", "bad_signature") from exc
         except jwt.MissingRequiredClaimError as exc:
-            raise fail(f"missing claim {exc.claim}") from exc
+            raise fail(f"missing claim {exc.claim}", "missing_claim") from exc
         except jwt.PyJWTError as exc:
-            raise fail(f"invalid token ({type(exc).__name__})") from exc
+            raise fail(f"invalid token ({type(exc).__name__})", "invalid") from exc
         except (TypeError, ValueError) as exc:  # e.g. an RS384 header naming an EC key
-            raise fail("the key found by kid does not fit the alg") from exc
+            raise fail("the key found by kid does not fit the alg", "alg") from exc
         self._check_times(claims, fail)
         tenant = claims.get("tenant")
         if issuer.tenants and tenant not in issuer.tenants:
-            raise fail("tenant is not allowed")
+            raise fail("tenant is not allowed", "tenant")
         expires = datetime.fromtimestamp(float(claims["exp"]) + self.config.leeway_seconds, UTC)
         try:
             fresh = self.store().remember_token(issuer.iss, str(claims["jti"]), expires)
         except StoreError as exc:
-            raise fail(f"replay cache unavailable ({exc})") from exc
+            raise fail(f"replay cache unavailable ({exc})", "replay_cache") from exc
         if not fresh:
-            raise fail("jti already used (replay)")
+            raise fail("jti already used (replay)", "replay")
         return Principal(iss=issuer.iss, fhir_servers=issuer.fhir_servers,
                          tenant=tenant if isinstance(tenant, str) else None,
                          jti=str(claims["jti"]))
 
-    def _check_times(self, claims: dict[str, Any], fail: Callable[[str], AuthError]) -> None:
+    def _check_times(self, claims: dict[str, Any],
+                     fail: Callable[[str, str], AuthError]) -> None:
         now, leeway = self._clock(), self.config.leeway_seconds
         try:
             expires, issued = float(claims["exp"]), float(claims["iat"])
             not_before = float(claims["nbf"]) if "nbf" in claims else None
         except (TypeError, ValueError) as exc:
-            raise fail("exp, iat or nbf is not a number") from exc
+            raise fail("exp, iat or nbf is not a number", "invalid") from exc
         if now > expires + leeway:
-            raise fail("token expired")
+            raise fail("token expired", "expired")
         if issued > now + leeway or (not_before is not None and not_before > now + leeway):
-            raise fail("token not yet valid (nbf or iat in the future)")
+            raise fail("token not yet valid (nbf or iat in the future)", "not_yet_valid")
         if now - issued > self.config.max_token_age_seconds + leeway:
-            raise fail("token older than the maximum age")
+            raise fail("token older than the maximum age", "too_old")

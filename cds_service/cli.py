@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .config import ConfigError, load_config
+from .config import Config, ConfigError, load_config
 from .errors import CdsError
 
 log = logging.getLogger("legcramp_cds.cli")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as metrics.MULTIPROC_ENV (not imported: see serve)
 
 
 def _config(path: str | None):
@@ -52,13 +57,21 @@ def main() -> None:
 )
 def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     """Serve the CDS Hooks endpoints with gunicorn."""
+    config = _config(config_path)
+    # Before anything imports prometheus_client (it picks multiprocess mode at import).
+    metrics_dir = _prepare_metrics_dir(config)
+    try:
+        _check_rule_settings(config)  # refuse bad settings here, not in every worker
+    except click.ClickException:
+        _discard_metrics_dir(metrics_dir)
+        raise
+
     from gunicorn.app.base import BaseApplication
 
     from .app import create_app
     from .logs import configure_logging
+    from .metrics import mark_process_dead
 
-    config = _config(config_path)
-    _check_rule_settings(config)  # refuse bad settings here, not in every worker
     bind = f"{host or config.server.host}:{port or config.server.port}"
 
     class Server(BaseApplication):
@@ -73,6 +86,8 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
                 "accesslog": None,
                 "errorlog": "-",
                 "limit_request_line": 8190,
+                "child_exit": _child_exit,
+                "on_exit": _on_exit,
             }
             for key, value in settings.items():
                 self.cfg.set(key, value)
@@ -81,11 +96,55 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
             configure_logging()
             return create_app(config)
 
+    def _child_exit(server: Any, worker: Any) -> None:
+        mark_process_dead(worker.pid)
+
+    def _on_exit(server: Any) -> None:
+        _discard_metrics_dir(metrics_dir)
+
     configure_logging()
     log.info(
-        "starting", extra={"bind": bind, "config": config.source, "workers": config.server.workers}
+        "starting", extra={"bind": bind, "config": config.source, "workers": config.server.workers,
+                           "metrics_dir": str(metrics_dir.path) if metrics_dir else None}
     )
     Server().run()
+
+
+@dataclass(frozen=True)
+class MetricsDir:
+    path: Path
+    temporary: bool
+
+
+def _prepare_metrics_dir(config: Config) -> MetricsDir | None:
+    """A fresh, empty directory for the workers' metric files, in PROMETHEUS_MULTIPROC_DIR for
+    the workers to inherit: the configured one with its old metric files removed, else a new
+    temporary one. Files left by an earlier run would be added to this run's counts. With the
+    metrics off, none (and no inherited PROMETHEUS_MULTIPROC_DIR either)."""
+    if not config.server.metrics_enabled:
+        os.environ.pop(MULTIPROC_ENV, None)
+        return None
+    configured = config.server.metrics_dir
+    try:
+        if configured:
+            path = Path(configured)
+            path.mkdir(parents=True, exist_ok=True)
+            for stale in path.glob("*.db"):
+                stale.unlink()
+        else:
+            path = Path(tempfile.mkdtemp(prefix="legcramp-cds-metrics-"))
+    except OSError as exc:
+        raise click.ClickException(f"cannot prepare the metrics directory: {exc}") from exc
+    os.environ[MULTIPROC_ENV] = str(path)
+    return MetricsDir(path, temporary=not configured)
+
+
+def _discard_metrics_dir(metrics_dir: MetricsDir | None) -> None:
+    """At exit: a temporary directory goes (a configured one stays, for a last look)."""
+    if metrics_dir is not None and metrics_dir.temporary:
+        shutil.rmtree(metrics_dir.path, ignore_errors=True)
+        if os.environ.get(MULTIPROC_ENV) == str(metrics_dir.path):
+            del os.environ[MULTIPROC_ENV]
 
 
 @main.command()
@@ -109,6 +168,7 @@ def evaluate(request_file: str, config_path: str | None, service_id: str | None)
     It still fetches from the request's fhirServer what prefetch does not carry. Exit status 0
     with the response on stdout; 1 with the OperationOutcome on stdout when the request fails.
     """
+    os.environ.pop(MULTIPROC_ENV, None)  # one process: metrics in memory, no files written
     from hooks import build_services
 
     from .engine import CdsEngine

@@ -34,6 +34,8 @@ class ServerConfig:
     max_bundle_entries: int = 10000
     max_prefetch_keys: int = 32
     max_string_length: int = 1048576
+    metrics_enabled: bool = True
+    metrics_dir: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import contracts
+from . import contracts, metrics
 from .auth import ANONYMOUS, Principal
 from .cards import Card, CdsResponse, ordered
 from .clock import Clock, FixedClock, SystemClock
@@ -30,6 +30,7 @@ from .fhir_client import (
     server_allowed,
     transport_allowed,
 )
+from .logs import bind_hook_instance
 from .prefetch import resolve
 from .record import MedicationOrder, PatientRecord, RecordBuilder
 from .services import RuleContext, ServiceDeclaration, rule_settings
@@ -112,6 +113,7 @@ class CdsEngine:
                 expression=["$.hook"],
                 code="value",
             )
+        bind_hook_instance(payload["hookInstance"])  # every later log line of this request
         context = payload["context"]
         found = contracts.violations(contracts.CONTEXT_SCHEMAS[service.hook], context, "$.context")
         if found:
@@ -126,6 +128,7 @@ class CdsEngine:
         seed = f"{service.id}|{payload['hookInstance']}"
         response = CdsResponse(ordered([card.with_uuids(seed) for card in cards]))
         self._record_cards(service, payload, response)
+        metrics.count_cards(service.id, ((c.topic_code, c.indicator) for c in response.cards))
         log.info(
             "service call answered",
             extra={
@@ -277,6 +280,8 @@ class CdsEngine:
             log.error("feedback not stored", extra={"error": str(exc), "service": service_id})
             raise CdsError(503, [Issue("the feedback store is unavailable; nothing was stored",
                                        code="transient")]) from exc
+        metrics.count_feedback(service_id, (item["outcome"] for item in payload["feedback"]),
+                               result.stored, result.duplicates)
         log.info("feedback stored", extra={
             "service": service_id, "received": result.received, "stored": result.stored,
             "duplicates": result.duplicates, "unknown_cards": result.unknown_cards})

@@ -13,17 +13,20 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from . import metrics
 from .config import FhirConfig
 
 FHIR_JSON = "application/fhir+json"
+T = TypeVar("T")
 # urllib3 logs each request line, with the patient id of a FHIR search, at DEBUG.
 logging.getLogger("urllib3").setLevel(logging.INFO)
 
@@ -31,10 +34,11 @@ logging.getLogger("urllib3").setLevel(logging.INFO)
 class FhirError(Exception):
     """A FHIR call that did not give usable data. `reason` is safe to show and to log."""
 
-    def __init__(self, reason: str, status: int | None = None):
+    def __init__(self, reason: str, status: int | None = None, code: str = "other"):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.code = code  # a fixed slug for the metrics (see metrics.FHIR_OUTCOMES)
 
 
 UNSAFE_IN_URL = re.compile(r"[\\\s\x00-\x1f\x7f]|%(?:2f|5c)", re.IGNORECASE)
@@ -184,9 +188,25 @@ class FhirServer:
     def url_for(self, relative: str) -> str:
         return f"{self.base_url}/{relative.lstrip('/')}"
 
+    def _call(self, kind: str, url: str, accept: Callable[[int, Any], T]) -> T:
+        """One GET of `url` checked by `accept`, timed and counted by `kind` and outcome."""
+        started = time.perf_counter()
+        outcome = "other"
+        try:
+            status, body = self.get_json(url)
+            result = accept(status, body)
+            outcome = "not_found" if status in (404, 410) else "ok"
+            return result
+        except FhirError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            metrics.observe_fhir(kind, outcome, time.perf_counter() - started)
+
     def get_json(self, url: str) -> tuple[int, Any]:
         if not _same_base(url, self.base_url):
-            raise FhirError("a link pointed outside the FHIR server the request named")
+            raise FhirError("a link pointed outside the FHIR server the request named",
+                            code="outside_base")
         timeout = self._timeout()
         try:
             with self.session.get(
@@ -195,19 +215,22 @@ class FhirServer:
                 status = response.status_code
                 if 300 <= status < 400:
                     raise FhirError(
-                        f"FHIR server answered a redirect ({status}), not followed", status
+                        f"FHIR server answered a redirect ({status}), not followed", status,
+                        code="redirect",
                     )
                 body = self._read_limited(response)
         except requests.Timeout as exc:
-            raise FhirError("FHIR server did not answer in time") from exc
+            raise FhirError("FHIR server did not answer in time", code="timeout") from exc
         except requests.RequestException as exc:
-            raise FhirError(f"FHIR server could not be reached ({type(exc).__name__})") from exc
+            raise FhirError(f"FHIR server could not be reached ({type(exc).__name__})",
+                            code="unreachable") from exc
         if status >= 400:
             return status, None
         try:
             return status, json.loads(body)
         except ValueError as exc:
-            raise FhirError("FHIR server answered with something that is not JSON", status) from exc
+            raise FhirError("FHIR server answered with something that is not JSON", status,
+                            code="not_json") from exc
 
     def _timeout(self) -> tuple[float, float]:
         connect, read = self.config.connect_timeout_seconds, self.config.read_timeout_seconds
@@ -215,7 +238,8 @@ class FhirServer:
             return connect, read
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise FhirError("the request's time budget for FHIR calls is spent")
+            raise FhirError("the request's time budget for FHIR calls is spent",
+                            code="budget_spent")
         return min(connect, remaining), min(read, remaining)
 
     def _read_limited(self, response: requests.Response) -> bytes:
@@ -224,31 +248,18 @@ class FhirServer:
         for chunk in response.iter_content(chunk_size=65536):
             size += len(chunk)
             if size > limit:
-                raise FhirError(f"FHIR response larger than {limit} bytes")
+                raise FhirError(f"FHIR response larger than {limit} bytes", code="too_large")
             chunks.append(chunk)
         return b"".join(chunks)
 
     def read(self, relative: str) -> dict[str, Any] | None:
         """A read; None when the server says the resource does not exist (404/410)."""
-        status, body = self.get_json(self.url_for(relative))
-        if status in (404, 410):
-            return None
-        if body is None:
-            raise FhirError(f"FHIR server answered {status}", status)
-        if not isinstance(body, dict) or "resourceType" not in body:
-            raise FhirError("FHIR server answered without a resource", status)
-        if body["resourceType"] == "OperationOutcome":
-            raise FhirError("FHIR server answered with an OperationOutcome", status)
-        return body
+        return self._call("read", self.url_for(relative), _read_result)
 
     def search(self, relative: str) -> list[dict[str, Any]]:
         """Every page of a search, as the list of its Bundles (first page first)."""
-        status, body = self.get_json(self.url_for(relative))
-        if body is None:
-            raise FhirError(f"FHIR server answered {status}", status)
-        if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-            raise FhirError("FHIR search did not answer with a Bundle", status)
-        return [body, *self.follow(body)]
+        first = self._call("search", self.url_for(relative), _search_result)
+        return [first, *self.follow(first)]
 
     def follow(self, bundle: dict[str, Any]) -> list[dict[str, Any]]:
         """The pages after `bundle`, by its `next` links, up to the configured page cap."""
@@ -258,13 +269,40 @@ class FhirServer:
         while (next_url := next_link(current)) and next_url not in seen:
             seen.add(next_url)
             if len(pages) + 1 >= self.config.max_pages:
-                raise FhirError(f"search has more than {self.config.max_pages} pages")
-            status, body = self.get_json(next_url)
-            if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
-                raise FhirError(f"FHIR server answered {status} for a next page", status)
-            pages.append(body)
-            current = body
+                metrics.count_fhir_failure("page", "too_many_pages")
+                raise FhirError(f"search has more than {self.config.max_pages} pages",
+                                code="too_many_pages")
+            current = self._call("page", next_url, _page_result)
+            pages.append(current)
         return pages
+
+
+def _read_result(status: int, body: Any) -> dict[str, Any] | None:
+    if status in (404, 410):
+        return None
+    if body is None:
+        raise FhirError(f"FHIR server answered {status}", status, code="http_error")
+    if not isinstance(body, dict) or "resourceType" not in body:
+        raise FhirError("FHIR server answered without a resource", status, code="not_a_resource")
+    if body["resourceType"] == "OperationOutcome":
+        raise FhirError("FHIR server answered with an OperationOutcome", status,
+                        code="operation_outcome")
+    return body
+
+
+def _search_result(status: int, body: Any) -> dict[str, Any]:
+    if body is None:
+        raise FhirError(f"FHIR server answered {status}", status, code="http_error")
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise FhirError("FHIR search did not answer with a Bundle", status, code="not_a_bundle")
+    return body
+
+
+def _page_result(status: int, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        code = "http_error" if body is None else "not_a_bundle"
+        raise FhirError(f"FHIR server answered {status} for a next page", status, code=code)
+    return body
 
 
 def next_link(bundle: dict[str, Any]) -> str | None:

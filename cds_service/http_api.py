@@ -1,27 +1,39 @@
 """HTTP for CDS Hooks 2.0: discovery, service calls, feedback, health; errors as OperationOutcome.
 
 Every non-200 answer is a FHIR OperationOutcome (`application/fhir+json`) that says what was
-wrong without echoing the request, and no exception reaches the client as a stack trace.
+wrong without echoing the request, and no exception reaches the client as a stack trace. Every
+answer carries an `X-Request-ID` (the caller's, when it is a sane one, else a new uuid4) that
+every log line of the request carries too; each request ends with one access-log line and one
+observation of the request-latency metric.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 import traceback
+import uuid
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
+from . import metrics
 from .auth import ANONYMOUS, Authenticator, AuthError, Principal
 from .engine import CdsEngine
 from .errors import CdsError, Issue
 from .store import StoreError
 
 log = logging.getLogger("legcramp_cds.http")
+access_log = logging.getLogger("legcramp_cds.access")
 api = Blueprint("cds_hooks", __name__)
-PUBLIC_ENDPOINTS = frozenset({"cds_hooks.health", "cds_hooks.ready"})  # probes, no data
+# Probes and the metrics carry no patient data: no JWT is asked for them.
+PUBLIC_ENDPOINTS = frozenset({"cds_hooks.health", "cds_hooks.ready", "cds_hooks.metrics"})
+SERVICE_ENDPOINTS = frozenset({"service_call", "feedback"})
+REQUEST_ID_HEADER = "X-Request-ID"
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 JSON_TYPES = ("application/json", "application/fhir+json")
 
@@ -136,6 +148,53 @@ def ready() -> Response:
     return _json({"status": "ready"})
 
 
+@api.get("/metrics", endpoint="metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus text exposition (counts and timings by service, rule, key and reason only:
+    no patient data, hence no JWT). 404 when [server] metrics_enabled is false."""
+    if not current_app.config["LEGCRAMP_CONFIG"].server.metrics_enabled:
+        raise NotFound()
+    return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
+
+
+def _endpoint_name() -> str | None:
+    """The short name of the matched route (`service_call`, `health`, ...), None if none."""
+    return request.endpoint.rpartition(".")[2] if request.endpoint else None
+
+
+def _service_label(endpoint: str | None) -> str | None:
+    """The service id on service and feedback routes ("unknown" when it names no service)."""
+    if endpoint not in SERVICE_ENDPOINTS:
+        return None
+    service_id = (request.view_args or {}).get("service_id")
+    return service_id if service_id in _engine().services else metrics.UNKNOWN
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Request ids, the access log and the request metrics, for every route of `app`."""
+
+    @app.before_request
+    def start_request() -> None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if SANE_REQUEST_ID.fullmatch(incoming) else str(uuid.uuid4())
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        if g.get("request_id") is None:  # a request that failed before start_request
+            g.request_id = str(uuid.uuid4())
+        response.headers[REQUEST_ID_HEADER] = g.request_id
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = _endpoint_name()
+        service = _service_label(endpoint)
+        method = request.method if request.method in metrics.METHODS else metrics.OTHER
+        metrics.observe_request(method, endpoint, service, response.status_code, seconds)
+        access_log.info("request", extra={
+            "method": method, "endpoint": endpoint or "unmatched", "service": service,
+            "status": response.status_code, "duration_ms": round(seconds * 1000, 2)})
+        return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CdsError)
     def cds_error(error: CdsError) -> Response:
@@ -145,9 +204,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AuthError)
     def unauthorized(error: AuthError) -> Response:
+        metrics.count_auth_failure(error.code)
         log.warning("authentication failed", extra={
-            "check": error.reason, "iss": error.iss, "kid": error.kid, "jti": error.jti,
-            "path": request.path,
+            "check": error.reason, "code": error.code, "iss": error.iss, "kid": error.kid,
+            "jti": error.jti, "path": request.path,
         })
         response = outcome_response(CdsError(401, [Issue("authentication failed", code="login")]))
         response.headers["WWW-Authenticate"] = 'Bearer realm="cds-services"'

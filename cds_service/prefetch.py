@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from . import metrics
 from .errors import PreconditionFailed
 from .fhir_client import FhirError, FhirServer, next_link
 
@@ -169,9 +170,20 @@ def resolve(
         except FutureTimeout:
             future.cancel()
             missing[key] = "the request's time budget for FHIR calls ran out"
+    metrics.count_prefetch(_sources(requirements, resolved, missing))
     if missing:
         raise PreconditionFailed(missing)
     return resolved
+
+
+def _sources(requirements: Sequence[DataRequirement], resolved: ResolvedData,
+             missing: Mapping[str, str]) -> dict[str, str]:
+    """Per declared key, where its data came from (a key that could not be had: missing)."""
+    sources = {key: "supplied" for key in resolved.supplied}
+    sources.update({key: "fetched" for key in resolved.fetched})
+    sources.update({key: "null" for key in resolved.empty})
+    sources.update({key: "missing" for key in missing})
+    return {r.key: sources[r.key] for r in requirements if r.key in sources}
 
 
 _ABSENT: Any = object()

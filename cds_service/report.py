@@ -48,14 +48,20 @@ def build_report(store: Store, since: datetime | None, flag_rate: float,
         reports.setdefault(shown["rule_id"], RuleReport(shown["rule_id"])).shown += 1
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
     delays: dict[str, list[float]] = defaultdict(list)
-    # One decision per card: the latest feedback item about it counts.
+    # One decision per card: the latest feedback item about it counts (of two at the same
+    # instant, the one received last, so that every back end gives the same answer).
     latest: dict[str, dict[str, Any]] = {}
     for item in store.feedback_for(since=since):
         current = latest.get(item["card_uuid"])
-        if current is None or _aware(item["outcome_at"]) > _aware(current["outcome_at"]):
+        if current is None or (_aware(item["outcome_at"]), item["id"]) > (
+                _aware(current["outcome_at"]), current["id"]):
             latest[item["card_uuid"]] = item
+    # Feedback in the period on a card shown before it still belongs to that card's rule.
+    missing = set(latest) - set(by_uuid)
+    earlier = ({card["card_uuid"]: card for card in store.cards_by_uuid(missing)}
+               if since is not None and missing else {})
     for card_uuid, item in latest.items():
-        card: dict[str, Any] | None = by_uuid.get(card_uuid)
+        card: dict[str, Any] | None = by_uuid.get(card_uuid) or earlier.get(card_uuid)
         rule_id = card["rule_id"] if card else UNKNOWN_RULE
         report = reports.setdefault(rule_id, RuleReport(rule_id))
         if item["outcome"] == "accepted":

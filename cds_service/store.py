@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from .schema import card_shown, feedback, jwt_replay
 
@@ -40,9 +43,22 @@ class StoreError(RuntimeError):
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+    try:
+        cursor.execute("PRAGMA busy_timeout=10000")
+        # Switching a new file to WAL needs a lock SQLite does not wait for (busy_timeout does
+        # not apply): workers opening a new file together would fail at once with "database is
+        # locked". Once the file is in WAL mode the switch is a no-op.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+    finally:
+        cursor.close()
 
 
 def make_engine(url: str) -> Engine:
@@ -54,6 +70,33 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _sqlite_driver_autocommit(dbapi_connection: Any, _: Any) -> None:
+    dbapi_connection.isolation_level = None  # the driver opens no transaction of its own
+
+
+def _sqlite_begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _migration_engine(engine: Engine) -> Engine:
+    """The engine to migrate with: on PostgreSQL the store's own (its DDL is transactional).
+
+    On SQLite, Python's driver runs CREATE TABLE outside any transaction, so an upgrade is not
+    atomic: workers starting together on a new file trip over each other's half-built schema
+    ("table ... already exists"), and a worker that dies part way leaves tables no later start
+    can get past. On this engine SQLAlchemy opens every transaction with BEGIN IMMEDIATE: the
+    whole upgrade is one transaction, and one worker migrates at a time (the others wait for
+    the lock, then find the schema at head)."""
+    # An in-memory database is one process's alone; another engine would open another one.
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    migrating = create_engine(engine.url, connect_args={"timeout": 30}, poolclass=NullPool)
+    event.listen(migrating, "connect", _sqlite_pragmas)
+    event.listen(migrating, "connect", _sqlite_driver_autocommit)
+    event.listen(migrating, "begin", _sqlite_begin_immediate)
+    return migrating
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
@@ -102,10 +145,13 @@ class Store:
     def migrate(self) -> None:
         """Bring the schema to the newest migration. Several workers may start together: if
         another one migrated first, its work is accepted after a second look."""
+        migrating = _migration_engine(self.engine)
         try:
             if self.at_head():
                 return
-            with self.engine.begin() as connection:
+            # Alembic opens the transaction (migrations/env.py), and closes it, rolled back on a
+            # failure, before the error reaches us: by then another worker may have finished.
+            with migrating.connect() as connection:
                 command.upgrade(_alembic_config(connection), "head")
         except SQLAlchemyError as exc:
             try:
@@ -114,6 +160,9 @@ class Store:
             except SQLAlchemyError:
                 pass
             raise StoreError(f"migration failed ({type(exc).__name__})") from exc
+        finally:
+            if migrating is not self.engine:
+                migrating.dispose()
 
     # JWT replay cache ----------------------------------------------------------------------
     def remember_token(self, iss: str, jti: str, expires_at: datetime) -> bool:
@@ -165,9 +214,11 @@ class Store:
         factory = pg_insert if dialect == "postgresql" else sqlite_insert
         if dialect not in ("postgresql", "sqlite"):
             raise StoreError(f"unsupported database {dialect}")
-        statement = factory(table).values(list(rows)).on_conflict_do_nothing()
-        result = connection.execute(statement)
-        return int(result.rowcount or 0)
+        # Count the rows RETURNING gives back (only those inserted): the driver's rowcount is
+        # not to be trusted here (psycopg 3 through SQLAlchemy 2 reports -1 for this INSERT).
+        statement = (factory(table).values(list(rows)).on_conflict_do_nothing()
+                     .returning(*table.primary_key.columns))
+        return len(connection.execute(statement).all())
 
     def record_cards(self, *, service_id: str, hook: str, hook_instance: str, patient_id: str,
                      cards: Iterable[CardRecord], shown_at: datetime) -> None:
@@ -212,6 +263,17 @@ class Store:
             query = query.where(card_shown.c.shown_at >= since)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def cards_by_uuid(self, card_uuids: Iterable[str]) -> list[dict[str, Any]]:
+        """The cards shown with these uuids, whenever they were shown."""
+        wanted = sorted(set(card_uuids))
+        rows: list[dict[str, Any]] = []
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                query = select(card_shown).where(
+                    card_shown.c.card_uuid.in_(wanted[start:start + 500]))
+                rows += [dict(row._mapping) for row in connection.execute(query)]
+        return rows
 
     def feedback_for(self, card_uuids: Iterable[str] | None = None,
                      since: datetime | None = None) -> list[dict[str, Any]]:

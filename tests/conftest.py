@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +14,10 @@ from typing import Any
 
 import pytest
 from flask import request
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from cds_service import contracts
 from cds_service.app import create_app
@@ -125,3 +131,66 @@ def make_caller(client: Any) -> Callable[[str, dict[str, Any]], Any]:
 @pytest.fixture
 def call(client: Any) -> Callable[[str, dict[str, Any]], Any]:
     return make_caller(client)
+
+
+# --- the store's two back ends ------------------------------------------------------------------
+# Tests that take `store_url` run twice: on a fresh SQLite file and on a fresh PostgreSQL database.
+# The PostgreSQL server is the one LEGCRAMP_TEST_POSTGRES_URL names (scripts/postgres starts a
+# throwaway one; .ci/run does so). Without it those tests are skipped, unless
+# LEGCRAMP_REQUIRE_POSTGRES=1 (CI), where they fail.
+
+POSTGRES_URL_ENV = "LEGCRAMP_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV = "LEGCRAMP_REQUIRE_POSTGRES"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """A connection to the test PostgreSQL server that may create and drop databases."""
+    url = os.environ.get(POSTGRES_URL_ENV, "").strip()
+    if not url:
+        if os.environ.get(REQUIRE_POSTGRES_ENV) == "1":
+            pytest.fail(f"{REQUIRE_POSTGRES_ENV}=1 but {POSTGRES_URL_ENV} is not set "
+                        "(start a server with scripts/postgres start)", pytrace=False)
+        pytest.skip(f"no PostgreSQL to test against: set {POSTGRES_URL_ENV} "
+                    "(scripts/postgres start prints one)")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    problem = ""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        problem = str(exc.orig if hasattr(exc, "orig") else exc).splitlines()[0]
+    if problem:
+        engine.dispose()
+        pytest.fail(f"{POSTGRES_URL_ENV} ({make_url(url).render_as_string(hide_password=True)}) "
+                    f"does not answer: {problem}", pytrace=False)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (about 0.1 s), dropped afterwards even if
+    something still holds a connection to it."""
+    name = f"legcramp_t_{uuid.uuid4().hex[:16]}"
+    with postgres_admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+    try:
+        yield postgres_admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with postgres_admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for an empty store, once per back end."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/store.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store_config(config: Config, store_url: str) -> Config:
+    """The default configuration with its store on the back end under test."""
+    return replace(config, store=replace(config.store, url=store_url))

@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,9 @@ from tests.jwt_support import (
     ISS,
     SERVICE_PATH,
     Served,
-    auth_config,
     bearer,
     ec_key,
     free_port,
-    issuer,
     serve,
     token,
     toml_string,
@@ -103,27 +102,47 @@ def burst(served: Served, tokens: list[str]) -> list[int]:
     gate = threading.Barrier(len(tokens))
 
     def send(jwt: str) -> int:
-        gate.wait(timeout=10)
+        gate.wait(timeout=30)
         return post(served, jwt)
 
     with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
         return list(pool.map(send, tokens))
 
 
+def both_workers_served(before: dict[int, int] | None, served: Served) -> bool:
+    try:
+        assert_both_workers_served(before, served)
+    except AssertionError:
+        return False
+    return True
+
+
+def bursts_until_both_workers_serve(served: Served, tokens_for_burst, check) -> None:
+    """Which worker takes a connection is the kernel's choice: repeat the burst (with fresh
+    tokens, checking each) until both workers took part, a handful of times at most."""
+    for _ in range(5):
+        before = read_syscalls(served)
+        check(burst(served, tokens_for_burst()))
+        if both_workers_served(before, served):
+            return
+    raise AssertionError("five bursts never reached both workers")
+
+
 def test_distinct_tokens_sent_concurrently_are_all_accepted(server):
-    tokens = [token(KEY, base=server.base) for _ in range(ATTEMPTS)]
-    before = read_syscalls(server)
-    statuses = burst(server, tokens)
-    assert_both_workers_served(before, server)
-    assert statuses == [200] * ATTEMPTS, (statuses, server.output()[-3000:])
+    def check(statuses):
+        assert statuses == [200] * ATTEMPTS, (statuses, server.output()[-3000:])
+
+    bursts_until_both_workers_serve(
+        server, lambda: [token(KEY, base=server.base) for _ in range(ATTEMPTS)], check)
 
 
 def test_same_token_sent_concurrently_is_accepted_exactly_once(server):
-    jwt = token(KEY, base=server.base)
-    before = read_syscalls(server)
-    statuses = burst(server, [jwt] * ATTEMPTS)
-    assert sorted(statuses) == [200] + [401] * (ATTEMPTS - 1), statuses
-    assert_both_workers_served(before, server)  # so the 401s came from both processes
+    def check(statuses):
+        assert sorted(statuses) == [200] + [401] * (ATTEMPTS - 1), statuses
+
+    # so that the 401s came from both processes in at least one burst
+    bursts_until_both_workers_serve(
+        server, lambda: [token(KEY, base=server.base)] * ATTEMPTS, check)
 
 
 def test_same_token_sent_again_and_again_is_accepted_exactly_once(server):
@@ -141,22 +160,21 @@ def test_replays_are_logged_as_replays(server):
 
 
 
-def test_first_calls_racing_to_migrate_the_database_are_not_500(make_app, tmp_path, monkeypatch):
+def test_workers_racing_to_migrate_the_database_both_get_a_working_store(tmp_path, monkeypatch):
     """Deterministic form of the race: another worker creates the tables while this worker
     migrates, so this worker's CREATE fails; once the other worker has recorded the schema
-    version, this worker accepts its work instead of failing the call."""
+    version, this worker accepts its work instead of failing."""
     from alembic import command as alembic_command
 
     from cds_service import store as store_module
     from cds_service.schema import metadata
 
-    config = auth_config(tmp_path, [issuer(jwks_file=str(write_jwks(tmp_path / "k.json", KEY)))])
-    client = make_app(config).test_client()
+    url = f"sqlite:///{tmp_path}/race.sqlite3"
     real_upgrade = alembic_command.upgrade
     raced: list[bool] = []
 
     def upgrade_while_another_worker_migrates(alembic_config, revision):
-        engine = store_module.make_engine(config.store.url)
+        engine = store_module.make_engine(url)
         metadata.create_all(engine)  # the other worker's CREATE TABLEs land first
         try:
             real_upgrade(alembic_config, revision)
@@ -169,6 +187,10 @@ def test_first_calls_racing_to_migrate_the_database_are_not_500(make_app, tmp_pa
             engine.dispose()
 
     monkeypatch.setattr(store_module.command, "upgrade", upgrade_while_another_worker_migrates)
-    response = client.post(SERVICE_PATH, json=REQUEST, headers=bearer(token(KEY)))
-    assert raced, "the race was not staged"
-    assert response.status_code == 200, response.get_data(as_text=True)
+    store = store_module.Store(url)
+    try:
+        assert raced, "the race was not staged"
+        assert store.at_head()
+        assert store.remember_token("iss", "jti-1", datetime.now(UTC) + timedelta(minutes=5))
+    finally:
+        store.close()

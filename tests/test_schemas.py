@@ -282,7 +282,7 @@ def test_openapi_documents_each_endpoint_with_its_status_codes() -> None:
     paths = _openapi()["paths"]
     service = "/cds-services/{service_id}"
     feedback = "/cds-services/{service_id}/feedback"
-    assert set(paths) == {"/cds-services", service, feedback, "/health", "/ready"}
+    assert set(paths) == {"/cds-services", service, feedback, "/health", "/ready", "/metrics"}
     assert set(paths["/cds-services"]) == {"get", "options"}
     assert set(paths[service]) == {"parameters", "post", "options"}
     assert set(paths[feedback]) == {"parameters", "post", "options"}
@@ -290,6 +290,7 @@ def test_openapi_documents_each_endpoint_with_its_status_codes() -> None:
     assert set(paths[feedback]["post"]["responses"]) == {
         "200", "400", "404", "413", "415", "503"}
     assert set(paths["/health"]["get"]["responses"]) == {"200"}
+    assert set(paths["/metrics"]["get"]["responses"]) == {"200", "404"}
 
 
 def test_openapi_error_responses_are_fhir_json_operation_outcomes() -> None:

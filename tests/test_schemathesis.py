@@ -156,6 +156,7 @@ def test_every_operation_of_the_openapi_description_is_exercised():
         "POST /cds-services/{service_id}",
         "POST /cds-services/{service_id}/feedback",
         "GET /health",
+        "GET /metrics",
     } <= labels
     assert len(RUNS) == len(OPERATIONS) + 2  # the two POSTs in negative mode too
 
