@@ -131,6 +131,9 @@ class Card:
     links: Sequence[Link] = ()
     identity: str = ""
     uuid: str | None = None
+    # Guidance that should not repeat on every chart open: its uuid is stable per patient and
+    # finding, and patient-view leaves it out while it was shown recently (engine).
+    repeat_quietly: bool = False
 
     def __post_init__(self) -> None:
         if len(self.summary) > SUMMARY_MAX_CHARS:
@@ -170,6 +173,42 @@ class Card:
                 "links": [link.to_json() for link in self.links],
             }
         )
+
+
+def _action_targets(card: Card) -> frozenset[str]:
+    targets = set()
+    for suggestion in card.suggestions:
+        for action in suggestion.actions:
+            if action.type == "delete" and action.resource_id:
+                targets.add(f"delete {action.resource_id}")
+            elif action.type == "update" and action.resource:
+                targets.add(f"update {action.resource.get('resourceType')}/"
+                            f"{action.resource.get('id')}")
+    return frozenset(targets)
+
+
+def combined(cards: Sequence[Card]) -> list[Card]:
+    """One card where several rules say the same thing about the same order: the same order
+    (identity) and the same suggested change to it (delete or update of that resource). The
+    most severe card leads; the others add their detail and override reasons."""
+    result: list[Card] = []
+    groups: dict[tuple[str, frozenset[str]], int] = {}
+    for card in sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]):
+        targets = _action_targets(card)
+        key = (card.identity, targets)
+        if not card.identity or not targets or key not in groups:
+            if card.identity and targets:
+                groups[key] = len(result)
+            result.append(card)
+            continue
+        lead = result[groups[key]]
+        reasons = list(lead.override_reasons)
+        reasons += [r for r in card.override_reasons
+                    if (r.system, r.code) not in {(x.system, x.code) for x in reasons}]
+        detail = (f"{lead.detail or ''}\n\n---\n\n**Also ({card.source.label}):** "
+                  f"{card.summary}\n\n{card.detail or ''}").strip()
+        result[groups[key]] = replace(lead, detail=detail, override_reasons=tuple(reasons))
+    return result
 
 
 def ordered(cards: Sequence[Card]) -> list[Card]:

@@ -120,6 +120,7 @@ class EvaluationConfig:
 @dataclass(frozen=True)
 class CardsConfig:
     code_system_base: str = "https://legcramp-cds.example.org/fhir/CodeSystem"
+    repeat_quiet_days: int = 30
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import traceback
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import contracts, metrics
 from .auth import ANONYMOUS, Principal
-from .cards import Card, CdsResponse, ordered
+from .cards import Card, CdsResponse, combined, ordered
 from .clock import Clock, FixedClock, SystemClock
 from .config import Config
 from .errors import CdsError, Issue, bad_request, not_found
@@ -125,8 +125,8 @@ class CdsEngine:
                            self.executor, no_server_reason=refusal, deadline=deadline)
         record = self._record(context, resolved.all_resources(), server, deadline)
         cards = self._run_rules(service, context, record)
-        seed = f"{service.id}|{payload['hookInstance']}"
-        response = CdsResponse(ordered([card.with_uuids(seed) for card in cards]))
+        cards = self._quiet_repeats(service, payload, self._with_uuids(service, payload, cards))
+        response = CdsResponse(ordered(combined(cards)))
         self._record_cards(service, payload, response)
         metrics.count_cards(service.id, ((c.topic_code, c.indicator) for c in response.cards))
         log.info(
@@ -142,6 +142,42 @@ class CdsEngine:
             },
         )
         return response.to_json()
+
+    def _with_uuids(
+        self, service: ServiceDeclaration, payload: Mapping[str, Any], cards: list[Card]
+    ) -> list[Card]:
+        """Per-call uuids (stable for the same hookInstance); guidance that repeats quietly
+        gets a uuid stable per patient and finding (keyed, so it names no one)."""
+        seed = f"{service.id}|{payload['hookInstance']}"
+        patient_id = payload["context"]["patientId"]
+        out = []
+        for card in cards:
+            finding_seed = None
+            if card.repeat_quietly:
+                try:
+                    finding_seed = "finding|" + self.store.get().finding_key(
+                        patient_id, card.topic_code or "", card.identity)
+                except StoreError as exc:
+                    log.warning("finding key unavailable", extra={"error": str(exc)})
+            out.append(card.with_uuids(finding_seed or seed))
+        return out
+
+    def _quiet_repeats(
+        self, service: ServiceDeclaration, payload: Mapping[str, Any], cards: list[Card]
+    ) -> list[Card]:
+        """On patient-view, guidance shown for the same finding within `repeat_quiet_days` is
+        not shown again (order hooks always show it: the order makes it relevant now)."""
+        days = self.config.cards.repeat_quiet_days
+        quiet = [card.uuid for card in cards if card.repeat_quietly and card.uuid]
+        if service.hook != "patient-view" or not quiet or days <= 0:
+            return cards
+        try:
+            shown = self.store.get().shown_since(
+                quiet, datetime.now(UTC) - timedelta(days=days))
+        except StoreError as exc:
+            log.warning("repeat check unavailable; showing the cards", extra={"error": str(exc)})
+            return cards
+        return [card for card in cards if not (card.repeat_quietly and card.uuid in shown)]
 
     def _record_cards(
         self, service: ServiceDeclaration, payload: Mapping[str, Any], response: CdsResponse

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from .schema import card_shown, feedback, jwt_replay
+from .schema import card_shown, feedback, jwt_replay, service_secret
 
 PURGE_EVERY = 200
 
@@ -201,10 +202,44 @@ class Store:
             pass  # purging is housekeeping; the next attempt will catch up
 
     # Cards and feedback --------------------------------------------------------------------
-    def patient_hash(self, patient_id: str) -> str | None:
+    def secret(self, name: str) -> str:
+        """A random secret this deployment made for itself, the same for every worker."""
+        with self.engine.begin() as connection:
+            self._insert_ignoring_duplicates(
+                connection, service_secret, [{"name": name, "value": secrets.token_hex(32)}])
+            value = connection.execute(
+                select(service_secret.c.value).where(service_secret.c.name == name)).scalar_one()
+        return str(value)
+
+    def _key(self) -> bytes:
         if not self._patient_key:
-            return None
-        return hmac.new(self._patient_key, patient_id.encode(), hashlib.sha256).hexdigest()
+            try:
+                self._patient_key = self.secret("patient-hash-key").encode()
+            except SQLAlchemyError as exc:
+                raise StoreError(type(exc).__name__) from exc
+        return self._patient_key
+
+    def patient_hash(self, patient_id: str) -> str:
+        """HMAC of the patient id: with `[store] patient_hash_key`, else with a key the
+        deployment made for itself (kept in the database, never in a log)."""
+        return hmac.new(self._key(), patient_id.encode(), hashlib.sha256).hexdigest()
+
+    def finding_key(self, patient_id: str, rule_id: str, identity: str) -> str:
+        """A keyed digest naming one finding about one patient, stable across hook calls."""
+        message = f"{patient_id}\n{rule_id}\n{identity}".encode()
+        return hmac.new(self._key(), message, hashlib.sha256).hexdigest()
+
+    def shown_since(self, card_uuids: Iterable[str], since: datetime) -> set[str]:
+        wanted = list(card_uuids)
+        if not wanted:
+            return set()
+        query = select(card_shown.c.card_uuid).where(
+            card_shown.c.card_uuid.in_(wanted), card_shown.c.shown_at >= since)
+        try:
+            with self.engine.connect() as connection:
+                return {row[0] for row in connection.execute(query)}
+        except SQLAlchemyError as exc:
+            raise StoreError(type(exc).__name__) from exc
 
     def _insert_ignoring_duplicates(self, connection: Connection, table: Any,
                                     rows: Sequence[Mapping[str, Any]]) -> int:
@@ -229,9 +264,20 @@ class Store:
              "shown_at": shown_at, "patient_hash": patient}
             for card in cards
         ]
+        if not rows:
+            return
         try:
             with self.engine.begin() as connection:
-                self._insert_ignoring_duplicates(connection, card_shown, rows)
+                dialect = connection.dialect.name
+                factory = pg_insert if dialect == "postgresql" else sqlite_insert
+                statement = factory(card_shown).values(rows)
+                # A card with a stable uuid (one finding about one patient) shown again: keep
+                # when it was last shown, which is what keeps it from repeating too soon.
+                connection.execute(statement.on_conflict_do_update(
+                    index_elements=[card_shown.c.card_uuid],
+                    set_={"shown_at": statement.excluded.shown_at,
+                          "hook_instance": statement.excluded.hook_instance},
+                ))
         except SQLAlchemyError as exc:
             raise StoreError(type(exc).__name__) from exc
 

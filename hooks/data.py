@@ -50,3 +50,9 @@ ELECTROLYTES = _observations(
     ("potassium", "magnesium", "calcium-total"),
     "potassium, magnesium and total calcium results (cramp electrolyte rules)",
 )
+
+VITAMIN_B6 = _observations(
+    "vitaminB6",
+    ("vitamin-b6",),
+    "vitamin B6 (pyridoxal 5'-phosphate) results (diabetes persistent spasm rule)",
+)

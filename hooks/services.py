@@ -5,13 +5,17 @@ from __future__ import annotations
 from cds_service.services import Rule, ServiceDeclaration
 from hooks import data
 from hooks.rules.benzodiazepine_stroke_recovery import BenzodiazepineStrokeRecovery
+from hooks.rules.cirrhosis_cramps_baclofen import CirrhosisCrampsBaclofen
 from hooks.rules.cramps_electrolytes_abnormal import CrampsElectrolytesAbnormal
 from hooks.rules.cyclobenzaprine_cns_spasticity import CyclobenzaprineCnsSpasticity
 from hooks.rules.cyclobenzaprine_dose import CyclobenzaprineDose
 from hooks.rules.cyclobenzaprine_duration import CyclobenzaprineDuration
+from hooks.rules.diabetes_spasm_b6 import DiabetesSpasmB6
 from hooks.rules.diuretic_electrolytes_due import DiureticElectrolytesDue
 from hooks.rules.electrolytes import Electrolytes
+from hooks.rules.esrd_cramps_gabapentin import EsrdCrampsGabapentin
 from hooks.rules.iron import IronLabs
+from hooks.rules.pad_claudication_exercise import PadClaudicationExercise
 from hooks.rules.quinine_leg_cramps import QuinineLegCramps
 from hooks.rules.rls_iron_low import RlsIronLow
 from hooks.rules.rls_iron_studies_due import RlsIronStudiesDue
@@ -45,6 +49,19 @@ def catalog() -> tuple[Rule, ...]:
         RlsIronLow(labs=iron),
         CrampsElectrolytesAbnormal(labs=electrolytes),
         DiureticElectrolytesDue(labs=electrolytes, diuretics=vs["loop-thiazide-diuretics"]),
+        EsrdCrampsGabapentin(
+            esrd=vs["esrd"], dialysis=vs["dialysis"], restless_legs=vs["restless-legs"],
+            leg_cramps=vs["leg-cramps"], alpha2delta_ligands=vs["alpha2delta-ligands"],
+            rls_drugs=vs["rls-drugs"], cramp_drugs=vs["cramp-drugs"]),
+        CirrhosisCrampsBaclofen(
+            cirrhosis=vs["cirrhosis"], leg_cramps=vs["leg-cramps"], baclofen=vs["baclofen"],
+            rls_drugs=vs["rls-drugs"], cramp_drugs=vs["cramp-drugs"]),
+        PadClaudicationExercise(
+            pad=vs["pad"], leg_cramps=vs["leg-cramps"], rls_drugs=vs["rls-drugs"],
+            cramp_drugs=vs["cramp-drugs"]),
+        DiabetesSpasmB6(
+            diabetes=vs["diabetes"], muscle_spasm=vs["leg-cramps"], vitamin_b6=lab("vitamin-b6"),
+            rls_drugs=vs["rls-drugs"], cramp_drugs=vs["cramp-drugs"]),
     )
 
 

@@ -364,6 +364,7 @@ def hook_request(
         for code in lab(name).loinc_codes
     }
     of_type = [r for r in chart if r["resourceType"] == "Observation"]
+    b6_codes = set(lab("vitamin-b6").loinc_codes)
     prefetch = {
         "patient": patient(),
         "conditions": _bundle(r for r in chart if r["resourceType"] == "Condition"),
@@ -373,7 +374,8 @@ def hook_request(
             if r["resourceType"] == "MedicationRequest" and r.get("status") == "active"
         ),
         "ironStudies": _bundle(r for r in of_type if _loinc(r) & iron_codes),
-        "electrolytes": _bundle(r for r in of_type if not _loinc(r) & iron_codes),
+        "electrolytes": _bundle(r for r in of_type if not _loinc(r) & (iron_codes | b6_codes)),
+        "vitaminB6": _bundle(r for r in of_type if _loinc(r) & b6_codes),
     }
     context: dict[str, Any] = {"userId": "Practitioner/dr-1", "patientId": PATIENT_ID}
     if hook != "patient-view":

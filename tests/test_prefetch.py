@@ -771,6 +771,8 @@ ELECTROLYTES_LOINC = (
 
 
 def test_live_discovery_declares_the_documented_prefetch(client):
+    from hooks.valuesets import lab
+
     by_id = {s["id"]: s.get("prefetch") for s in client.get("/cds-services").get_json()["services"]}
     documented = {
         "patient": "Patient/{{context.patientId}}",
@@ -778,6 +780,7 @@ def test_live_discovery_declares_the_documented_prefetch(client):
         "activeMedications": "MedicationRequest?patient={{context.patientId}}&status=active",
         "ironStudies": loinc_search(*IRON_STUDIES_LOINC),
         "electrolytes": loinc_search(*ELECTROLYTES_LOINC),
+        "vitaminB6": loinc_search(*lab("vitamin-b6").loinc_codes),
     }
     assert by_id["legcramp-order-select"] == documented
     assert by_id["legcramp-order-sign"] == documented

@@ -15,6 +15,8 @@ CATALOG_IDS = [
     "quinine-leg-cramps", "cyclobenzaprine-duration", "cyclobenzaprine-cns-spasticity",
     "cyclobenzaprine-dose", "benzodiazepine-stroke-recovery", "rls-iron-studies-due",
     "rls-iron-low", "cramps-electrolytes-abnormal", "diuretic-electrolytes-due",
+    "esrd-cramps-gabapentin", "cirrhosis-cramps-baclofen", "pad-claudication-exercise",
+    "diabetes-spasm-b6",
 ]
 
 

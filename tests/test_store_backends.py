@@ -19,8 +19,8 @@ from cds_service.schema import card_shown, jwt_replay, metadata
 from cds_service.store import CardRecord, Store, make_engine
 from tests.conftest import load_request
 
-TABLES = {"jwt_replay", "card_shown", "feedback"}
-HEAD = "0001"
+TABLES = {"jwt_replay", "card_shown", "feedback", "service_secret"}
+HEAD = "0002"
 SHOWN = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
@@ -219,10 +219,14 @@ def test_a_card_is_kept_with_a_keyed_hash_of_the_patient_never_the_id(open_store
     assert "a long random secret" not in dumped
 
 
-def test_without_a_key_no_patient_hash_is_kept_at_all(open_store):
+def test_without_a_configured_key_the_deployment_keys_the_hash_itself(open_store):
     store = open_store("")
     _record(store, "patient-4711", "00000000-0000-4000-8000-00000000000a")
-    assert _patient_hashes(store) == {"00000000-0000-4000-8000-00000000000a": None}
+    _record(store, "patient-4711", "00000000-0000-4000-8000-00000000000b")
+    hashes = _patient_hashes(store)
+    digest = hashes["00000000-0000-4000-8000-00000000000a"]
+    assert digest and digest == hashes["00000000-0000-4000-8000-00000000000b"]
+    assert digest != hashlib.sha256(b"patient-4711").hexdigest()  # keyed, not a plain digest
     assert "patient-4711" not in repr(_dump(store))
 
 

@@ -12,12 +12,15 @@ Three kinds of value set are derived, each declared in `DERIVED` below:
 
 - medications: ingredient, product and ATC codes plus whole-word text terms of the named
   concepts (`medications`) and of every concept of the named groups (`medication_groups`);
+  concepts deliberately kept out (`left_out_medications`) are listed under `left_out` with
+  their codes and the reason, and their names are not text terms;
 - conditions: SNOMED CT and ICD-10-CM codes and value set members of the named concepts, and
   ICD-10-CM prefixes from an explicit table: each prefix names the reference match rule it comes
   from, and every match rule of an included concept is either used or left out with a reason;
 - observations: LOINC codes, a canonical UCUM unit, and the factors that bring each accepted
   UCUM unit into it, taken from the reference's conversions (inverted where the reference gives
-  the other direction). Every conversion of the reference is either used or left out.
+  the other direction, multiplied along a chain where the reference converts a unit only
+  through another one). Every conversion of the reference is either used or left out.
 
 When the reference changes so that a declaration no longer fits (a concept, rule, conversion or
 excluded code disappears, or a new rule or conversion appears), the value set is not built and
@@ -64,13 +67,87 @@ HISTORY_NOT_STROKE = (
     "history condition whose code is not here must not match by its display."
 )
 
+HCTZ_G01AE10 = (
+    "ATC G01AE10 is a genito-urinary sulfonamide anti-infective combination (group G01AE; "
+    "sulfamethizole and trimethoprim per creative-connections/Pharmacolibrary, checked "
+    "2026-11-21), not a hydrochlorothiazide product; PharmGKB's ATC list for "
+    "hydrochlorothiazide carries it"
+)
+ANTIEMETIC_NOT_A1 = (
+    "antiemetic dopamine blocker other than metoclopramide: rules.md A1 fires on an "
+    "'antipsychotic or metoclopramide' order, so the other antiemetics of the reference group "
+    "antiemetic_dopamine_blocker are not members"
+)
+
+# Members of the reference concept 'cirrhosis / chronic liver disease' (a copy of VSAC 'Chronic
+# Liver Disease') that do not assert cirrhosis, by reason. Kept are the members whose display
+# names cirrhosis, and primary biliary cholangitis (the current name of primary biliary
+# cirrhosis, ICD-10-CM K74.3).
+NOT_CIRRHOSIS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
+    "alcoholic liver disease that does not code cirrhosis (fatty liver, fibrosis and "
+    "sclerosis, hepatic failure, unspecified); alcoholic cirrhosis is K70.3-": {
+        ICD10CM: ("K70.0", "K70.2", "K70.40", "K70.41", "K70.9"),
+        SNOMED: ("235880004",),
+    },
+    "toxic liver disease without cirrhosis (K71.7, which names cirrhosis, is kept)": {
+        ICD10CM: ("K71.0", "K71.10", "K71.11", "K71.3", "K71.4", "K71.50", "K71.51"),
+    },
+    "hepatic failure that does not code cirrhosis": {
+        ICD10CM: ("K72.10", "K72.11"),
+    },
+    "chronic hepatitis (viral, drug-induced, other or unspecified): not cirrhosis unless "
+    "coded so": {
+        ICD10CM: ("K73.0", "K73.1", "K73.2", "K73.8", "K73.9"),
+        SNOMED: (
+            "1116000", "10295004", "38662009", "41889008", "50167007", "57339008", "60037002",
+            "61977001", "66870002", "76783007", "89789003", "128302006", "186639003",
+            "186698009", "197284004", "235869004", "235870003", "235889003", "424340000",
+            "450880008", "767809001", "767810006", "768006009", "768125005", "768126006",
+            "768127002", "768288001", "768289009",
+        ),
+    },
+    "hepatic fibrosis or sclerosis: fibrosis short of cirrhosis": {
+        ICD10CM: ("K74.0", "K74.00", "K74.01", "K74.02", "K74.1", "K74.2"),
+        SNOMED: (
+            "62484002", "79607001", "123607009", "235898000", "235899008", "235900003",
+            "235901004", "235902006", "737202006",
+        ),
+    },
+    "other liver disorders and complications that do not code cirrhosis (vascular "
+    "disorders, portal hypertension, hepatorenal syndrome)": {
+        ICD10CM: ("K76.1", "K76.2", "K76.3", "K76.5", "K76.6", "K76.7"),
+        SNOMED: ("81675001",),
+    },
+    "disease that can lead to cirrhosis but does not assert it (metabolic, sclerosing "
+    "cholangitis)": {
+        SNOMED: (
+            "30188007", "88518009", "197441003", "197442005", "235917005", "281388009",
+        ),
+    },
+    "chronic liver disease grouper: chronic liver disease is not necessarily cirrhosis": {
+        SNOMED: ("328383001", "197279005", "79720007"),
+    },
+}
+
+
+def _not_cirrhosis() -> list[tuple[str, str, str]]:
+    return [
+        (system, code, f"not cirrhosis: {reason}")
+        for reason, by_system in NOT_CIRRHOSIS.items()
+        for system, codes in by_system.items()
+        for code in codes
+    ]
+
+
 # Which terminology concepts make up each derived value set. Medication sets name concepts
 # (`medications`) and/or groups (`medication_groups`); condition sets name concepts taken whole
 # (`conditions`) or single codes (`condition_codes`), with an explicit ICD-10-CM prefix table
 # (prefix, concept, the reference match rule it comes from) and the match rules left out;
 # observation sets name one concept, the canonical UCUM unit and, per accepted UCUM unit, the
-# reference conversion (from, to) whose factor applies. `exclude_codes` lists verified codes
-# deliberately kept out, with the reason; they are shown under `left_out`.
+# reference conversion (from, to) whose factor applies, or a list of them applied in turn.
+# `exclude_codes` lists verified codes deliberately kept out, with the reason, and
+# `left_out_medications` whole medication concepts kept out, with the reason; both are shown
+# under `left_out`.
 DERIVED: Mapping[str, Mapping[str, Any]] = {
     "quinine": {
         "title": "Quinine, any product",
@@ -132,13 +209,7 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
     "loop-thiazide-diuretics": {
         "title": "Loop, thiazide and thiazide-like diuretics (potassium-wasting)",
         "medication_groups": ["loop_diuretic", "thiazide_diuretic", "thiazide_like_diuretic"],
-        "exclude_codes": [
-            (ATC, "G01AE10", "ATC G01AE10 is a genito-urinary sulfonamide anti-infective "
-             "combination (group G01AE; sulfamethizole and trimethoprim per "
-             "creative-connections/Pharmacolibrary, checked 2026-11-21), not a "
-             "hydrochlorothiazide product; PharmGKB's ATC list for hydrochlorothiazide carries "
-             "it"),
-        ],
+        "exclude_codes": [(ATC, "G01AE10", HCTZ_G01AE10)],
         "purpose": "E2 diuretic-electrolytes-due (and M1): an active loop or thiazide "
         "diuretic. Potassium-sparing diuretics (spironolactone) are not members: alone they "
         "do not trigger the rule.",
@@ -384,6 +455,341 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
             "recent of total and corrected calcium is the one compared.",
         ],
     },
+    "dopaminergic-drugs": {
+        "title": "Dopaminergic drugs: levodopa and dopamine agonists",
+        "medication_groups": ["dopaminergic", "dopamine_agonist"],
+        "left_out_medications": {
+            "carbidopa": "carbidopa alone (group dopaminergic_adjunct) is a dopa-decarboxylase "
+            "inhibitor with no dopaminergic effect of its own: it does not cause RLS "
+            "augmentation, so a carbidopa-only order is not a dopaminergic order for D1. "
+            "Carbidopa/levodopa products match through levodopa (ingredient 6375 and the "
+            "names 'carbidopa/levodopa', 'carbidopa-levodopa', 'Sinemet', 'Rytary').",
+        },
+        "purpose": "D1 rls-dopaminergic-augmentation: a dopaminergic order (levodopa, "
+        "pramipexole, ropinirole, rotigotine), told apart from the alpha-2-delta ligands that "
+        "rls-drugs also holds.",
+        "notes": [
+            "The bare text term 'carbidopa' is not in the set (carbidopa is left out), so "
+            "'carbidopa 25 MG Oral Tablet' or 'Lodosyn' does not match; a carbidopa/levodopa "
+            "name matches by 'levodopa' or the combination terms.",
+        ],
+    },
+    "alpha2delta-ligands": {
+        "title": "Alpha-2-delta ligands: gabapentin, gabapentin enacarbil, pregabalin",
+        "medication_groups": ["alpha2delta_ligand"],
+        "purpose": "D1 rls-dopaminergic-augmentation (first-line alternative the card "
+        "suggests; an order already in place) and S1 esrd-cramps-gabapentin: gabapentin, "
+        "gabapentin enacarbil or pregabalin.",
+        "notes": [
+            "Gabapentin enacarbil (Horizant) is a distinct RxNorm ingredient from gabapentin "
+            "(25480); its ingredient code is not verified in the reference (left out below). "
+            "Its two verified SCDs (1101338, 1482820) and its names ('gabapentin enacarbil', "
+            "'horizant') are in the set.",
+        ],
+    },
+    "dopamine-blockers": {
+        "title": "Dopamine-blocking drugs for RLS: antipsychotics and metoclopramide",
+        "medication_groups": ["antipsychotic_dopamine_blocker"],
+        "medications": ["metoclopramide"],
+        "left_out_medications": {
+            concept_id: ANTIEMETIC_NOT_A1 for concept_id in (
+                "prochlorperazine", "promethazine", "droperidol", "trimethobenzamide",
+            )
+        },
+        "purpose": "A1 rls-dopamine-antagonist: an antipsychotic or metoclopramide order "
+        "(rules.md A1: 'antipsychotic or metoclopramide').",
+        "notes": [
+            "Lurasidone, asenapine, cariprazine and lumateperone have no verified ingredient "
+            "code (left out below); their verified products (SCDs) and names are in the set.",
+            "The reference has no verified metoclopramide product codes: a product-coded "
+            "metoclopramide order matches by ingredient code 6915 (if sent), ATC A03FA01 or "
+            "its name ('metoclopramide', 'reglan').",
+            "Prochlorperazine, promethazine, droperidol and trimethobenzamide (reference group "
+            "antiemetic_dopamine_blocker) are left out because A1 names only antipsychotics "
+            "and metoclopramide. Prochlorperazine (ATC N05AB04) and droperidol (N05AD08) are "
+            "classed as antipsychotics by ATC and do block dopamine D2 receptors: whether A1 "
+            "should cover them is a clinical decision for the rule's owner, not a coding one.",
+        ],
+    },
+    "diuretics": {
+        "title": "Diuretics: loop, thiazide, thiazide-like and potassium-sparing",
+        "medication_groups": [
+            "loop_diuretic",
+            "thiazide_diuretic",
+            "thiazide_like_diuretic",
+            "potassium_sparing_diuretic",
+        ],
+        "exclude_codes": [(ATC, "G01AE10", HCTZ_G01AE10)],
+        "purpose": "M1 cramps-contributing-medications: any active diuretic, potassium-sparing "
+        "included (the rule reviews all diuretics as a possible cause of cramps). Not for "
+        "hypokalemia-risk logic: E2 uses loop-thiazide-diuretics, which leaves "
+        "spironolactone alone out.",
+        "notes": [
+            "Spironolactone (potassium-sparing, RxNorm IN 9997) is a member here on purpose; "
+            "the reference pitfall against one 'diuretic' bucket is about potassium-lowering "
+            "logic, which this set is not for.",
+            "The reference's potassium-sparing group holds spironolactone only: amiloride, "
+            "triamterene and eplerenone alone are not members (not in the reference). Their "
+            "combinations with furosemide or hydrochlorothiazide match through that "
+            "ingredient.",
+        ],
+    },
+    "statins": {
+        "title": "Statins (HMG-CoA reductase inhibitors)",
+        "medication_groups": ["statin"],
+        "purpose": "M1 cramps-contributing-medications: any active statin.",
+        "notes": [
+            "Pitavastatin carries only the class-level ATC C10AA (HMG CoA reductase "
+            "inhibitors); every C10AA code is a statin, so it is kept.",
+            "Combination ATC codes of simvastatin (A10BH51 with sitagliptin, C10BA02 with "
+            "ezetimibe, C10BA04 with fenofibrate, C10BX01/C10BX04 with acetylsalicylic acid) "
+            "are kept: each product contains a statin.",
+        ],
+    },
+    "beta-blockers": {
+        "title": "Beta-blockers (systemic and ophthalmic ingredients)",
+        "medication_groups": ["beta_blocker"],
+        "exclude_codes": [
+            (ATC, "S01ED01", "ATC S01ED01 is timolol as an ophthalmological (eye drops); "
+             "topical ophthalmic beta-blockers have little systemic effect. Systemic timolol "
+             "keeps C07AA06"),
+            (ATC, "S01ED02", "ATC S01ED02 is betaxolol as an ophthalmological (eye drops); "
+             "topical ophthalmic beta-blockers have little systemic effect. Systemic betaxolol "
+             "keeps C07AB05"),
+        ],
+        "purpose": "M1 cramps-contributing-medications: any active beta-blocker.",
+        "notes": [
+            "Ophthalmic beta-blockers (timolol, levobunolol, carteolol, metipranolol, "
+            "betaxolol drops) are systemic-light. The reference lists no ophthalmic product "
+            "codes (its timolol and betaxolol products are oral tablets), so no product code "
+            "had to be left out; the two ophthalmic ATC codes (S01ED01, S01ED02) are left out. "
+            "The ingredient codes are kept, including those of the eye-drop-only ingredients "
+            "carteolol (2116), levobunolol (1813) and metipranolol (10824), and of "
+            "intravenous esmolol (49737), as are their names.",
+            "So an eye-drop order coded by ingredient, or named 'timolol ... Ophthalmic "
+            "Solution', still matches (by code or by name). A rule that must not count eye "
+            "drops has to look at the dose form or route of the order itself ('Ophthalmic'); "
+            "this set cannot tell them apart.",
+            "Combination products of a beta-blocker with a thiazide (e.g. metoprolol / "
+            "hydrochlorothiazide, atenolol / chlorthalidone, bisoprolol / "
+            "hydrochlorothiazide) are members here and in diuretics.",
+        ],
+    },
+    "baclofen": {
+        "title": "Baclofen, any product",
+        "medications": ["baclofen"],
+        "purpose": "L1 cirrhosis-cramps-baclofen: a baclofen order or active baclofen (the "
+        "card's suggested treatment, already in place).",
+        "notes": [
+            "The reference has no verified baclofen product (SCD) codes: a product-coded "
+            "order matches by ingredient code 1292 (if sent), ATC M03BX01 or its names "
+            "(baclofen, Lioresal, Ozobax, Lyvispah, Fleqsuvy).",
+        ],
+    },
+    "esrd": {
+        "title": "End-stage renal disease / chronic kidney disease stage 5",
+        "conditions": ["esrd"],
+        "icd10cm_prefixes": [
+            ("N18.6", "esrd", "N18.6 (ESRD)"),
+            ("N18.5", "esrd", "N18.5 (CKD stage 5)"),
+        ],
+        "text_terms": [
+            "end stage renal disease",
+            "end-stage renal disease",
+            "end stage kidney disease",
+            "end-stage kidney disease",
+            "end stage renal failure",
+            "end-stage renal failure",
+            "esrd",
+            "chronic kidney disease stage 5",
+            "chronic kidney disease, stage 5",
+            "ckd stage 5",
+        ],
+        "purpose": "S1 esrd-cramps-gabapentin: ESRD or CKD stage 5 (dialysis dependence is "
+        "the value set dialysis).",
+        "notes": [
+            "236436003 'End stage renal failure with renal transplant' is kept (a member of "
+            "VSAC End Stage Renal Disease): it is ESRD by code, but a patient with a working "
+            "graft may have a near-normal GFR; a rule that adjusts doses should look at eGFR.",
+        ],
+    },
+    "dialysis": {
+        "title": "Dependence on renal dialysis (current)",
+        "conditions": ["dialysis_dependence"],
+        "icd10cm_prefixes": [("Z99.2", "dialysis_dependence", "Z99.2")],
+        "icd10cm_rules_left_out": [
+            (
+                "dialysis_dependence",
+                "(encounter codes Z49.- are for dialysis encounters/catheter care, optional)",
+                "Z49 codes describe an encounter (dialysis session, catheter care), not the "
+                "patient's standing condition; Z99.2 is the status code, and the reference "
+                "makes Z49 optional.",
+            ),
+        ],
+        "exclude_codes": [
+            (SNOMED, "161693006", "'History of renal dialysis' is past dialysis, not current "
+             "dependence (reference pitfall: use 428982002 / 236435004 / Z99.2)"),
+        ],
+        "text_terms": [
+            "dependence on renal dialysis",
+            "dependence on dialysis",
+            "dependence on hemodialysis",
+            "dependence on haemodialysis",
+            "dependence on peritoneal dialysis",
+            "dialysis dependence",
+            "dialysis dependent",
+            "dialysis-dependent",
+        ],
+        "purpose": "S1 esrd-cramps-gabapentin: current dependence on dialysis.",
+        "notes": [
+            "There is no bare text term 'dialysis': the display of the left-out history code "
+            "('History of renal dialysis') would match it, and a coded history condition "
+            "whose code is not here must not match by its display.",
+        ],
+    },
+    "cirrhosis": {
+        "title": "Cirrhosis of the liver",
+        "conditions": ["cirrhosis_liver_disease"],
+        "icd10cm_prefixes": [
+            ("K74.6", "cirrhosis_liver_disease",
+             "K74.6- (K74.60, K74.69 other/unspecified cirrhosis)"),
+            ("K70.3", "cirrhosis_liver_disease", "K70.3- (alcoholic cirrhosis K70.30/K70.31)"),
+            ("K74.3", "cirrhosis_liver_disease", "K74.3-K74.5 (biliary cirrhosis)"),
+            ("K74.4", "cirrhosis_liver_disease", "K74.3-K74.5 (biliary cirrhosis)"),
+            ("K74.5", "cirrhosis_liver_disease", "K74.3-K74.5 (biliary cirrhosis)"),
+        ],
+        "icd10cm_rules_left_out": [
+            (
+                "cirrhosis_liver_disease",
+                "K70-K77 broader liver disease",
+                "L1 is about cirrhosis; K70-K77 also holds fatty liver (K70.0, K76.0), "
+                "hepatitis, toxic liver disease and liver abscess. Only the cirrhosis "
+                "categories are prefixes.",
+            ),
+        ],
+        "exclude_codes": _not_cirrhosis(),
+        "text_terms": [
+            "cirrhosis of liver",
+            "cirrhosis of the liver",
+            "liver cirrhosis",
+            "hepatic cirrhosis",
+            "alcoholic cirrhosis",
+            "biliary cirrhosis",
+            "primary biliary cholangitis",
+        ],
+        "purpose": "L1 cirrhosis-cramps-baclofen: cirrhosis of the liver. The reference "
+        "concept is 'cirrhosis / chronic liver disease'; this set keeps only the codes that "
+        "assert cirrhosis.",
+        "notes": [
+            "The reference concept copies the VSAC 'Chronic Liver Disease' expansion, which "
+            "also holds chronic hepatitis, fatty liver, fibrosis, sclerosing cholangitis, "
+            "metabolic liver disease and complications such as portal hypertension. Those "
+            "members are left out one by one (see left_out, grouped by reason); kept are the "
+            "members whose display names cirrhosis, K71.7 (toxic liver disease with fibrosis "
+            "and cirrhosis) and 31712002 primary biliary cholangitis (the current name of "
+            "primary biliary cirrhosis, ICD-10-CM K74.3).",
+            "Each prefix has verified member codes under it in the reference (K74.60, K74.69; "
+            "K70.30, K70.31; K74.3; K74.4; K74.5).",
+        ],
+    },
+    "pad": {
+        "title": "Peripheral artery disease of the extremities",
+        "conditions": ["peripheral_artery_disease"],
+        "icd10cm_prefixes": [
+            ("I73.9", "peripheral_artery_disease", "I73.9"),
+            ("I70.2", "peripheral_artery_disease",
+             "I70.2- (atherosclerosis of native arteries of extremities; I70.20x-I70.29x)"),
+            *[
+                (prefix, "peripheral_artery_disease",
+                 "I70.3-I70.7 (bypass graft atherosclerosis of extremities)")
+                for prefix in ("I70.3", "I70.4", "I70.5", "I70.6", "I70.7")
+            ],
+            ("I70.92", "peripheral_artery_disease",
+             "I70.92 (chronic total occlusion of artery of extremities)"),
+        ],
+        "text_terms": [
+            "peripheral arterial disease",
+            "peripheral artery disease",
+            "peripheral arterial occlusive disease",
+            "peripheral vascular disease",
+            "intermittent claudication",
+            "atherosclerosis of native arteries of extremities",
+            "atherosclerosis of native arteries of the extremities",
+            "atherosclerosis of arteries of the extremities",
+        ],
+        "purpose": "P1 pad-claudication-exercise: peripheral artery disease of the legs "
+        "(including intermittent claudication).",
+        "notes": [
+            "The range I70.3-I70.7 of the reference is expanded to one prefix per category "
+            "(I70.3, I70.4, I70.5, I70.6, I70.7: atherosclerosis of bypass grafts of the "
+            "extremities). I70.0 (aorta), I70.1 (renal artery), I70.8 and I70.90/I70.91 are "
+            "not prefixes.",
+            "There is no bare text term 'claudication': neurogenic claudication (spinal "
+            "stenosis) is not PAD. Only 'intermittent claudication' is a term.",
+        ],
+    },
+    "diabetes": {
+        "title": "Diabetes mellitus (not diabetes in pregnancy, O24)",
+        "conditions": ["diabetes_mellitus"],
+        "icd10cm_prefixes": [
+            ("E10", "diabetes_mellitus", "E10 (type 1)"),
+            ("E11", "diabetes_mellitus", "E11 (type 2)"),
+            ("E13", "diabetes_mellitus",
+             "E13 (other specified); exclude O24 unless pregnancy rules"),
+            ("E08", "diabetes_mellitus", "E08/E09 (secondary/drug-induced)"),
+            ("E09", "diabetes_mellitus", "E08/E09 (secondary/drug-induced)"),
+        ],
+        "text_terms": [
+            "type 1 diabetes",
+            "type 2 diabetes",
+            "type i diabetes",
+            "type ii diabetes",
+            "diabetes mellitus type 1",
+            "diabetes mellitus type 2",
+            "diabetes type 1",
+            "diabetes type 2",
+            "t1dm",
+            "t2dm",
+        ],
+        "purpose": "V1 diabetes-spasm-b6: diabetes mellitus (type 1, type 2, other specified, "
+        "secondary or drug-induced).",
+        "notes": [
+            "O24 (diabetes in pregnancy, childbirth and the puerperium, including gestational "
+            "diabetes O24.4) is never a prefix: V1 is not a pregnancy rule and the reference "
+            "excludes O24 unless a rule is about pregnancy.",
+            "There is no bare text term 'diabetes' or 'diabetes mellitus': 'Gestational "
+            "diabetes mellitus', 'Family history of diabetes mellitus' and 'Screening for "
+            "diabetes mellitus' would match it. A condition with only the text 'Diabetes "
+            "mellitus' and no code does not match; coded ones match by code. An O24.1- "
+            "condition named 'Pre-existing type 2 diabetes mellitus, in pregnancy' matches by "
+            "name ('type 2 diabetes'), which is right: the patient has type 2 diabetes.",
+        ],
+    },
+    "vitamin-b6": {
+        "title": "Vitamin B6 (pyridoxal 5'-phosphate, pyridoxine), serum or plasma",
+        "observation": "vitamin_b6",
+        "canonical_unit": "nmol/L",
+        "units": {
+            "ug/L": ("ug/L", "nmol/L"),
+            "ng/mL": [("ng/mL", "ug/L"), ("ug/L", "nmol/L")],
+        },
+        "purpose": "V1 diabetes-spasm-b6: whether a vitamin B6 result exists in the lookback; "
+        "values in nmol/L.",
+        "notes": [
+            "30552-4 is kept: the reference marks it verified-in-source at the same level as "
+            "62236-5 (code exists, LOINC COMPONENT 'Pyridoxal phosphate'), but its property "
+            "(mass or moles) is unverified. Values are normalised by their UCUM unit, never by "
+            "LOINC code, so an unverified property cannot scale a value wrongly.",
+            "The factor 4.046 is for pyridoxal 5'-phosphate (247.14 g/mol). 39786-9 is "
+            "pyridoxine [Moles/volume] and arrives in nmol/L; a pyridoxine result in a mass "
+            "unit would need another factor (pyridoxine 169.18 g/mol) and would be "
+            "mis-scaled. V1 only asks whether a result exists, so it does not compare values.",
+            "No text terms: lab value sets in this project match by LOINC code only. The "
+            "reference suggests also matching text ('B6', 'pyridoxal', 'PLP') for local lab "
+            "codes; that is not done here, so a B6 result with only a local code is not "
+            "recognised and V1 may suggest a test that was done (an info card, not silence).",
+        ],
+    },
 }
 
 
@@ -428,6 +834,18 @@ class _Collector:
         else:
             self.codes.append(record)
 
+    def leave_out(self, code: Mapping[str, Any], kind: str, reason: str) -> None:
+        """A code of a concept deliberately kept out of the set, listed with the reason (once;
+        never when the set already holds it)."""
+        system, value = code["system"], code.get("code")
+        if value is not None and (system, value) in self._seen:
+            return
+        if value is not None:
+            self._seen.add((system, value))
+        if code.get("confidence") != VERIFIED:
+            reason = f"{reason}; confidence: {code.get('confidence')}"
+        self.left_out.append({**_code_record(code, kind), "reason": reason})
+
     def check_exclusions(self) -> None:
         missing = sorted(set(self._exclude) - self._excluded)
         if missing:
@@ -447,7 +865,9 @@ def _concept(concepts: Mapping[str, Mapping[str, Any]], concept_id: str) -> Mapp
 
 
 def _add_unique(target: list[str], items: Iterable[str]) -> None:
-    target.extend(item for item in items if item not in target)
+    """Append the items not yet in `target`; blank items (the reference has an empty note) are
+    skipped."""
+    target.extend(item for item in items if item.strip() and item not in target)
 
 
 def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, Any]) -> dict:
@@ -461,12 +881,20 @@ def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, 
     collector = _Collector(definition.get("exclude_codes", ()))
     terms: list[str] = []
     notes: list[str] = []
+    kinds = ("ingredient_codes", "product_codes", "atc_codes")
     for concept in selected:
-        for kind in ("ingredient_codes", "product_codes", "atc_codes"):
+        for kind in kinds:
             for code in concept.get(kind, []):
                 collector.add(code, kind.removesuffix("_codes"))
         _add_unique(terms, concept.get("text_match_terms", []))
         _add_unique(notes, concept.get("notes", []))
+    for concept_id, reason in definition.get("left_out_medications", {}).items():
+        concept = _concept(medications, concept_id)
+        if concept in selected:
+            raise ReferenceChanged(f"concept '{concept_id}' is both selected and left out")
+        for kind in kinds:
+            for code in concept.get(kind, []):
+                collector.leave_out(code, kind.removesuffix("_codes"), reason)
     collector.check_exclusions()
     for term, reason in definition.get("drop_text_terms", {}).items():
         if term not in terms:
@@ -555,6 +983,42 @@ def _conversion_source(concept_id: str, row: Mapping[str, Any]) -> str:
     return f"{text} ({row['note']})" if row.get("note") else text
 
 
+def _chained_conversion(
+    concept_id: str,
+    rows: Mapping[tuple[str, str], Mapping[str, Any]],
+    unit: str,
+    steps: list[tuple[str, str]],
+    canonical: str,
+) -> dict[str, Any]:
+    """A unit the reference converts to the canonical one only through another unit: the
+    product of the reference's factors, each step forward (from -> to) or inverted."""
+    current, factor, sources, confidences = unit, 1.0, [], []
+    for key in steps:
+        row = rows.get(key)
+        if row is None or not isinstance(row.get("factor"), int | float):
+            raise ReferenceChanged(f"{concept_id} has no numeric conversion {key[0]} -> {key[1]}")
+        source = _conversion_source(concept_id, row)
+        if current == key[0]:
+            factor, current = factor * float(row["factor"]), key[1]
+        elif current == key[1]:
+            factor, current = factor / float(row["factor"]), key[0]
+            source = f"inverse of {source}"
+        else:
+            raise ReferenceChanged(f"{concept_id} conversion {key} does not start from {current}")
+        sources.append(source)
+        confidences.append(str(row.get("confidence")))
+    if current != canonical:
+        raise ReferenceChanged(f"{concept_id} conversions from {unit} end at {current}, "
+                               f"not {canonical}")
+    return {
+        "from": unit,
+        "to": canonical,
+        "factor": _four_significant(factor),
+        "confidence": " + ".join(dict.fromkeys(confidences)),
+        "source": f"product, to 4 significant digits, of: {'; then '.join(sources)}",
+    }
+
+
 def _unit_conversions(
     definition: Mapping[str, Any], concept_id: str, concept: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -566,6 +1030,10 @@ def _unit_conversions(
     ]
     used: set[tuple[str, str]] = set()
     for unit, key in definition.get("units", {}).items():
+        if isinstance(key, list):
+            conversions.append(_chained_conversion(concept_id, rows, unit, key, canonical))
+            used.update(key)
+            continue
         row = rows.get(key)
         if row is None or not isinstance(row.get("factor"), int | float):
             raise ReferenceChanged(f"{concept_id} has no numeric conversion {key[0]} -> {key[1]}")

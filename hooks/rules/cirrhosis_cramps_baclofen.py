@@ -1,0 +1,206 @@
+"""L1 `cirrhosis-cramps-baclofen`: cirrhosis or chronic liver disease with leg cramps (info).
+
+Source: seed 001 (baclofen for leg cramps associated with liver disease, 10 mg a day increased
+weekly up to 30 mg a day), seed 003 (baclofen starting at 10 mg/day, raised by 10 mg/day each
+week to at most 30 mg/day for persistent cramps; in liver disease, careful monitoring and
+correction of electrolytes, and human albumin 20-40 g a week may be considered for refractory
+cramps).
+
+Fires: an active cirrhosis / chronic liver disease condition (the `cirrhosis` value set) together
+with an active leg cramp or muscle spasm condition. On order hooks only while an RLS or cramp drug
+(baclofen included) is among the orders asked about. When baclofen is being ordered, the card
+shows the weekly titration and, when the order's daily dose can be computed, compares it with
+the schedule's maximum (`baclofen_max_mg_per_day`).
+Quiet: no liver condition or no cramp condition that counts (resolved, inactive, refuted,
+entered in error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Card
+from cds_service.dosing import daily_dose, strength_from_concept, strength_from_medication
+from cds_service.prefetch import DataRequirement
+from cds_service.record import ConditionMatch, MedicationOrder
+from cds_service.services import RuleContext
+from cds_service.terminology import Match, ValueSet
+from hooks import data
+from hooks.rules.common import condition_line, describe_order, override_reason, source
+from hooks.rules.labs import runs_on
+
+RULE_ID = "cirrhosis-cramps-baclofen"
+
+
+def _mg(value: float) -> str:
+    return f"{value:g} mg/day"
+
+
+def liver_name(found: ConditionMatch) -> str:
+    return "Cirrhosis" if "cirrhosis" in found.label.lower() else "Chronic liver disease"
+
+
+@dataclass(frozen=True)
+class CirrhosisCrampsBaclofen:
+    catalog_code: ClassVar[str] = "L1"
+    title: ClassVar[str] = "Cirrhosis with leg cramps"
+    indicator: ClassVar[str] = "info"
+    sources: ClassVar[str] = "seeds 001, 003"
+    applies: ClassVar[str] = (
+        "patient-view; order hooks while an RLS or cramp drug (baclofen included) is ordered. "
+        "Needs active cirrhosis or chronic liver disease and active leg cramps."
+    )
+    cirrhosis: ValueSet
+    leg_cramps: ValueSet
+    baclofen: ValueSet
+    rls_drugs: ValueSet
+    cramp_drugs: ValueSet
+    rule_id: str = RULE_ID
+    defaults: Mapping[str, Any] = field(
+        default_factory=lambda: {
+            "baclofen_start_mg_per_day": 10.0,
+            "baclofen_weekly_step_mg_per_day": 10.0,
+            "baclofen_max_mg_per_day": 30.0,
+        }
+    )
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        # Active baclofen is named in the card on every hook.
+        return (data.CONDITIONS, data.ACTIVE_MEDICATIONS)
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        if not runs_on(context, self.rls_drugs, self.cramp_drugs, self.baclofen):
+            return []
+        liver = context.record.active_conditions(self.cirrhosis)
+        cramps = context.record.active_conditions(self.leg_cramps)
+        if not liver or not cramps:
+            return []
+        ordered: list[tuple[MedicationOrder, Match]] = []
+        if context.is_order_hook:
+            ordered = [
+                (o, m) for o in context.subject_orders if (m := o.match_medication(self.baclofen))
+            ]
+        seen = {o.reference for o, _ in ordered}
+        active = [
+            (o, m)
+            for o in context.record.active_medications()
+            if (m := o.match_medication(self.baclofen)) and o.reference not in seen
+        ]
+        return [self._card(context, liver, cramps, ordered, active)]
+
+    def _schedule(self, context: RuleContext) -> tuple[float, float, float]:
+        settings = context.settings
+        return (
+            settings["baclofen_start_mg_per_day"],
+            settings["baclofen_weekly_step_mg_per_day"],
+            settings["baclofen_max_mg_per_day"],
+        )
+
+    def _titration(self, context: RuleContext) -> str:
+        start, step, most = self._schedule(context)
+        lines = ["**Baclofen titration (weekly):**"]
+        dose, week = start, 1
+        while dose < most and week < 10:
+            lines.append(f"- week {week}: {_mg(dose)}")
+            dose, week = dose + step, week + 1
+        lines.append(f"- week {week} onward: {_mg(most)} at most")
+        return "\n".join(lines)
+
+    def _dose_note(self, context: RuleContext, order: MedicationOrder) -> str:
+        start, _, most = self._schedule(context)
+        strength = strength_from_concept(order.medication)
+        if strength is None and order.medication_resource is not None:
+            strength = strength_from_medication(order.medication_resource)
+        dose = daily_dose(order.model, strength)
+        if dose is None:
+            return "the daily dose could not be computed from the order"
+        note = f"{_mg(dose.amount)} ordered ({dose.basis})"
+        if dose.amount > most:
+            note += f": above the {_mg(most)} maximum of the schedule"
+        elif dose.amount > start:
+            note += (
+                f": above the {_mg(start)} starting dose, so only right as a later weekly step"
+            )
+        return note
+
+    def _card(
+        self,
+        context: RuleContext,
+        liver: list[ConditionMatch],
+        cramps: list[ConditionMatch],
+        ordered: list[tuple[MedicationOrder, Match]],
+        active: list[tuple[MedicationOrder, Match]],
+    ) -> Card:
+        base = context.code_system_base
+        record = context.record
+        start, step, most = self._schedule(context)
+        name = liver_name(liver[0])
+        if ordered:
+            summary = (
+                f"{name} with leg cramps, baclofen ordered: start {_mg(start)}, raise by "
+                f"{_mg(step)} weekly, at most {_mg(most)}"
+            )
+        else:
+            summary = (
+                f"{name} with leg cramps: check electrolytes; baclofen {_mg(start)}, up "
+                f"{_mg(step)} weekly to {_mg(most)}"
+            )
+        found = [
+            "**Found:** "
+            + "; ".join(condition_line(c, record.onset(c.condition)) for c in liver)
+            + ", with "
+            + "; ".join(condition_line(c, record.onset(c.condition)) for c in cramps)
+            + "."
+        ]
+        for order, match in ordered:
+            found.append(
+                f"Being ordered: {describe_order(order, match)}; "
+                f"{self._dose_note(context, order)}."
+            )
+        if active:
+            found.append(
+                "Already active: " + "; ".join(describe_order(o, m) for o, m in active) + "."
+            )
+        why = (
+            "**Why:** For leg cramps in liver disease, the cramp guidance advises close "
+            "monitoring and correction of electrolytes, and names baclofen, started at "
+            f"{_mg(start)} and raised by {_mg(step)} each week to no more than {_mg(most)}. For "
+            "cramps that do not respond, human albumin 20 to 40 g a week may be considered."
+        )
+        consider = "\n".join(
+            [
+                "**Consider:**",
+                "- Checking and correcting electrolytes (potassium, magnesium, calcium).",
+                f"- Baclofen {_mg(start)}, increased weekly by {_mg(step)} up to {_mg(most)}"
+                + (" (see the titration below)." if ordered else "."),
+                "- Albumin 20-40 g/week only if cramps remain refractory.",
+            ]
+        )
+        parts = [" ".join(found), why, consider]
+        if ordered:
+            parts.append(self._titration(context))
+        reasons = (
+            override_reason(base, "specialist-directed", "Specialist-directed treatment"),
+            override_reason(base, "not-clinically-indicated", "Not clinically indicated"),
+        )
+        identity = "cirrhosis-cramps:" + ",".join(
+            sorted({c.reference for c in liver} | {c.reference for c in cramps})
+        )
+        if ordered or active:
+            identity += "|" + ",".join(sorted({o.reference for o, _ in ordered + active}))
+        return Card(
+            summary=summary,
+            indicator="info",
+            source=source(
+                base,
+                RULE_ID,
+                "Leg cramp guidance: cramps in liver disease",
+                "Cirrhosis with leg cramps",
+            ),
+            detail="\n\n".join(parts),
+            override_reasons=reasons,
+            identity=identity,
+            repeat_quietly=True,
+        )

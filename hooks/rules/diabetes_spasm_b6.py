@@ -1,0 +1,239 @@
+"""V1 `diabetes-spasm-b6`: diabetes with persistent muscle spasm and no vitamin B6 result (info).
+
+Source: seed 001 (muscle spasms that have not settled with stretching and rest within 2 to 3
+weeks need further investigation; in diabetic patients with persistent muscle spasms, consider
+checking pyridoxine (vitamin B6), since an isolated deficiency can present this way).
+
+Fires: an active diabetes condition, an active leg cramp or muscle spasm condition (the
+`leg-cramps` value set) whose onset is at least `persistent_days` (21, the guidance's 3 weeks)
+before now, and no vitamin B6 result within `b6_lookback_days` (365: a level from the past year
+answers the question; an older one may predate the spasm). The missing result is the finding.
+Suggests a draft ServiceRequest for vitamin B6 (pyridoxal 5'-phosphate, LOINC 62236-5 when the
+`vitamin-b6` lab holds it).
+Quiet: no diabetes or no spasm condition that counts (resolved, inactive, refuted, entered in
+error); a spasm with onset less than `persistent_days` ago, or with no onset or recorded date
+(persistence cannot be judged: stay quiet); any vitamin B6 result in the window.
+
+What counts as a B6 result: an Observation (or a component) of the `vitamin-b6` lab, matched by
+code and, failing that, by name; status final, amended, corrected or preliminary; timed by
+effective[x] or issued; carrying a value (valueQuantity with a number, a string, a coded value,
+an integer, a range or a ratio) and no dataAbsentReason. The value is never compared, so a
+quantity without a unit, or in a unit the lab does not convert, still counts as a result: the
+test was done, and this rule only asks whether it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from cds_service.cards import Action, Card, Suggestion
+from cds_service.observations import COUNTABLE_STATUSES, as_instant, observation_time
+from cds_service.prefetch import DataRequirement
+from cds_service.record import ConditionMatch, concept_label
+from cds_service.services import RuleContext
+from cds_service.terminology import ValueSet
+from hooks import data
+from hooks.rules.common import condition_line, format_date, override_reason, source
+from hooks.rules.labs import runs_on, service_request
+from hooks.valuesets import LabTest
+
+RULE_ID = "diabetes-spasm-b6"
+
+VITAMIN_B6_KEY = "vitaminB6"
+# The test the suggestion orders: pyridoxal 5'-phosphate, serum or plasma (ARUP's PLP code).
+# Its LOINC display is not verified in the shared reference, so the coding carries none.
+B6_ORDER_CODE = "62236-5"
+B6_ORDER_TEXT = "Vitamin B6 (pyridoxal 5'-phosphate), serum or plasma"
+
+_VALUE_FIELDS = (
+    "valueString",
+    "valueCodeableConcept",
+    "valueInteger",
+    "valueRange",
+    "valueRatio",
+)
+
+
+@dataclass(frozen=True)
+class B6Result:
+    observation: Any
+    when: datetime
+    shown: str
+
+    def describe(self) -> str:
+        return f"{self.shown} on {format_date(self.when)}"
+
+
+def _shown(holder: Any) -> str | None:
+    """The result as reported, or None when the Observation (or component) carries no value."""
+    if getattr(holder, "dataAbsentReason", None) is not None:
+        return None
+    quantity = holder.valueQuantity
+    if quantity is not None:
+        if quantity.value is None:
+            return None
+        unit = quantity.unit or quantity.code or "(no unit)"
+        return f"{quantity.comparator or ''}{quantity.value:g} {unit}"
+    if holder.valueString is not None:
+        return str(holder.valueString)
+    if holder.valueCodeableConcept is not None:
+        return concept_label(holder.valueCodeableConcept) or "a coded result"
+    if holder.valueInteger is not None:
+        return str(holder.valueInteger)
+    if any(getattr(holder, name, None) is not None for name in _VALUE_FIELDS):
+        return "a reported value"
+    return None
+
+
+def b6_results(observations: Iterable[Any], value_set: ValueSet) -> list[B6Result]:
+    """Every countable vitamin B6 result with a value, newest first (components too)."""
+    found = []
+    for observation in observations:
+        if observation.status not in COUNTABLE_STATUSES:
+            continue
+        when = observation_time(observation)
+        if when is None:
+            continue
+        holders = [observation] if value_set.match(observation.code) else []
+        holders += [c for c in observation.component or [] if value_set.match(c.code)]
+        for holder in holders:
+            shown = _shown(holder)
+            if shown is not None:
+                found.append(B6Result(observation, when, shown))
+                break
+    return sorted(found, key=lambda r: r.when, reverse=True)
+
+
+@dataclass(frozen=True)
+class DiabetesSpasmB6:
+    catalog_code: ClassVar[str] = "V1"
+    title: ClassVar[str] = "Diabetes with persistent spasm and no vitamin B6 result"
+    indicator: ClassVar[str] = "info"
+    sources: ClassVar[str] = "seed 001"
+    applies: ClassVar[str] = (
+        "patient-view; order hooks while an RLS or cramp drug is ordered. Needs active diabetes "
+        "and an active cramp or spasm condition older than persistent_days."
+    )
+    diabetes: ValueSet
+    muscle_spasm: ValueSet
+    vitamin_b6: LabTest
+    rls_drugs: ValueSet
+    cramp_drugs: ValueSet
+    rule_id: str = RULE_ID
+    defaults: Mapping[str, Any] = field(
+        default_factory=lambda: {"persistent_days": 21, "b6_lookback_days": 365}
+    )
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        return (data.CONDITIONS, data.VITAMIN_B6)
+
+    def persistent_spasms(self, context: RuleContext) -> list[tuple[ConditionMatch, datetime]]:
+        """Active cramp or spasm conditions with an onset at least `persistent_days` ago."""
+        cutoff = context.now - timedelta(days=context.settings["persistent_days"])
+        found = []
+        for spasm in context.record.active_conditions(self.muscle_spasm):
+            onset = as_instant(context.record.onset(spasm.condition))
+            if onset is not None and onset <= cutoff:
+                found.append((spasm, onset))
+        return sorted(found, key=lambda item: item[1])
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        if not runs_on(context, self.rls_drugs, self.cramp_drugs):
+            return []
+        diabetes = context.record.active_conditions(self.diabetes)
+        if not diabetes:
+            return []
+        spasms = self.persistent_spasms(context)
+        if not spasms:
+            return []
+        lookback = context.settings["b6_lookback_days"]
+        since = context.now - timedelta(days=lookback)
+        results = b6_results(context.record.observations, self.vitamin_b6.value_set)
+        if results and results[0].when >= since:
+            return []
+        return [self._card(context, diabetes, spasms, results[0] if results else None)]
+
+    def _order(
+        self, context: RuleContext, spasm: ConditionMatch, diabetes: ConditionMatch
+    ) -> dict[str, Any]:
+        codes = self.vitamin_b6.loinc_codes
+        code = B6_ORDER_CODE if B6_ORDER_CODE in codes or not codes else codes[0]
+        request = service_request(context, code, B6_ORDER_TEXT)
+        request["code"]["coding"][0].pop("display", None)
+        reasons = [c.reference for c in (spasm, diabetes) if c.condition.id]
+        if reasons:
+            request["reasonReference"] = [{"reference": r} for r in reasons]
+        return request
+
+    def _card(
+        self,
+        context: RuleContext,
+        diabetes: list[ConditionMatch],
+        spasms: list[tuple[ConditionMatch, datetime]],
+        last: B6Result | None,
+    ) -> Card:
+        base = context.code_system_base
+        record = context.record
+        lookback = context.settings["b6_lookback_days"]
+        longest = (context.now - spasms[0][1]).days
+        spasm_lines = "; ".join(
+            f"{condition_line(c, onset)}, present for {(context.now - onset).days} days"
+            for c, onset in spasms
+        )
+        if last is None:
+            b6 = "no vitamin B6 result on record"
+        else:
+            b6 = (
+                f"the last vitamin B6 result, {last.describe()}, is older than {lookback} days"
+            )
+        detail = "\n\n".join(
+            [
+                "**Found:** "
+                + "; ".join(condition_line(c, record.onset(c.condition)) for c in diabetes)
+                + f", with {spasm_lines}; {b6}.",
+                "**Why:** The muscle spasm guidance treats spasms that have not settled with "
+                "stretching and rest within 2 to 3 weeks as a reason to look further, and in "
+                "diabetic patients with persistent spasms it suggests checking pyridoxine "
+                "(vitamin B6), because an isolated deficiency can show itself this way.",
+                "**Consider:** a vitamin B6 (pyridoxal 5'-phosphate) level; and whether "
+                "neurological signs point to spasticity rather than simple muscle spasm.",
+            ]
+        )
+        return Card(
+            summary=(
+                f"Diabetes with cramps or spasm for {longest} days and no vitamin B6 result in "
+                f"{lookback} days: consider a B6 level"
+            ),
+            indicator="info",
+            source=source(
+                base,
+                RULE_ID,
+                "Muscle spasm guidance: vitamin B6 in diabetes",
+                "Diabetes with persistent spasm and no vitamin B6 result",
+            ),
+            detail=detail,
+            suggestions=(
+                Suggestion(
+                    label="Order vitamin B6 (pyridoxal 5'-phosphate)",
+                    actions=(
+                        Action(
+                            type="create",
+                            description=f"Order {B6_ORDER_TEXT}",
+                            resource=self._order(context, spasms[0][0], diabetes[0]),
+                        ),
+                    ),
+                    is_recommended=True,
+                ),
+            ),
+            selection_behavior="at-most-one",
+            override_reasons=(
+                override_reason(base, "results-elsewhere", "Recent results held elsewhere"),
+                override_reason(base, "not-clinically-indicated", "Not clinically indicated"),
+            ),
+            identity="diabetes-spasm-b6:"
+            + ",".join(sorted({c.reference for c in diabetes} | {c.reference for c, _ in spasms})),
+            repeat_quietly=True,
+        )
