@@ -224,6 +224,37 @@ def rules(config_path: str | None, output_format: str) -> None:
         click.echo(render_text(services, config), nl=False)
 
 
+@main.command("review-page")
+@click.option("--examples", default="fixtures/golden", show_default=True,
+              type=click.Path(file_okay=False, exists=True),
+              help="Directory of example hook requests (*.request.json).")
+@click.option("--as-of", "as_of", default="2026-11-21T12:00:00Z", show_default=True,
+              help="Evaluate the examples as of this instant.")
+def review_page(examples: str, as_of: str) -> None:
+    """Print the clinical review page: per rule, an example patient and its card."""
+    import tempfile
+
+    from hooks import build_services
+
+    from .config import load_config
+    from .engine import CdsEngine
+    from .review import render_review_page
+
+    with tempfile.TemporaryDirectory() as scratch:
+        config = load_config(None, overrides={
+            "evaluation": {"as_of": as_of},
+            "store": {"url": f"sqlite:///{scratch}/review.sqlite3",
+                      "patient_hash_key": "review-page"},
+        })
+        services = build_services()
+        engine = CdsEngine(services, config)
+        try:
+            page = render_review_page(services, config, engine, Path(examples))
+        finally:
+            engine.close()
+    click.echo(page, nl=False)
+
+
 @main.command()
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="TOML configuration file (its [store] url is read).")

@@ -6,6 +6,7 @@ from cds_service.services import Rule, ServiceDeclaration
 from hooks import data
 from hooks.rules.benzodiazepine_stroke_recovery import BenzodiazepineStrokeRecovery
 from hooks.rules.cirrhosis_cramps_baclofen import CirrhosisCrampsBaclofen
+from hooks.rules.cramps_contributing_medications import CrampsContributingMedications
 from hooks.rules.cramps_electrolytes_abnormal import CrampsElectrolytesAbnormal
 from hooks.rules.cyclobenzaprine_cns_spasticity import CyclobenzaprineCnsSpasticity
 from hooks.rules.cyclobenzaprine_dose import CyclobenzaprineDose
@@ -17,6 +18,8 @@ from hooks.rules.esrd_cramps_gabapentin import EsrdCrampsGabapentin
 from hooks.rules.iron import IronLabs
 from hooks.rules.pad_claudication_exercise import PadClaudicationExercise
 from hooks.rules.quinine_leg_cramps import QuinineLegCramps
+from hooks.rules.rls_dopamine_antagonist import RlsDopamineAntagonist
+from hooks.rules.rls_dopaminergic_augmentation import RlsDopaminergicAugmentation
 from hooks.rules.rls_iron_low import RlsIronLow
 from hooks.rules.rls_iron_studies_due import RlsIronStudiesDue
 from hooks.valuesets import codes_named, lab, library
@@ -45,10 +48,18 @@ def catalog() -> tuple[Rule, ...]:
             cyclobenzaprine=vs["cyclobenzaprine"],
             extended_release_codes=codes_named("cyclobenzaprine", "extended release")),
         BenzodiazepineStrokeRecovery(benzodiazepines=vs["benzodiazepines"], stroke=vs["stroke"]),
+        RlsDopaminergicAugmentation(
+            dopaminergic=vs["dopaminergic-drugs"], restless_legs=vs["restless-legs"],
+            parkinsons=vs["parkinsons-disease"], alpha2delta=vs["alpha2delta-ligands"]),
+        RlsDopamineAntagonist(
+            dopamine_blockers=vs["dopamine-blockers"], restless_legs=vs["restless-legs"]),
         RlsIronStudiesDue(labs=iron),
         RlsIronLow(labs=iron),
         CrampsElectrolytesAbnormal(labs=electrolytes),
         DiureticElectrolytesDue(labs=electrolytes, diuretics=vs["loop-thiazide-diuretics"]),
+        CrampsContributingMedications(
+            leg_cramps=vs["leg-cramps"], diuretics=vs["diuretics"], statins=vs["statins"],
+            beta_blockers=vs["beta-blockers"]),
         EsrdCrampsGabapentin(
             esrd=vs["esrd"], dialysis=vs["dialysis"], restless_legs=vs["restless-legs"],
             leg_cramps=vs["leg-cramps"], alpha2delta_ligands=vs["alpha2delta-ligands"],

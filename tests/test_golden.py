@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from tests.conftest import FIXTURES
+from cds_service.config import load_config
+from tests.conftest import FIXTURES, make_caller
 
 GOLDEN = FIXTURES / "golden"
 SERVICE_FOR_HOOK = {
@@ -20,6 +21,13 @@ SERVICE_FOR_HOOK = {
     "patient-view": "legcramp-patient-view",
 }
 CASES = sorted(p.name.removesuffix(".request.json") for p in GOLDEN.glob("*.request.json"))
+
+
+@pytest.fixture
+def call(make_app):
+    """A fixed patient-hash key, so uuids stable per patient and finding are reproducible."""
+    config = load_config(None, overrides={"store": {"patient_hash_key": "golden-files-key"}})
+    return make_caller(make_app(config).test_client())
 
 
 @pytest.mark.parametrize("case", CASES)

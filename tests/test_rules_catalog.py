@@ -13,10 +13,11 @@ from tests.conftest import ROOT
 
 CATALOG_IDS = [
     "quinine-leg-cramps", "cyclobenzaprine-duration", "cyclobenzaprine-cns-spasticity",
-    "cyclobenzaprine-dose", "benzodiazepine-stroke-recovery", "rls-iron-studies-due",
-    "rls-iron-low", "cramps-electrolytes-abnormal", "diuretic-electrolytes-due",
-    "esrd-cramps-gabapentin", "cirrhosis-cramps-baclofen", "pad-claudication-exercise",
-    "diabetes-spasm-b6",
+    "cyclobenzaprine-dose", "benzodiazepine-stroke-recovery", "rls-dopaminergic-augmentation",
+    "rls-dopamine-antagonist", "rls-iron-studies-due", "rls-iron-low",
+    "cramps-electrolytes-abnormal", "diuretic-electrolytes-due",
+    "cramps-contributing-medications", "esrd-cramps-gabapentin", "cirrhosis-cramps-baclofen",
+    "pad-claudication-exercise", "diabetes-spasm-b6",
 ]
 
 
@@ -48,3 +49,17 @@ def test_embedded_defaults_state_exactly_each_rules_defaults():
     for rule in catalog():
         assert documented[rule.rule_id] == {"enabled": True, **rule.defaults}, rule.rule_id
     assert sorted(documented) == sorted(CATALOG_IDS)
+    assert [rule.rule_id for rule in catalog()] == CATALOG_IDS  # the order of rules.md
+
+
+def test_clinical_review_page_is_current_and_shows_every_rule():
+    result = CliRunner().invoke(main, ["review-page", "--examples",
+                                       str(ROOT / "fixtures" / "golden")])
+    assert result.exit_code == 0, result.output
+    page = (ROOT / "docs" / "clinical-review.md").read_text(encoding="utf-8")
+    assert page == result.output.replace(str(ROOT / "fixtures" / "golden"), "fixtures/golden"), (
+        "docs/clinical-review.md is out of date: legcramp-cds review-page > "
+        "docs/clinical-review.md")
+    for rule_id in CATALOG_IDS:
+        section = page.split(f"`{rule_id}`", 1)[1].split("\n## ", 1)[0]
+        assert "**[" in section, f"no example card for {rule_id}"

@@ -1,0 +1,110 @@
+"""A1 `rls-dopamine-antagonist`: dopamine-blocking drugs in restless legs (info).
+
+Source: seed 002 (caution with antipsychotics that block dopamine receptors: they may worsen
+restless legs symptoms). The catalog applies the same caution to metoclopramide, which blocks
+the same receptors; the seeds name no particular alternative, so the card asks for a review of
+the need rather than naming a substitute.
+
+Fires: an antipsychotic or metoclopramide order (the `dopamine-blockers` value set) among the
+orders the hook asks about (patient-view: the active ones) while restless legs is an active
+condition.
+Quiet: no active restless legs condition (resolved, inactive, refuted or entered in error do not
+count); other drugs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Card
+from cds_service.prefetch import DataRequirement
+from cds_service.record import ConditionMatch, MedicationOrder
+from cds_service.services import RuleContext
+from cds_service.terminology import Match, ValueSet
+from hooks import data
+from hooks.rules.common import (
+    condition_line,
+    describe_order,
+    matching_orders,
+    override_reason,
+    source,
+)
+
+RULE_ID = "rls-dopamine-antagonist"
+
+SUMMARY_REASON = " blocks dopamine and may worsen the patient's restless legs; review the need"
+
+
+@dataclass(frozen=True)
+class RlsDopamineAntagonist:
+    catalog_code: ClassVar[str] = "A1"
+    title: ClassVar[str] = "Dopamine-blocking drugs in restless legs"
+    indicator: ClassVar[str] = "info"
+    sources: ClassVar[str] = "seed 002"
+    applies: ClassVar[str] = (
+        "order hooks: antipsychotic or metoclopramide orders asked about; patient-view: active "
+        "ones. Needs an active restless legs condition."
+    )
+    dopamine_blockers: ValueSet
+    restless_legs: ValueSet
+    rule_id: str = RULE_ID
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        if hook == "patient-view":
+            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
+        return (data.CONDITIONS,)
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        orders = matching_orders(context, self.dopamine_blockers)
+        if not orders:
+            return []
+        rls = context.record.active_conditions(self.restless_legs)
+        if not rls:
+            return []
+        return [self._card(order, match, rls, context) for order, match in orders]
+
+    def _card(
+        self, order: MedicationOrder, match: Match, rls: list[ConditionMatch],
+        context: RuleContext,
+    ) -> Card:
+        base = context.code_system_base
+        conditions = "\n".join(
+            f"- {condition_line(c, context.record.onset(c.condition))}" for c in rls
+        )
+        detail = "\n\n".join([
+            f"**Found:** {describe_order(order, match)}, while the patient has restless legs:\n"
+            + conditions,
+            "**Why:** The restless legs guidance advises caution with antipsychotics that block "
+            "dopamine receptors, because they can make restless legs symptoms worse. "
+            "The service applies the same caution to metoclopramide, which also blocks "
+            "dopamine receptors.",
+            "**Consider:** whether this drug is needed, and whether a drug that does not block "
+            "dopamine receptors would serve the same purpose. If it is continued, ask about "
+            "restless legs symptoms at follow-up.",
+        ])
+        return Card(
+            summary=_fit(order.medication_label, SUMMARY_REASON),
+            indicator="info",
+            source=source(base, RULE_ID, "Restless legs guidance: dopamine-blocking drugs",
+                          "Dopamine-blocking drug in restless legs"),
+            detail=detail,
+            override_reasons=(
+                override_reason(base, "needed-reviewed", "Needed; the benefit was reviewed"),
+                override_reason(base, "no-suitable-alternative", "No suitable alternative"),
+                override_reason(base, "specialist-directed", "Specialist-directed"),
+            ),
+            identity=order.reference,
+            # On chart open the order is a standing one: say it once, not on every open.
+            repeat_quietly=not context.is_order_hook,
+        )
+
+
+def _fit(label: str, rest: str) -> str:
+    """`label` + `rest`, the label shortened so the summary stays under 140 characters."""
+    room = 139 - len(rest)
+    if len(label) > room:
+        label = label[: room - 3].rstrip() + "..."
+    return label + rest

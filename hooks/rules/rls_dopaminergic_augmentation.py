@@ -1,0 +1,293 @@
+"""D1 `rls-dopaminergic-augmentation`: dopaminergic drugs for restless legs (warning).
+
+Source: seed 002 (levodopa, pramipexole, ropinirole and rotigotine are to be avoided for
+long-term use because of augmentation; if one is used for RLS, watch for earlier onset and
+worsening of symptoms; the alpha-2-delta ligands gabapentin, gabapentin enacarbil and pregabalin
+are the first-line drugs).
+
+Fires: a dopaminergic order among the orders the hook asks about (patient-view: the active
+ones), and either an active restless legs condition or an order reason that is restless legs
+(a reasonCode, or a reasonReference to a Condition that is not refuted or entered in error).
+Quiet: the patient has Parkinson's disease (an active condition, or the order's own reason) and
+the order's reason is not restless legs; no restless legs at all.
+
+Suggestions (at most one may be chosen), order hooks only: replace the draft with gabapentin, or
+with pregabalin (delete the draft, create a draft MedicationRequest for the ingredient, with the
+restless legs condition as its reason). None when an alpha-2-delta ligand is already among the
+draft orders (order hooks) or the active orders (patient-view): a replacement would duplicate
+it. On patient-view there is none either: the order is already being taken, and replacing an
+established drug is a planned change the service cannot state as one action; the card asks for
+that review instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cds_service.cards import Action, Card, Suggestion
+from cds_service.prefetch import DataRequirement
+from cds_service.record import (
+    EXCLUDED_VERIFICATION_STATUSES,
+    ConditionMatch,
+    MedicationOrder,
+    PatientRecord,
+    concept_label,
+    condition_counts,
+)
+from cds_service.services import RuleContext
+from cds_service.terminology import Match, ValueSet
+from hooks import data
+from hooks.rules.common import (
+    condition_line,
+    describe_order,
+    matching_orders,
+    override_reason,
+    source,
+)
+
+RULE_ID = "rls-dopaminergic-augmentation"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+# The first-line alternatives a suggestion drafts: RxNorm ingredient (IN) codes from the
+# project's terminology reference (rls-drugs value set), never a product or a dose.
+ALTERNATIVES = (("gabapentin", "25480"), ("pregabalin", "187832"))
+
+SUMMARY_REASON = ": long-term dopaminergic use in restless legs risks augmentation"
+
+WHY = (
+    "**Why:** The restless legs guidance advises against long-term use of dopaminergic drugs "
+    "(levodopa, pramipexole, ropinirole, rotigotine). They may help for a short time, but with "
+    "continued use they can cause augmentation: symptoms start earlier in the day and grow worse "
+    "than before treatment. The alpha-2-delta ligands (gabapentin, gabapentin enacarbil, "
+    "pregabalin) are the recommended first-line drugs."
+)
+
+MONITOR = (
+    "**Monitor:** if the dopaminergic drug is continued, ask at each review whether symptoms now "
+    "begin earlier in the day, or are more intense than before it was started; either suggests "
+    "augmentation and a review of treatment."
+)
+
+
+@dataclass(frozen=True)
+class RlsReason:
+    """Why the rule considers the order to treat restless legs."""
+
+    conditions: list[ConditionMatch]  # active RLS conditions on the chart
+    order_reasons: list[str]  # labels of order reasons that are RLS
+    reason_condition: Any | None  # the Condition the order cites as its RLS reason, if any
+    reason_code: dict[str, Any] | None  # the order's RLS reasonCode as sent, if any
+
+    @property
+    def by_order(self) -> bool:
+        return bool(self.order_reasons)
+
+
+@dataclass(frozen=True)
+class RlsDopaminergicAugmentation:
+    catalog_code: ClassVar[str] = "D1"
+    title: ClassVar[str] = "Dopaminergic drugs for restless legs"
+    indicator: ClassVar[str] = "warning"
+    sources: ClassVar[str] = "seed 002"
+    applies: ClassVar[str] = (
+        "order hooks: dopaminergic orders asked about; patient-view: active dopaminergic drugs. "
+        "Needs active restless legs or an RLS order reason; quiet for Parkinson's disease "
+        "unless the order's reason is restless legs."
+    )
+    dopaminergic: ValueSet
+    restless_legs: ValueSet
+    parkinsons: ValueSet
+    alpha2delta: ValueSet
+    rule_id: str = RULE_ID
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds
+
+    def reads(self, hook: str) -> Sequence[DataRequirement]:
+        if hook == "patient-view":
+            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
+        return (data.CONDITIONS,)
+
+    def evaluate(self, context: RuleContext) -> list[Card]:
+        orders = matching_orders(context, self.dopaminergic)
+        if not orders:
+            return []
+        record = context.record
+        rls = record.active_conditions(self.restless_legs)
+        parkinsons = record.active_conditions(self.parkinsons)
+        cards = []
+        for order, match in orders:
+            reason = self._rls_reason(order, record, rls)
+            # An RLS reason on the order decides; otherwise active RLS counts unless the patient
+            # has Parkinson's disease (then the drug is most likely for that).
+            if not reason.by_order and (
+                not rls or parkinsons or self._reason_is_parkinsons(order, record)
+            ):
+                continue
+            cards.append(self._card(order, match, reason, context))
+        return cards
+
+    def _rls_reason(
+        self, order: MedicationOrder, record: PatientRecord, rls: list[ConditionMatch]
+    ) -> RlsReason:
+        labels: list[str] = []
+        reason_code = None
+        raw_codes = order.raw.get("reasonCode") or []
+        for index, code in enumerate(order.reason_codes):
+            if self.restless_legs.match(code):
+                labels.append(concept_label(code) or "restless legs")
+                if reason_code is None and index < len(raw_codes):
+                    reason_code = raw_codes[index]
+        reason_condition = None
+        for reference in order.reason_references:
+            condition = record.condition(reference)
+            if condition is None or _verification(condition) in EXCLUDED_VERIFICATION_STATUSES:
+                continue
+            if self.restless_legs.match(condition.code):
+                labels.append(f"{concept_label(condition.code)} ({reference})")
+                reason_condition = reason_condition or condition
+        return RlsReason(rls, labels, reason_condition, reason_code)
+
+    def _reason_is_parkinsons(self, order: MedicationOrder, record: PatientRecord) -> bool:
+        if any(self.parkinsons.match(code) for code in order.reason_codes):
+            return True
+        return any(
+            (c := record.condition(ref)) is not None
+            and condition_counts(c)
+            and self.parkinsons.match(c.code)
+            for ref in order.reason_references
+        )
+
+    def _card(
+        self, order: MedicationOrder, match: Match, reason: RlsReason, context: RuleContext
+    ) -> Card:
+        base = context.code_system_base
+        found = [f"- {condition_line(c, context.record.onset(c.condition))}"
+                 for c in reason.conditions]
+        found += [f"- order reason: **{label}**" for label in reason.order_reasons]
+        ligands = self._ligands_in_hand(order, context)
+        found += [f"- also {'being ordered' if context.is_order_hook else 'active'}: "
+                  f"**{o.medication_label}** ({o.reference})" for o in ligands]
+        # Replacing would add a second alpha-2-delta order when one is already in hand.
+        suggestions = () if ligands else self._suggestions(order, reason, context)
+        if ligands:
+            consider = (
+                "**Consider:** an alpha-2-delta ligand is already "
+                + ("being ordered" if context.is_order_hook else "active")
+                + ". If this is a planned switch, keep the dopaminergic drug only as long as "
+                "the switch needs; if both are meant for the long term, review whether the "
+                "dopaminergic drug is still needed."
+            )
+        elif not context.is_order_hook:
+            consider = (
+                "**Consider:** reviewing whether long-term treatment should move to an "
+                "alpha-2-delta ligand such as gabapentin or pregabalin. The order is already "
+                "active, so no automatic change is offered: plan any switch with the patient."
+            )
+        elif suggestions:
+            consider = (
+                "**Consider:** replacing the order with gabapentin or pregabalin (choose one "
+                "suggestion below; each removes this draft and starts a draft order for the "
+                "ingredient, for you to complete with product and dose)."
+            )
+        else:
+            consider = "**Consider:** ordering gabapentin or pregabalin instead."
+        detail = "\n\n".join([
+            f"**Found:** {describe_order(order, match)}, for restless legs:\n" + "\n".join(found),
+            WHY,
+            MONITOR,
+            consider,
+        ])
+        return Card(
+            summary=_fit(order.medication_label, SUMMARY_REASON),
+            indicator="warning",
+            source=source(base, RULE_ID, "Restless legs guidance: dopaminergic augmentation",
+                          "Dopaminergic drug for restless legs"),
+            detail=detail,
+            suggestions=suggestions,
+            selection_behavior="at-most-one" if suggestions else None,
+            override_reasons=(
+                override_reason(base, "lowest-effective-dose-reviewed",
+                                "Already on the lowest effective dose, reviewed"),
+                override_reason(base, "alpha2delta-tried-or-contraindicated",
+                                "Alpha-2-delta ligand tried or contraindicated"),
+                override_reason(base, "short-term-use", "Planned short-term use only"),
+                override_reason(base, "specialist-directed", "Specialist-directed"),
+            ),
+            identity=order.reference,
+            # On chart open the order is a standing one: say it once, not on every open.
+            repeat_quietly=not context.is_order_hook,
+        )
+
+    def _ligands_in_hand(
+        self, order: MedicationOrder, context: RuleContext
+    ) -> list[MedicationOrder]:
+        """Alpha-2-delta ligands among the open drafts (order hooks) or the active orders
+        (patient-view), other than `order` itself."""
+        record = context.record
+        pool = record.open_drafts() if context.is_order_hook else record.active_medications()
+        return [o for o in pool
+                if o is not order and o.reference != order.reference
+                and o.match_medication(self.alpha2delta)]
+
+    def _suggestions(
+        self, order: MedicationOrder, reason: RlsReason, context: RuleContext
+    ) -> tuple[Suggestion, ...]:
+        """Replace with gabapentin / pregabalin: only on order hooks, for a draft with an id."""
+        if not context.is_order_hook or not order.id:
+            return ()
+        suggestions = []
+        for name, code in ALTERNATIVES:
+            delete = Action(type="delete", description=f"Remove the draft {order.medication_label}"
+                            " order", resource_id=order.reference)
+            create = Action(type="create", description=f"Start a draft {name} order",
+                            resource=replacement_order(order, reason, context, name, code))
+            suggestions.append(Suggestion(label=f"Replace with {name}", actions=(delete, create)))
+        return tuple(suggestions)
+
+
+def replacement_order(
+    order: MedicationOrder, reason: RlsReason, context: RuleContext, name: str, code: str
+) -> dict[str, Any]:
+    """A draft FHIR R4 MedicationRequest for the ingredient, for the prescriber to complete."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RXNORM, "code": code, "display": name}],
+            "text": f"{name} (choose the product and dose)",
+        },
+        "subject": {"reference": f"Patient/{context.record.patient_id}"},
+        "authoredOn": context.now.isoformat(timespec="seconds"),
+        "note": [{"text": f"Replaces {order.medication_label} ({order.reference}): "
+                          "first-line alpha-2-delta ligand for restless legs."}],
+    }
+    requester = order.raw.get("requester")
+    if isinstance(requester, dict) and requester.get("reference"):
+        resource["requester"] = {"reference": requester["reference"]}
+    condition = reason.reason_condition
+    if condition is None:
+        condition = next((c.condition for c in reason.conditions if c.condition.id), None)
+    if condition is not None and condition.id:
+        resource["reasonReference"] = [{"reference": f"Condition/{condition.id}"}]
+    elif reason.reason_code is not None:
+        resource["reasonCode"] = [copy.deepcopy(reason.reason_code)]
+    return resource
+
+
+def _verification(condition: Any) -> str | None:
+    status = condition.verificationStatus
+    for coding in (status.coding or []) if status is not None else []:
+        if coding.code:
+            return str(coding.code)
+    return None
+
+
+def _fit(label: str, rest: str) -> str:
+    """`label` + `rest`, the label shortened so the summary stays under 140 characters."""
+    room = 139 - len(rest)
+    if len(label) > room:
+        label = label[: room - 3].rstrip() + "..."
+    return label + rest
