@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,11 +162,22 @@ def _discard_metrics_dir(metrics_dir: MetricsDir | None) -> None:
     default=None,
     help="Service id to call (default: the service for the request's hook).",
 )
-def evaluate(request_file: str, config_path: str | None, service_id: str | None) -> None:
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="INSTANT",
+    help="Evaluate as of this ISO 8601 date or instant (testing only; overrides "
+    "[evaluation] as_of).",
+)
+def evaluate(
+    request_file: str, config_path: str | None, service_id: str | None, as_of: str | None
+) -> None:
     """Print the CDS Hooks response for one hook request, without a server.
 
     It still fetches from the request's fhirServer what prefetch does not carry. Exit status 0
     with the response on stdout; 1 with the OperationOutcome on stdout when the request fails.
+    `--as-of` fixes the evaluation date for testing; a request can never set it.
     """
     os.environ.pop(MULTIPROC_ENV, None)  # one process: metrics in memory, no files written
     from hooks import build_services
@@ -176,6 +187,12 @@ def evaluate(request_file: str, config_path: str | None, service_id: str | None)
 
     configure_logging("WARNING")
     config = _config(config_path)
+    if as_of is not None:
+        config = replace(config, evaluation=replace(config.evaluation, as_of=as_of))
+        try:
+            config.evaluation.as_of_instant()
+        except ConfigError as exc:
+            raise click.ClickException(f"--as-of: {exc}") from exc
     try:
         payload = json.loads(Path(request_file).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -286,6 +303,40 @@ def report(config_path: str | None, since: str | None, output_format: str) -> No
     finally:
         store.close()
     click.echo(render(reports, output_format, config.report.override_rate_flag), nl=False)
+
+
+@main.command("conformance")
+@click.argument("base_url")
+@click.option("--jwt-key", "jwt_key", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="PEM private key to sign a fresh JWT for every request (with --issuer).")
+@click.option("--issuer", default=None, help="The JWT iss (with --jwt-key).")
+@click.option("--kid", default=None, help="The JWT kid (default: the key's RFC 7638 thumbprint).")
+@click.option("--alg", default=None, type=click.Choice(["ES384", "RS384"]),
+              help="The JWT alg (default: ES384 for an EC key, RS384 for an RSA key).")
+@click.option("--service", "service_ids", multiple=True,
+              help="Check only this service id (repeatable; default: every discovered one).")
+@click.option("--timeout", default=10.0, show_default=True, type=float,
+              help="Seconds to wait for each HTTP response.")
+def conformance(base_url: str, jwt_key: str | None, issuer: str | None, kid: str | None,
+                alg: str | None, service_ids: tuple[str, ...], timeout: float) -> None:
+    """Black-box CDS Hooks 2.0 protocol checks against a running deployment at BASE_URL.
+
+    Prints one row per check (PASS, FAIL or SKIP) and exits 1 when any check fails.
+    """
+    from .conformance import FAIL, Signer, render, run
+
+    if bool(jwt_key) != bool(issuer):
+        raise click.UsageError("--jwt-key and --issuer go together")
+    signer = None
+    if jwt_key and issuer:
+        try:
+            signer = Signer.from_pem(jwt_key, issuer, kid, alg)
+        except (OSError, ValueError, TypeError) as exc:
+            raise click.ClickException(f"cannot load the signing key {jwt_key}: {exc}") from exc
+    rows = run(base_url, signer, service_ids, timeout)
+    click.echo(render(rows), nl=False)
+    if any(row.status == FAIL for row in rows):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

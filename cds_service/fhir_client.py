@@ -41,20 +41,22 @@ class FhirError(Exception):
         self.code = code  # a fixed slug for the metrics (see metrics.FHIR_OUTCOMES)
 
 
-UNSAFE_IN_URL = re.compile(r"[\\\s\x00-\x1f\x7f]|%(?:2f|5c)", re.IGNORECASE)
+UNSAFE_IN_URL = re.compile(r"[\\\s\x00-\x1f\x7f]")
+ENCODED_SEPARATOR = re.compile(r"%(?:2f|5c)", re.IGNORECASE)
 
 
 def clean_url(url: str) -> bool:
     """False for URLs that HTTP clients and URL parsers may read differently: backslashes,
-    whitespace or control characters, encoded slashes, or credentials before the host. Such a
-    URL is never called, so an allowlist check cannot be fooled into sending a token elsewhere."""
+    whitespace or control characters, an encoded slash in the path, or credentials before the
+    host. Such a URL is never called, so an allowlist check cannot be fooled into sending a
+    token elsewhere. (An encoded slash in the query is ordinary: it cannot change the path.)"""
     if UNSAFE_IN_URL.search(url):
         return False
     try:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return "@" not in parts.netloc
+    return "@" not in parts.netloc and not ENCODED_SEPARATOR.search(parts.path)
 
 
 def _without_dot_segments(path: str) -> str:

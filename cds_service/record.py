@@ -14,9 +14,13 @@ from typing import Any
 
 from .parsing import ParseReport, ResourceRejected, parse_resource
 from .terminology import Match, ValueSet
+from .versions import ORDER_TYPES, R4, medication_to_r4, to_r4
 
 # Resource types the rules read; anything else in a prefetch Bundle is ignored unparsed.
-READ_TYPES = frozenset({"Patient", "Condition", "MedicationRequest", "Medication", "Observation"})
+# MedicationOrder is DSTU2's MedicationRequest (mapped to R4 before parsing: see versions).
+READ_TYPES = frozenset(
+    {"Patient", "Condition", "MedicationRequest", "MedicationOrder", "Medication", "Observation"}
+)
 
 ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION_STATUSES = frozenset({"refuted", "entered-in-error"})
@@ -105,13 +109,20 @@ class ConditionMatch:
 
 @dataclass(frozen=True)
 class MedicationOrder:
-    """A MedicationRequest with its medication resolved, whichever way the client coded it."""
+    """A MedicationRequest with its medication resolved, whichever way the client coded it.
+
+    `raw` is R4 JSON: a DSTU2 MedicationOrder or STU3 MedicationRequest mapped by `versions`.
+    `reference` names the order as the client did (`MedicationOrder/<id>` for DSTU2), so
+    selections match and delete suggestions point at the client's own resource.
+    """
 
     model: Any
     raw: dict[str, Any]
     medication: Any | None
     medication_origin: str  # codeableConcept | contained | bundle | server | unresolved | absent
     medication_resource: Any | None = None  # the Medication, when the order referenced one
+    source_type: str = "MedicationRequest"  # the client's resource type
+    fhir_version: str = R4  # R4 | STU3 | DSTU2, as the client sent it
 
     @property
     def id(self) -> str | None:
@@ -119,7 +130,13 @@ class MedicationOrder:
 
     @property
     def reference(self) -> str:
-        return f"MedicationRequest/{self.model.id}" if self.model.id else "MedicationRequest"
+        return f"{self.source_type}/{self.model.id}" if self.model.id else self.source_type
+
+    @property
+    def is_r4(self) -> bool:
+        """Whether the client sent R4: only then may a suggestion update the whole resource
+        (`raw` is R4 JSON, not the client's own shape)."""
+        return self.fhir_version == R4
 
     @property
     def status(self) -> str | None:
@@ -273,16 +290,21 @@ class RecordBuilder:
         return model
 
     def _order(
-        self, raw: dict[str, Any], fetched: dict[str, dict[str, Any]]
+        self, original: dict[str, Any], fetched: dict[str, dict[str, Any]]
     ) -> MedicationOrder | None:
+        mapped = to_r4(original)
+        raw = mapped.resource
         model = self._parse(raw)
         if model is None:
             return None
+        version = {"source_type": mapped.source_type, "fhir_version": mapped.fhir_version}
         if model.medicationCodeableConcept is not None:
-            return MedicationOrder(model, raw, model.medicationCodeableConcept, "codeableConcept")
+            return MedicationOrder(
+                model, raw, model.medicationCodeableConcept, "codeableConcept", **version
+            )
         reference = medication_reference(raw)
         if reference is None:
-            return MedicationOrder(model, raw, None, "absent")
+            return MedicationOrder(model, raw, None, "absent", **version)
         origin, medication_raw = "unresolved", None
         if reference.startswith("#"):
             origin, medication_raw = "contained", contained_resource(raw, reference)
@@ -290,11 +312,11 @@ class RecordBuilder:
             origin, medication_raw = "bundle", found
         elif (found := fetched.get(reference)) is not None:
             origin, medication_raw = "server", found
-        medication = self._parse(medication_raw) if medication_raw else None
+        medication = self._parse(medication_to_r4(medication_raw)) if medication_raw else None
         if medication is None or medication.get_resource_type() != "Medication":
             self.report.skip("MedicationRequest", "medicationReference could not be resolved")
-            return MedicationOrder(model, raw, None, "unresolved")
-        return MedicationOrder(model, raw, medication.code, origin, medication)
+            return MedicationOrder(model, raw, None, "unresolved", **version)
+        return MedicationOrder(model, raw, medication.code, origin, medication, **version)
 
     def build(
         self,
@@ -325,7 +347,7 @@ class RecordBuilder:
             if not _subject_matches(raw, self.patient_id):
                 self.report.other_patient[str(resource_type)] += 1
                 continue
-            if resource_type == "MedicationRequest":
+            if resource_type in ORDER_TYPES:
                 order = self._order(raw, fetched)
                 if order is not None:
                     requests.append(order)
@@ -342,7 +364,7 @@ class RecordBuilder:
 
         draft_orders = []
         for raw, _ in drafts:
-            if raw.get("resourceType") != "MedicationRequest":
+            if not _is_order(raw):
                 continue
             order = self._order(raw, fetched)
             if order is not None:
@@ -370,7 +392,7 @@ class RecordBuilder:
             self.index.add(raw)
         wanted = []
         for raw in orders:
-            if raw.get("resourceType") != "MedicationRequest":
+            if not _is_order(raw):
                 continue
             reference = medication_reference(raw)
             if reference is None or reference.startswith("#") or self.index.get(reference):
@@ -379,6 +401,12 @@ class RecordBuilder:
             if key and key.startswith("Medication/") and reference not in wanted:
                 wanted.append(reference)
         return wanted
+
+
+def _is_order(raw: dict[str, Any]) -> bool:
+    """A MedicationRequest, or DSTU2's MedicationOrder (resourceType may be anything here)."""
+    resource_type = raw.get("resourceType")
+    return isinstance(resource_type, str) and resource_type in ORDER_TYPES
 
 
 def _type_of(raw: dict[str, Any]) -> str:

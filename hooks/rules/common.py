@@ -77,7 +77,8 @@ def remove_order_suggestion(
 def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action | None:
     """Delete a draft on order hooks; on patient-view, stop the active order (complete update).
 
-    None when the order has no id to name: a suggestion must point at a real resource.
+    None when the order has no id to name: a suggestion must point at a real resource; and
+    no update for an order the client sent as DSTU2/STU3 (we would send it back as R4).
     """
     if not order.id:
         return None
@@ -85,6 +86,8 @@ def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action 
         return Action(
             type="delete", description=f"Remove the draft {what} order", resource_id=order.reference
         )
+    if not order.is_r4:  # `raw` is our R4 mapping, not the client's DSTU2/STU3 resource
+        return None
     updated: dict[str, Any] = copy.deepcopy(order.raw)
     updated["status"] = "stopped"
     return Action(type="update", description=f"Stop the active {what} order", resource=updated)

@@ -104,7 +104,7 @@ class CyclobenzaprineDuration:
         max_days = context.settings["max_days"]
         supply = context.settings["suggested_supply_days"]
         suggestions: tuple[Suggestion, ...] = ()
-        if context.is_order_hook and order.id:
+        if context.is_order_hook and order.id and order.is_r4:  # no R4 update to DSTU2/STU3
             suggestions = (
                 Suggestion(
                     label=f"Change to a {supply}-day supply without refills",

@@ -1,0 +1,147 @@
+"""`legcramp-cds conformance`: the black-box kit against live servers (anonymous and with JWT
+auth required) and against a deliberately broken app, which it must fail."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from flask import Flask, jsonify
+from werkzeug.serving import make_server
+
+from cds_service.cli import main
+from tests.jwt_support import ec_key, free_port, serve, toml_string, write_jwks
+
+ISSUER = "https://ehr.conformance.test/issuer"
+KID = "conformance-ec-1"
+
+
+def _rows(output: str) -> dict[str, str]:
+    """check id -> PASS/FAIL/SKIP, from the printed table."""
+    rows = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1] in ("PASS", "FAIL", "SKIP"):
+            rows[parts[0]] = parts[1]
+    return rows
+
+
+def _kit(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["conformance", *args, "--timeout", "10"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        repr(result.exception))
+    return result.exit_code, result.output
+
+
+def _config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "serve.toml"
+    path.write_text(
+        "[server]\nworkers = 1\nthreads = 4\n\n"
+        f"[store]\nurl = {toml_string(f'sqlite:///{tmp_path}/store.sqlite3')}\n\n" + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_kit_passes_against_the_service_with_anonymous_calls(tmp_path):
+    port = free_port()
+    with serve(_config(tmp_path), port, tmp_path / "serve.log") as served:
+        code, output = _kit(served.base)
+    rows = _rows(output)
+    assert code == 0, output
+    assert "FAIL" not in rows.values(), output
+    assert rows["discovery"] == "PASS"
+    for service in ("legcramp-order-select", "legcramp-order-sign", "legcramp-patient-view"):
+        for check in ("valid", "partial-prefetch", "malformed-json", "schema-invalid",
+                      "wrong-hook", "fhir-authorization", "content-type", "cors"):
+            assert rows[f"service.{service}.{check}"] == "PASS", output
+        assert rows[f"feedback.{service}.accepted-without-suggestions"] == "PASS", output
+    assert rows["jwt.replayed"] == "SKIP"
+    assert "accepts anonymous calls" in output
+
+
+def test_kit_passes_with_jwt_auth_required_and_its_jwt_checks_pass(tmp_path):
+    key = ec_key(KID, slot=7)
+    jwks_path = write_jwks(tmp_path / "jwks.json", key)
+    pem = tmp_path / "ehr-private.pem"
+    pem.write_bytes(key.private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = _config(tmp_path, (
+        f"[auth]\nrequired = true\npublic_base_url = {toml_string(base)}\naud_aliases = []\n\n"
+        f"[[auth.issuers]]\niss = {toml_string(ISSUER)}\n"
+        f"jwks_file = {toml_string(str(jwks_path))}\nalgorithms = [\"ES384\"]\n"
+    ))
+    with serve(config, port, tmp_path / "serve.log") as served:
+        code, output = _kit(served.base, "--jwt-key", str(pem), "--issuer", ISSUER,
+                            "--kid", KID, "--alg", "ES384")
+        unsigned_code, unsigned_output = _kit(served.base, "--service", "legcramp-order-sign")
+    rows = _rows(output)
+    assert code == 0, output
+    assert "FAIL" not in rows.values(), output
+    for case in ("missing", "alg-none", "bad-signature", "wrong-aud", "expired", "replayed"):
+        assert rows[f"jwt.{case}"] == "PASS", output
+    assert rows["service.legcramp-order-sign.valid"] == "PASS"
+    # Without a key the kit cannot call a service that requires a token: it says so by failing.
+    assert unsigned_code != 0
+    assert _rows(unsigned_output)["discovery"] == "FAIL"
+
+
+def _broken_app() -> Flask:
+    app = Flask("broken-cds")
+
+    @app.get("/cds-services")
+    def discovery():
+        return jsonify({"services": [{"id": "x"}]})
+
+    @app.route("/cds-services/<path:rest>", methods=["POST"])
+    def anything(rest: str):
+        return "Traceback (most recent call last):\n  boom", 500
+
+    return app
+
+
+@pytest.fixture
+def broken_base() -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, _broken_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_kit_fails_against_a_broken_service(broken_base):
+    code, output = _kit(broken_base)
+    rows = _rows(output)
+    assert code != 0, output
+    for check in ("discovery", "discovery.members", "service.unknown", "discovery.cors",
+                  "service.x.valid", "service.x.malformed-json", "service.x.schema-invalid",
+                  "service.x.cors", "feedback.x.accepted", "feedback.x.duplicate",
+                  "feedback.x.accepted-without-suggestions", "errors.operation-outcome"):
+        assert rows[check] == "FAIL", (check, output)
+    assert "failed" in output.splitlines()[-1]
+
+
+def test_prefetch_token_check_flags_nested_and_legacy_tokens():
+    from cds_service.conformance import bad_prefetch_tokens
+
+    assert bad_prefetch_tokens("order-sign", {
+        "patient": "Patient/{{context.patientId}}",
+        "user": "{{context.userId}}",
+        "practitioner": "Practitioner/{{userPractitionerId}}",
+    }) == []
+    bad = bad_prefetch_tokens("order-sign", {
+        "nested": "Medication/{{context.draftOrders.entry}}",
+        "legacy": "Condition?patient={{Patient.id}}",
+        "selections": "MedicationRequest/{{context.selections}}",
+    })
+    assert len(bad) == 3, bad

@@ -1,0 +1,394 @@
+"""Scenario injection on copies of real Synthea bundles: coded resources for one rule are added to
+a real patient's chart, evaluated as of the bundle's last date. The rule's card must appear, and
+every card the unmodified bundle gave must still be there, unchanged.
+
+Patients are picked deterministically: the n-th living patient (bundle files in name order) with
+none of the conditions or active medications that would bring other rules in, so that the only
+new cards are the scenario's. Every pick is checked against its own baseline run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cds_service.clock import FixedClock
+from cds_service.config import Config, load_config
+from hooks.valuesets import lab, library
+from tests.fhir_stub import declared_prefetch
+from tests.synthea_support import (
+    SYNTHEA_R4,
+    Store,
+    add_resource,
+    card_key,
+    copy_store,
+    draft_copy,
+    evaluation_date,
+    hook_request,
+    load_store,
+    most_recent_order,
+    prefetch_for,
+    rule_ids,
+)
+
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+SERVICES = {"patient-view": "legcramp-patient-view", "order-sign": "legcramp-order-sign"}
+
+# Conditions and active drugs that bring in rules other than the scenario's.
+OTHER_RULE_CONDITIONS = (
+    "stroke",
+    "cns-spasticity-conditions",
+    "diabetes",
+    "pad",
+    "cirrhosis",
+    "esrd",
+    "dialysis",
+    "restless-legs",
+    "leg-cramps",
+    "parkinsons-disease",
+    "malaria",
+)
+OTHER_RULE_DRUGS = (
+    "diuretics",
+    "loop-thiazide-diuretics",
+    "statins",
+    "beta-blockers",
+    "benzodiazepines",
+    "dopamine-blockers",
+    "dopaminergic-drugs",
+    "alpha2delta-ligands",
+    "rls-drugs",
+    "cramp-drugs",
+)
+
+
+def fhir_time(instant: datetime) -> str:
+    return instant.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def codings(concept: Any) -> set[tuple[str, str]]:
+    return {(c.get("system"), c.get("code")) for c in (concept or {}).get("coding") or []}
+
+
+def in_value_set(concept: Any, value_set_id: str) -> bool:
+    return bool(codings(concept) & library()[value_set_id].codes)
+
+
+def eligible(store: Store, as_of: datetime) -> bool:
+    """Alive; no condition and no active order that another rule reads; no electrolyte or iron
+    result in the bundle's last year (they would join the scenario's lab picture)."""
+    if store.patient.get("deceasedDateTime") or store.patient.get("deceasedBoolean"):
+        return False
+    for condition in store.of_type("Condition"):
+        if any(in_value_set(condition.get("code"), vs) for vs in OTHER_RULE_CONDITIONS):
+            return False
+    for order in store.of_type("MedicationRequest"):
+        if order.get("status") == "active" and any(
+            in_value_set(order.get("medicationCodeableConcept"), vs) for vs in OTHER_RULE_DRUGS
+        ):
+            return False
+    labs = {
+        code
+        for name in (
+            "potassium",
+            "magnesium",
+            "calcium-total",
+            "ferritin",
+            "transferrin-saturation",
+            "serum-iron",
+            "tibc",
+        )
+        for code in lab(name).loinc_codes
+    }
+    cutoff = fhir_time(as_of - timedelta(days=365))
+    for observation in store.of_type("Observation"):
+        recent = (observation.get("effectiveDateTime") or "") >= cutoff[:10]
+        if recent and {c for s, c in codings(observation.get("code")) if s == LOINC} & labs:
+            return False
+    return True
+
+
+def pick(n: int) -> Store:
+    """The n-th eligible patient of synthea-r4 (files in name order)."""
+    found = [
+        s
+        for s in (load_store(p) for p in sorted(SYNTHEA_R4.glob("*.json")))
+        if eligible(s, evaluation_date(s))
+    ]
+    assert len(found) > n, f"only {len(found)} eligible patients"
+    return found[n]
+
+
+# --- coded resources ----------------------------------------------------------------------
+
+
+def condition(store: Store, rid: str, code: str, display: str, onset: datetime) -> dict[str, Any]:
+    return {
+        "resourceType": "Condition",
+        "id": rid,
+        "clinicalStatus": {"coding": [{"system": CLINICAL, "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": VERIFICATION, "code": "confirmed"}]},
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{store.patient_id}"},
+        "onsetDateTime": fhir_time(onset),
+        "recordedDate": fhir_time(onset),
+    }
+
+
+def lab_result(
+    store: Store, rid: str, loinc: str, display: str, value: float, unit: str, when: datetime
+) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{store.patient_id}"},
+        "effectiveDateTime": fhir_time(when),
+        "issued": fhir_time(when),
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+    }
+
+
+def draft_order(
+    store: Store,
+    rid: str,
+    rxnorm: str,
+    display: str,
+    as_of: datetime,
+    supply_days: int = 30,
+    per_day: int = 1,
+) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": RX, "code": rxnorm, "display": display}],
+            "text": display,
+        },
+        "subject": {"reference": f"Patient/{store.patient_id}"},
+        "authoredOn": fhir_time(as_of),
+        "dosageInstruction": [
+            {
+                "text": f"1 tablet {per_day} time(s) a day",
+                "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [
+                    {
+                        "doseQuantity": {
+                            "value": 1,
+                            "unit": "tablet",
+                            "system": UCUM,
+                            "code": "{tbl}",
+                        }
+                    }
+                ],
+            }
+        ],
+        "dispenseRequest": {
+            "expectedSupplyDuration": {
+                "value": supply_days,
+                "unit": "days",
+                "system": UCUM,
+                "code": "d",
+            }
+        },
+    }
+
+
+# --- running ------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    name: str
+    nth: int  # which eligible patient
+    hook: str
+    rules: dict[str, str]  # rule id -> indicator of the new card
+    build: Callable[[Store, datetime], list[dict[str, Any]]]  # chart additions and drafts
+
+
+def rls_iron(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    return [
+        condition(store, "scn-rls", "32914008", "Restless legs", as_of - timedelta(days=400)),
+        lab_result(
+            store,
+            "scn-ferritin",
+            "2276-4",
+            "Ferritin [Mass/volume] in Serum or Plasma",
+            30,
+            "ug/L",
+            as_of - timedelta(days=30),
+        ),
+    ]
+
+
+def quinine(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    return [
+        draft_order(store, "scn-quinine", "997010", "quinine sulfate 324 MG Oral Capsule", as_of)
+    ]
+
+
+def cyclobenzaprine(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    return [
+        draft_order(
+            store,
+            "scn-cyclobenzaprine",
+            "828348",
+            "cyclobenzaprine hydrochloride 10 MG Oral Tablet",
+            as_of,
+        )
+    ]
+
+
+def benzodiazepine(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    return [
+        condition(
+            store,
+            "scn-stroke",
+            "422504002",
+            "Ischemic stroke (disorder)",
+            as_of - timedelta(days=60),
+        ),
+        draft_order(
+            store, "scn-lorazepam", "197900", "lorazepam 0.5 MG Oral Tablet", as_of, supply_days=10
+        ),
+    ]
+
+
+def cramps_magnesium(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    return [
+        condition(
+            store, "scn-cramps", "449918009", "Cramp in lower leg", as_of - timedelta(days=10)
+        ),
+        lab_result(
+            store,
+            "scn-magnesium",
+            "2601-3",
+            "Magnesium [Moles/volume] in Serum or Plasma",
+            0.55,
+            "mmol/L",
+            as_of - timedelta(days=20),
+        ),
+    ]
+
+
+SCENARIOS = [
+    Scenario(
+        "rls-ferritin-30",
+        0,
+        "patient-view",
+        {"rls-iron-low": "warning", "rls-iron-studies-due": "info"},
+        rls_iron,
+    ),
+    Scenario("quinine-order", 1, "order-sign", {"quinine-leg-cramps": "critical"}, quinine),
+    Scenario(
+        "cyclobenzaprine-30-days",
+        2,
+        "order-sign",
+        {"cyclobenzaprine-duration": "warning"},
+        cyclobenzaprine,
+    ),
+    Scenario(
+        "lorazepam-60-days-after-stroke",
+        3,
+        "order-sign",
+        {"benzodiazepine-stroke-recovery": "warning"},
+        benzodiazepine,
+    ),
+    Scenario(
+        "cramps-magnesium-0.55",
+        4,
+        "patient-view",
+        {"cramps-electrolytes-abnormal": "warning"},
+        cramps_magnesium,
+    ),
+]
+
+
+def scenario_config() -> Config:
+    cfg = load_config(None)
+    # baseline and scenario are two chart opens of one patient: neither may quiet the other
+    return replace(
+        cfg,
+        cards=replace(cfg.cards, repeat_quiet_days=0),
+        store=replace(cfg.store, record_cards=False),
+    )
+
+
+def run(post: Callable[..., Any], hook: str, store: Store, drafts: list[dict[str, Any]]) -> Any:
+    service_id = SERVICES[hook]
+    request = hook_request(
+        hook,
+        store,
+        str(uuid.uuid4()),
+        prefetch=prefetch_for(store, declared_prefetch(service_id)),
+        draft=drafts[0] if drafts else None,
+    )
+    if hook == "order-sign":
+        request["context"]["draftOrders"]["entry"] = [{"resource": d} for d in drafts]
+    response = post(f"/cds-services/{service_id}", json=request)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_scenario_card_appears_on_the_real_patient(make_app, scenario: Scenario):
+    base = pick(scenario.nth)
+    as_of = evaluation_date(base)
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+
+    added = scenario.build(base, as_of)
+    chart = [r for r in added if r["resourceType"] != "MedicationRequest"]
+    drafts = [r for r in added if r["resourceType"] == "MedicationRequest"]
+    baseline_drafts = [draft_copy(most_recent_order(base), as_of)] if drafts else []
+    for draft in drafts:
+        vs = {"997010": "quinine", "828348": "cyclobenzaprine", "197900": "benzodiazepines"}[
+            draft["medicationCodeableConcept"]["coding"][0]["code"]
+        ]
+        assert in_value_set(draft["medicationCodeableConcept"], vs), draft
+
+    before = run(post, scenario.hook, base, baseline_drafts)
+    assert not set(rule_ids(before)) & set(scenario.rules), (base.name, rule_ids(before))
+
+    changed = copy_store(base)
+    for resource in chart:
+        add_resource(changed, resource)
+    after = run(post, scenario.hook, changed, baseline_drafts + drafts)
+
+    old = Counter(map(card_key, before["cards"]))
+    new = Counter(map(card_key, after["cards"]))
+    assert not old - new, f"{base.name}: cards of the unmodified bundle changed: {old - new}"
+    appeared = {key[0]: key[1] for key in new - old}
+    assert appeared == scenario.rules, (base.name, appeared)
+    for card in after["cards"]:
+        if card_key(card)[0] in scenario.rules and drafts:
+            targets = {
+                a.get("resourceId")
+                for s in card.get("suggestions") or []
+                for a in s.get("actions") or []
+                if a.get("resourceId")
+            }
+            assert not targets - {f"MedicationRequest/{d['id']}" for d in drafts}, card
