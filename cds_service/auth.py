@@ -245,7 +245,9 @@ class Authenticator:
             raise fail("tenant is not allowed", "tenant")
         expires = datetime.fromtimestamp(float(claims["exp"]) + self.config.leeway_seconds, UTC)
         try:
-            fresh = self.store().remember_token(issuer.iss, str(claims["jti"]), expires)
+            fresh = self.store().remember_token(
+                issuer.iss, str(claims["jti"]), expires,
+                now=datetime.fromtimestamp(self._clock(), UTC))
         except StoreError as exc:
             raise fail(f"replay cache unavailable ({exc})", "replay_cache") from exc
         if not fresh:

@@ -166,10 +166,12 @@ class Store:
                 migrating.dispose()
 
     # JWT replay cache ----------------------------------------------------------------------
-    def remember_token(self, iss: str, jti: str, expires_at: datetime) -> bool:
-        """Record a token id; False when it was already seen (a replay), across all workers."""
+    def remember_token(self, iss: str, jti: str, expires_at: datetime,
+                       now: datetime | None = None) -> bool:
+        """Record a token id; False when it was already seen (a replay), across all workers.
+        `now` is the authenticator's clock, so a replay evaluated "as of" agrees with it."""
         key = hashlib.sha256(f"{iss}\n{jti}".encode()).hexdigest()
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         try:
             with self.engine.begin() as connection:
                 existing = connection.execute(
