@@ -8,33 +8,24 @@ never written anywhere but a test's tmp_path.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jwt
-import pytest
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.config import Config, load_config
-from tests.conftest import ROOT
+from tests.live_server import Served, console_script, free_port, serve, stop  # noqa: F401
 
 ISS = "https://ehr.test/issuer"
 BASE = "http://cds.test"
@@ -177,77 +168,7 @@ def write_jwks(path: Path, *keys: SigningKey) -> Path:
     return path
 
 
-# --- a real `legcramp-cds serve` -------------------------------------------------------------
-
-
-def console_script() -> str:
-    beside = Path(sys.executable).parent / "legcramp-cds"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("legcramp-cds")
-    if found is None:
-        pytest.skip("the legcramp-cds console script is not installed")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-@dataclass
-class Served:
-    base: str
-    port: int
-    log_path: Path
-    process: subprocess.Popen
-
-    def output(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-
-@contextlib.contextmanager
-def serve(config_path: Path, port: int, log_path: Path) -> Iterator[Served]:
-    """`legcramp-cds serve` on 127.0.0.1:`port` with `config_path`, its stdout and stderr in
-    `log_path`; ready once /health (which needs no token) answers; always terminated."""
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != "LEGCRAMP_CDS_CONFIG"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [console_script(), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--config", str(config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"serve exited with {process.returncode}:\n"
-                                f"{log_path.read_text(errors='replace')}")
-                try:
-                    if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("serve did not answer /health within 20 s:\n"
-                                f"{log_path.read_text(errors='replace')}")
-                time.sleep(0.1)
-            yield Served(base, port, log_path, process)
-        finally:
-            stop(process)
+# --- a real `legcramp-cds serve`: see tests/live_server.py ---------------------------------
 
 
 def toml_string(value: str) -> str:

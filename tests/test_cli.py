@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +18,7 @@ from click.testing import CliRunner
 from cds_service import contracts
 from cds_service.cli import main
 from tests.conftest import FIXTURES, ROOT
+from tests.live_server import console_script, free_port, serve, stop
 
 QUININE_FULL = FIXTURES / "requests" / "order-select-quinine-full-prefetch.json"
 QUININE_MALARIA_SIGN = FIXTURES / "requests" / "order-sign-quinine-malaria.json"
@@ -216,67 +213,14 @@ def test_config_disabling_the_rule_silences_its_card(runner, write_toml):
 # --- serve: a real gunicorn process ----------------------------------------------------------
 
 
-def _console_script() -> str:
-    beside = Path(sys.executable).parent / "legcramp-cds"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("legcramp-cds")
-    if found is None:
-        pytest.skip("the legcramp-cds console script is not installed")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     config = tmp_path / "serve.toml"
     config.write_text('[server]\nworkers = 1\n\n[evaluation]\nas_of = "2026-11-21"\n',
                       encoding="utf-8")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if k != "LEGCRAMP_CDS_CONFIG"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_console_script(), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--config", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"serve exited with {process.returncode}:\n"
-                                f"{log_path.read_text(errors='replace')}")
-                try:
-                    if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("serve did not answer /health within 20 s:\n"
-                                f"{log_path.read_text(errors='replace')}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            _stop(process)
-    assert process.returncode is not None
+    with serve(config, free_port(), tmp_path / "serve.log") as server:
+        yield server.base
+    assert server.process.returncode is not None
 
 
 def test_serve_answers_discovery_calls_and_cors_preflight_end_to_end(served):
@@ -319,9 +263,9 @@ def test_serve_answers_discovery_calls_and_cors_preflight_end_to_end(served):
 def test_serve_stops_on_sigterm(tmp_path):
     config = tmp_path / "serve.toml"
     config.write_text("[server]\nworkers = 1\n", encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
-        [_console_script(), "serve", "--host", "127.0.0.1", "--port", str(port),
+        [console_script(), "serve", "--host", "127.0.0.1", "--port", str(port),
          "--config", str(config)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
     )
@@ -337,7 +281,7 @@ def test_serve_stops_on_sigterm(tmp_path):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
-        _stop(process)
+        stop(process)
 
 
 def test_serve_with_unknown_rule_id_fails_before_starting_without_traceback(tmp_path):
@@ -345,17 +289,17 @@ def test_serve_with_unknown_rule_id_fails_before_starting_without_traceback(tmp_
     config.write_text('[server]\nworkers = 1\n\n[rules."quinine-leg-cramp"]\nenabled = false\n',
                       encoding="utf-8")
     process = subprocess.Popen(
-        [_console_script(), "serve", "--host", "127.0.0.1", "--port", str(_free_port()),
+        [console_script(), "serve", "--host", "127.0.0.1", "--port", str(free_port()),
          "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
     )
     try:
         output, _ = process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
-        _stop(process)
+        stop(process)
         pytest.fail("serve kept running with an unknown rule id in its configuration")
     finally:
-        _stop(process)
+        stop(process)
     text = output.decode(errors="replace")
     assert process.returncode != 0
     assert "Traceback" not in text, text

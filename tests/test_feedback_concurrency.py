@@ -6,12 +6,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +13,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from tests.live_server import free_port, serve
 
 PROCESSES = 4
 POSTS = 25  # per process, two items each: one of its own, one every process sends
@@ -56,20 +52,6 @@ def _poster(base: str, process: int, cards: list[str], start: Any, results: Any)
     results.put((process, answers))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _console_script() -> str:
-    beside = Path(sys.executable).parent / "legcramp-cds"
-    found = str(beside) if beside.exists() else shutil.which("legcramp-cds")
-    if found is None:
-        pytest.skip("the legcramp-cds console script is not installed")
-    return found
-
-
 @pytest.fixture
 def live_server(store_url: str, tmp_path: Path) -> Iterator[str]:
     """`legcramp-cds serve` with two workers on the store under test."""
@@ -77,40 +59,10 @@ def live_server(store_url: str, tmp_path: Path) -> Iterator[str]:
     config.write_text(
         '[server]\nworkers = 2\nthreads = 4\n\n[evaluation]\nas_of = "2026-11-21"\n\n'
         f'[store]\nurl = "{store_url}"\n', encoding="utf-8")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "serve.log"
-    env = {k: v for k, v in os.environ.items() if k != "LEGCRAMP_CDS_CONFIG"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_console_script(), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--config", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"serve exited with {process.returncode}:\n"
-                                f"{log_path.read_text(errors='replace')}")
-                try:
-                    if requests.get(f"{base}/ready", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("serve was not ready within 20 s:\n"
-                                f"{log_path.read_text(errors='replace')}")
-                time.sleep(0.1)
-            yield base
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
-    assert "Traceback" not in log_path.read_text(errors="replace")
+    with serve(config, free_port(), tmp_path / "serve.log", ready_path="/ready",
+               cwd=tmp_path) as server:
+        yield server.base
+    assert "Traceback" not in server.output()
 
 
 def test_parallel_feedback_from_several_processes_is_stored_exactly_once(live_server, store_url):

@@ -8,7 +8,6 @@ and error reasons that never carry the token or the query string (it holds patie
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from werkzeug import Request, Response
 from cds_service.config import FhirConfig, load_config
 from cds_service.fhir_client import FhirError, FhirServer, FhirSessionPool
 from tests.fhir_stub import HeldHandler
+from tests.live_server import free_port
 
 TOKEN = "secret-token-Zq81"
 PATIENT_ID = "secret-patient-4711"
@@ -72,10 +72,6 @@ def serve(server: HTTPServer, path: str, body: Any, status: int = 200,
         body, status=status, content_type=FHIR_JSON)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 

@@ -11,14 +11,8 @@ services (so bodies reach the hook validation and engine) and from generated ids
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import FIXTURES, ROOT, load_fixture
+from tests.live_server import free_port, serve
 
 SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -59,22 +54,6 @@ CHECKS = [
 ]
 
 
-def _console_script() -> str:
-    beside = Path(sys.executable).parent / "legcramp-cds"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("legcramp-cds")
-    if found is None:
-        pytest.skip("the legcramp-cds console script is not installed")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("schemathesis")
@@ -83,45 +62,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f'[server]\nworkers = 1\n\n[store]\nurl = "sqlite:///{tmp / "s.sqlite3"}"\n',
         encoding="utf-8",
     )
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp / "serve.log"
-    env = {k: v for k, v in os.environ.items() if k != "LEGCRAMP_CDS_CONFIG"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_console_script(), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--config", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(
-                        f"serve exited with {process.returncode}:\n"
-                        f"{log_path.read_text(errors='replace')}"
-                    )
-                try:
-                    if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        "serve did not answer /health within 20 s:\n"
-                        f"{log_path.read_text(errors='replace')}"
-                    )
-                time.sleep(0.2)
-            yield base
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=5)
-    log_text = log_path.read_text(errors="replace")
+    with serve(config, free_port(), tmp / "serve.log") as server:
+        yield server.base
+    log_text = server.output()
     assert "Traceback" not in log_text, log_text
 
 

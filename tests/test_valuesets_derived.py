@@ -4,55 +4,40 @@ match (the reference's pitfalls); observation sets carry the right LOINC codes."
 from __future__ import annotations
 
 import copy
-import json
-from functools import cache
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from cds_service.terminology import ICD10CM, ValueSet
+from cds_service.terminology import ICD10CM
 from cds_service.units import UnitNormaliser
 from hooks.valuesets import DIRECTORY
 from hooks.valuesets.build import DERIVED, build_all, main, render
-from tests.conftest import SHARED
-
-TERMINOLOGY = SHARED / "reference" / "terminology.json"
-needs_reference = pytest.mark.skipif(
-    not TERMINOLOGY.exists(), reason="shared reference not beside the project"
+from tests.valueset_support import (
+    LOINC,
+    RX,
+    SCT,
+    TERMINOLOGY,
+    check_exit_code,
+    document,
+    matches,
+    needs_reference,
+    reference,
 )
-RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SCT = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
+
 OBSERVATION_SETS = [i for i, d in DERIVED.items() if "observation" in d]
 
 
-@cache
-def document(value_set_id: str) -> dict[str, Any]:
-    return json.loads((DIRECTORY / f"{value_set_id}.json").read_text(encoding="utf-8"))
 
 
-@cache
-def value_set(value_set_id: str) -> ValueSet:
-    return ValueSet.from_document(document(value_set_id))
 
 
-def concept(*codings: tuple[str, str, str | None], text: str | None = None) -> SimpleNamespace:
-    return SimpleNamespace(
-        coding=[SimpleNamespace(system=s, code=c, display=d) for s, c, d in codings], text=text
-    )
 
 
-def matches(value_set_id: str, *codings: tuple[str, str, str | None], text: str | None = None):
-    return value_set(value_set_id).match(concept(*codings, text=text))
 
 
 def codes(value_set_id: str, key: str = "codes") -> set[str]:
     return {entry["code"] for entry in document(value_set_id)[key]}
 
 
-def reference() -> dict[str, Any]:
-    return json.loads(TERMINOLOGY.read_text(encoding="utf-8"))
 
 
 @needs_reference
@@ -73,9 +58,7 @@ def test_a_new_icd10cm_rule_in_the_reference_fails_the_check_until_it_is_declare
     terminology = reference()
     stroke = next(c for c in terminology["conditions"] if c["concept_id"] == "stroke_ischemic")
     stroke["icd10cm_match_rules"].append("I64 (if present)")
-    changed = tmp_path / "terminology.json"
-    changed.write_text(json.dumps(terminology), encoding="utf-8")
-    assert main(["--terminology", str(changed), "--check"]) == 1
+    assert check_exit_code(terminology, tmp_path) == 1
     assert "cannot build stroke" in capsys.readouterr().err
 
 
@@ -84,9 +67,7 @@ def test_a_removed_unit_conversion_fails_the_check(tmp_path, capsys):
     terminology = copy.deepcopy(reference())
     magnesium = next(o for o in terminology["observations"] if o["concept_id"] == "magnesium")
     magnesium["conversions"] = [c for c in magnesium["conversions"] if c["from"] != "mg/dL"]
-    changed = tmp_path / "terminology.json"
-    changed.write_text(json.dumps(terminology), encoding="utf-8")
-    assert main(["--terminology", str(changed), "--check"]) == 1
+    assert check_exit_code(terminology, tmp_path) == 1
     assert "cannot build magnesium" in capsys.readouterr().err
 
 

@@ -4,27 +4,24 @@ each must and must not match, what was left out and why, and the builder feature
 from __future__ import annotations
 
 import copy
-import json
-from functools import cache
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from cds_service.terminology import ICD10CM, Match, ValueSet
+from cds_service.terminology import ICD10CM
 from cds_service.units import UnitNormaliser
-from hooks.valuesets import DIRECTORY
-from hooks.valuesets.build import DERIVED, main
-from tests.conftest import SHARED
-
-TERMINOLOGY = SHARED / "reference" / "terminology.json"
-needs_reference = pytest.mark.skipif(
-    not TERMINOLOGY.exists(), reason="shared reference not beside the project"
+from hooks.valuesets.build import DERIVED
+from tests.valueset_support import (
+    ATC,
+    LOINC,
+    RX,
+    SCT,
+    check_exit_code,
+    document,
+    matches,
+    needs_reference,
+    reference,
 )
-RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SCT = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-ATC = "http://www.whocc.no/atc"
+
 NEW_DERIVED = [
     "dopaminergic-drugs",
     "alpha2delta-ligands",
@@ -42,23 +39,10 @@ NEW_DERIVED = [
 ]
 
 
-@cache
-def document(value_set_id: str) -> dict[str, Any]:
-    return json.loads((DIRECTORY / f"{value_set_id}.json").read_text(encoding="utf-8"))
 
 
-@cache
-def value_set(value_set_id: str) -> ValueSet:
-    return ValueSet.from_document(document(value_set_id))
 
 
-def matches(
-    value_set_id: str, *codings: tuple[str, str, str | None], text: str | None = None
-) -> Match | None:
-    concept = SimpleNamespace(
-        coding=[SimpleNamespace(system=s, code=c, display=d) for s, c, d in codings], text=text
-    )
-    return value_set(value_set_id).match(concept)
 
 
 def by_code(value_set_id: str, system: str, code: str) -> bool:
@@ -75,8 +59,6 @@ def left_out(value_set_id: str) -> dict[str | None, str]:
     return {entry["code"]: entry["reason"] for entry in document(value_set_id)["left_out"]}
 
 
-def reference() -> dict[str, Any]:
-    return json.loads(TERMINOLOGY.read_text(encoding="utf-8"))
 
 
 def test_the_new_value_sets_are_declared_and_shipped():
@@ -410,9 +392,7 @@ def test_a_left_out_medication_that_leaves_the_reference_fails_the_check(tmp_pat
     terminology["medications"] = [
         m for m in terminology["medications"] if m["concept_id"] != "carbidopa"
     ]
-    changed = tmp_path / "terminology.json"
-    changed.write_text(json.dumps(terminology), encoding="utf-8")
-    assert main(["--terminology", str(changed), "--check"]) == 1
+    assert check_exit_code(terminology, tmp_path) == 1
     assert "cannot build dopaminergic-drugs" in capsys.readouterr().err
 
 
@@ -421,9 +401,7 @@ def test_a_removed_step_of_a_chained_conversion_fails_the_check(tmp_path, capsys
     terminology = copy.deepcopy(reference())
     b6 = next(o for o in terminology["observations"] if o["concept_id"] == "vitamin_b6")
     b6["conversions"] = [c for c in b6["conversions"] if c["from"] != "ng/mL"]
-    changed = tmp_path / "terminology.json"
-    changed.write_text(json.dumps(terminology), encoding="utf-8")
-    assert main(["--terminology", str(changed), "--check"]) == 1
+    assert check_exit_code(terminology, tmp_path) == 1
     assert "cannot build vitamin-b6" in capsys.readouterr().err
 
 
@@ -433,7 +411,5 @@ def test_the_history_of_dialysis_exclusion_is_checked_against_the_reference(tmp_
     dialysis = next(c for c in terminology["conditions"]
                     if c["concept_id"] == "dialysis_dependence")
     dialysis["codes"] = [c for c in dialysis["codes"] if c["code"] != "161693006"]
-    changed = tmp_path / "terminology.json"
-    changed.write_text(json.dumps(terminology), encoding="utf-8")
-    assert main(["--terminology", str(changed), "--check"]) == 1
+    assert check_exit_code(terminology, tmp_path) == 1
     assert "cannot build dialysis" in capsys.readouterr().err
