@@ -279,6 +279,7 @@ class RecordBuilder:
         self.as_of = as_of
         self.report = ParseReport()
         self.index = ResourceIndex()
+        self._indexed = False
 
     def _parse(self, raw: dict[str, Any]) -> Any | None:
         try:
@@ -318,6 +319,18 @@ class RecordBuilder:
             return MedicationOrder(model, raw, None, "unresolved", **version)
         return MedicationOrder(model, raw, medication.code, origin, medication, **version)
 
+    def _index(
+        self, chart: Sequence[dict[str, Any]], drafts: Sequence[tuple[dict[str, Any], str | None]]
+    ) -> None:
+        """Index the request's resources for reference lookups, once per builder."""
+        if self._indexed:
+            return
+        self._indexed = True
+        for raw, full_url in drafts:
+            self.index.add(raw, full_url)
+        for raw in chart:
+            self.index.add(raw)
+
     def build(
         self,
         chart: Iterable[dict[str, Any]],
@@ -326,10 +339,7 @@ class RecordBuilder:
     ) -> PatientRecord:
         fetched = fetched_medications or {}
         chart = list(chart)
-        for raw, full_url in drafts:
-            self.index.add(raw, full_url)
-        for raw in chart:
-            self.index.add(raw)
+        self._index(chart, drafts)
 
         patient, conditions, observations, requests = None, [], [], []
         seen: set[str] = set()
@@ -385,11 +395,9 @@ class RecordBuilder:
         self, chart: Iterable[dict[str, Any]], drafts: Sequence[tuple[dict[str, Any], str | None]]
     ) -> list[str]:
         """medicationReferences no prefetch or draft Bundle holds: to read from the server."""
-        for raw, full_url in drafts:
-            self.index.add(raw, full_url)
-        orders = [raw for raw, _ in drafts] + [r for r in chart]
-        for raw in orders:
-            self.index.add(raw)
+        chart = list(chart)
+        self._index(chart, drafts)
+        orders = [raw for raw, _ in drafts] + chart
         wanted = []
         for raw in orders:
             if not _is_order(raw):

@@ -56,3 +56,11 @@ VITAMIN_B6 = _observations(
     ("vitamin-b6",),
     "vitamin B6 (pyridoxal 5'-phosphate) results (diabetes persistent spasm rule)",
 )
+
+
+def order_rule_reads(hook: str) -> tuple[DataRequirement, ...]:
+    """What an order-safety rule reads: conditions always, and on patient-view (where the
+    chart's active medications are the subject) those medications too."""
+    if hook == "patient-view":
+        return (ACTIVE_MEDICATIONS, CONDITIONS)
+    return (CONDITIONS,)

@@ -52,9 +52,7 @@ class BenzodiazepineStrokeRecovery:
     )
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        if hook == "patient-view":
-            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
-        return (data.CONDITIONS,)
+        return data.order_rule_reads(hook)
 
     def recent_strokes(self, context: RuleContext) -> list[tuple[ConditionMatch, Any]]:
         window = timedelta(days=context.settings["recovery_window_days"])

@@ -49,9 +49,7 @@ class CyclobenzaprineCnsSpasticity:
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        if hook == "patient-view":
-            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
-        return (data.CONDITIONS,)
+        return data.order_rule_reads(hook)
 
     def evaluate(self, context: RuleContext) -> list[Card]:
         record = context.record

@@ -66,9 +66,7 @@ class QuinineLegCramps:
     defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds: any dose counts
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        if hook == "patient-view":
-            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
-        return (data.CONDITIONS,)
+        return data.order_rule_reads(hook)
 
     def evaluate(self, context: RuleContext) -> list[Card]:
         record = context.record

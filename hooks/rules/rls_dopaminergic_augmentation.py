@@ -105,9 +105,7 @@ class RlsDopaminergicAugmentation:
     defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        if hook == "patient-view":
-            return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
-        return (data.CONDITIONS,)
+        return data.order_rule_reads(hook)
 
     def evaluate(self, context: RuleContext) -> list[Card]:
         orders = matching_orders(context, self.dopaminergic)
