@@ -9,12 +9,14 @@ say it was not compared. Which codes and which conversions apply is data from `h
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol
 
+from .lazy import LazyResources, screened
 from .terminology import ValueSet
 from .units import ucum_code
 
@@ -31,13 +33,15 @@ class Normaliser(Protocol):
     def normalise(self, value: float | Decimal, ucum: str | None) -> float | None: ...
 
 
-def as_instant(value: date | datetime | None) -> datetime | None:
-    """FHIR dates and dateTimes as aware instants (a bare date is read as its start, UTC)."""
-    if value is None:
-        return None
+def as_instant(value: date | datetime | str | None) -> datetime | None:
+    """FHIR dates and dateTimes as aware instants (a bare date is read as its start, UTC).
+    A partial date (`2020`, `2020-05`, which the models keep as text) names no instant: None,
+    as if the date were absent."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(value, time.min, tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time.min, tzinfo=UTC)
+    return None
 
 
 def observation_time(observation: Any) -> datetime | None:
@@ -129,30 +133,36 @@ def _quantity_result(
     )
 
 
+def _observation_results(
+    observation: Any, value_set: ValueSet, normaliser: Normaliser
+) -> list[LabResult]:
+    """The countable quantitative results of `value_set` in one Observation (or its panel)."""
+    if observation.status not in COUNTABLE_STATUSES:
+        return []
+    when = observation_time(observation)
+    if when is None:
+        return []
+    if value_set.match_codings(observation.code.coding or []):
+        result = _quantity_result(observation, observation.valueQuantity, normaliser, when,
+                                  observation.referenceRange, observation.interpretation)
+        return [result] if result else []
+    found = []
+    for component in observation.component or []:
+        if value_set.match_codings(component.code.coding or []):
+            result = _quantity_result(observation, component.valueQuantity, normaliser,
+                                      when, component.referenceRange, component.interpretation)
+            if result:
+                found.append(result)
+    return found
+
+
 def results(
     observations: Iterable[Any], value_set: ValueSet, normaliser: Normaliser
 ) -> list[LabResult]:
     """Every countable quantitative result of `value_set`, newest first (panel components too)."""
     found = []
-    for observation in observations:
-        if observation.status not in COUNTABLE_STATUSES:
-            continue
-        when = observation_time(observation)
-        if when is None:
-            continue
-        if value_set.match_codings(observation.code.coding or []):
-            result = _quantity_result(observation, observation.valueQuantity, normaliser, when,
-                                      observation.referenceRange, observation.interpretation)
-            if result:
-                found.append(result)
-            continue
-        for component in observation.component or []:
-            if value_set.match_codings(component.code.coding or []):
-                result = _quantity_result(observation, component.valueQuantity, normaliser,
-                                          when, component.referenceRange,
-                                          component.interpretation)
-                if result:
-                    found.append(result)
+    for observation in screened(observations, value_set):
+        found.extend(_observation_results(observation, value_set, normaliser))
     return sorted(found, key=lambda r: r.when, reverse=True)
 
 
@@ -160,6 +170,90 @@ def latest(
     observations: Iterable[Any], value_set: ValueSet, normaliser: Normaliser, since: datetime
 ) -> LabResult | None:
     """The most recent result on or after `since`, or None when there is none in the window."""
+    if isinstance(observations, LazyResources):
+        return _latest_lazily(observations, value_set, normaliser, since)
     for result in results(observations, value_set, normaliser):
         return result if result.when >= since else None
+    return None
+
+
+def _latest_lazily(
+    observations: LazyResources[Any], value_set: ValueSet, normaliser: Normaliser,
+    since: datetime,
+) -> LabResult | None:
+    """`latest` validating newest first and stopping as soon as no older result can win.
+
+    Candidates are ordered by their raw date; one whose raw date cannot be read is validated
+    first. A validated time that differs from the raw date would make the order wrong, so then
+    every candidate is validated, as `results` does.
+    """
+    indexes = [
+        index for index in observations.screened_indexes(value_set)
+        if _may_count(observations.raws[index])
+    ]
+    keyed = [(raw_observation_time(observations.raws[index]), index) for index in indexes]
+    keyed.sort(key=lambda item: (item[0] is not None, _newest_first(item[0]), item[1]))
+    best: tuple[LabResult, int, int] | None = None
+    for raw_time, index in keyed:
+        if raw_time is not None and raw_time < (best[0].when if best else since):
+            break  # this and every later candidate are older than what is already known
+        observation = observations.model(index)
+        if observation is None:
+            continue
+        if raw_time is not None and observation_time(observation) != raw_time:
+            return latest(list(observations.screened(value_set)), value_set, normaliser, since)
+        for position, result in enumerate(
+                _observation_results(observation, value_set, normaliser)):
+            if best is None or _rank((result, index, position)) < _rank(best):
+                best = (result, index, position)
+    if best is None:
+        return None
+    return best[0] if best[0].when >= since else None
+
+
+def _rank(item: tuple[LabResult, int, int]) -> tuple[float, int, int]:
+    """Newest first, then the record's order (the order a stable sort of `results` keeps)."""
+    result, index, position = item
+    return (-result.when.timestamp(), index, position)
+
+
+def _newest_first(value: datetime | None) -> float:
+    return -value.timestamp() if value is not None else 0.0
+
+
+def _may_count(raw: dict[str, Any]) -> bool:
+    status = raw.get("status")
+    return status in COUNTABLE_STATUSES or not isinstance(status, str)
+
+
+_FULL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FULL_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def raw_observation_time(raw: dict[str, Any]) -> datetime | None:
+    """`observation_time` read from raw JSON, for ordering before validation; None when the
+    raw value is not a plain full date or dateTime (the models then decide)."""
+    for name in ("effectiveDateTime", "effectiveInstant"):
+        if name in raw:
+            return _raw_instant(raw[name])
+    period = raw.get("effectivePeriod")
+    if period is not None:
+        if not isinstance(period, dict):
+            return None
+        value = period.get("end") or period.get("start")
+        if value:
+            return _raw_instant(value)
+    return _raw_instant(raw.get("issued")) if raw.get("issued") is not None else None
+
+
+def _raw_instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        if _FULL_DATE_TIME.fullmatch(value):
+            return as_instant(datetime.fromisoformat(value))
+        if _FULL_DATE.fullmatch(value):
+            return as_instant(date.fromisoformat(value))
+    except ValueError:
+        return None
     return None

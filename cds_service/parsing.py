@@ -36,6 +36,7 @@ class ParseReport:
     skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
     repaired: Counter[tuple[str, str]] = field(default_factory=Counter)
     other_patient: Counter[str] = field(default_factory=Counter)
+    not_read: Counter[str] = field(default_factory=Counter)  # held, but no rule asked for it
 
     def skip(self, resource_type: str, reason: str) -> None:
         self.skipped[(resource_type, reason)] += 1
@@ -50,6 +51,7 @@ class ParseReport:
             "skipped": {f"{t}: {r}": n for (t, r), n in sorted(self.skipped.items())},
             "repaired": {f"{t}: {r}": n for (t, r), n in sorted(self.repaired.items())},
             "otherPatient": dict(self.other_patient),
+            "notRead": {t: n for t, n in self.not_read.items() if n},
         }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from .lazy import LazyResources
 from .parsing import ParseReport, ResourceRejected, parse_resource
 from .terminology import Match, ValueSet
 from .versions import ORDER_TYPES, R4, medication_to_r4, to_r4
@@ -162,26 +163,46 @@ class MedicationOrder:
         return value_set.match(self.medication)
 
 
+def _no_resources() -> LazyResources[Any]:
+    return LazyResources((), lambda raw: None)
+
+
+def _may_be_active(raw: dict[str, Any]) -> bool:
+    status = raw.get("status")
+    return status == "active" or not isinstance(status, str)
+
+
 @dataclass(frozen=True)
 class PatientRecord:
+    """The chart as the rules see it. Conditions, Observations and the chart's orders are
+    validated when a rule reads them (see `lazy`); draft orders, the subject of every order
+    hook, are validated up front."""
+
     patient_id: str
     as_of: datetime
-    patient: Any | None = None
-    conditions: tuple[Any, ...] = ()
-    observations: tuple[Any, ...] = ()
-    medication_requests: tuple[MedicationOrder, ...] = ()
+    patients: LazyResources[Any] = field(default_factory=_no_resources)
+    conditions: LazyResources[Any] = field(default_factory=_no_resources)
+    observations: LazyResources[Any] = field(default_factory=_no_resources)
+    medication_requests: LazyResources[MedicationOrder] = field(default_factory=_no_resources)
     draft_orders: tuple[MedicationOrder, ...] = ()
     report: ParseReport = field(default_factory=ParseReport)
 
     @property
+    def patient(self) -> Any | None:
+        """The Patient resource (the last one the request carried, as a client would update)."""
+        found = list(self.patients)
+        return found[-1] if found else None
+
+    @property
     def is_deceased(self) -> bool:
-        if self.patient is None:
+        patient = self.patient
+        if patient is None:
             return False
-        return bool(self.patient.deceasedBoolean) or self.patient.deceasedDateTime is not None
+        return bool(patient.deceasedBoolean) or patient.deceasedDateTime is not None
 
     def active_conditions(self, value_set: ValueSet) -> list[ConditionMatch]:
         found = []
-        for condition in self.conditions:
+        for condition in self.conditions.screened(value_set):
             if not condition_counts(condition):
                 continue
             match = value_set.match(condition.code)
@@ -193,8 +214,9 @@ class PatientRecord:
         """Onset by the catalog's ground rule; onsetAge counts from the birth date when known."""
         onset = condition_onset(condition)
         age = condition.onsetAge
-        if age is not None and age.value is not None and self.patient is not None:
-            birth = self.patient.birthDate
+        patient = self.patient if age is not None and age.value is not None else None
+        if age is not None and age.value is not None and patient is not None:
+            birth = patient.birthDate
             if birth is not None and (age.code or age.unit) in ("a", "yr", "years", "year"):
                 years = int(age.value)
                 try:
@@ -208,7 +230,15 @@ class PatientRecord:
     def condition(self, reference: str) -> Any | None:
         wanted = reference_key(reference)
         target_id = referenced_id(reference)
-        for condition in self.conditions:
+
+        def named(raw: dict[str, Any]) -> bool:
+            raw_id = raw.get("id")
+            if not isinstance(raw_id, str):
+                return raw_id is not None  # not a string: let the models judge it
+            return wanted == f"Condition/{raw_id}" or (
+                reference.startswith("urn:uuid:") and raw_id == target_id)
+
+        for condition in self.conditions.select(named):
             if wanted == f"Condition/{condition.id}" or (
                 reference.startswith("urn:uuid:") and condition.id == target_id
             ):
@@ -220,7 +250,8 @@ class PatientRecord:
         orders say."""
         if self.is_deceased:
             return []
-        return [order for order in self.medication_requests if order.status == "active"]
+        return [order for order in self.medication_requests.select(_may_be_active)
+                if order.status == "active"]
 
     def draft(self, reference: str) -> MedicationOrder | None:
         wanted = reference_key(reference)
@@ -341,7 +372,8 @@ class RecordBuilder:
         chart = list(chart)
         self._index(chart, drafts)
 
-        patient, conditions, observations, requests = None, [], [], []
+        held: dict[str, list[dict[str, Any]]] = {
+            "Patient": [], "Condition": [], "Observation": [], "order": []}
         seen: set[str] = set()
         for raw in chart:
             resource_type = raw.get("resourceType")
@@ -357,20 +389,8 @@ class RecordBuilder:
             if not _subject_matches(raw, self.patient_id):
                 self.report.other_patient[str(resource_type)] += 1
                 continue
-            if resource_type in ORDER_TYPES:
-                order = self._order(raw, fetched)
-                if order is not None:
-                    requests.append(order)
-                continue
-            model = self._parse(raw)
-            if model is None:
-                continue
-            if resource_type == "Patient":
-                patient = model
-            elif resource_type == "Condition":
-                conditions.append(model)
-            elif resource_type == "Observation":
-                observations.append(model)
+            held["order" if resource_type in ORDER_TYPES else resource_type].append(raw)
+            self.report.not_read[resource_type] += 1
 
         draft_orders = []
         for raw, _ in drafts:
@@ -380,16 +400,22 @@ class RecordBuilder:
             if order is not None:
                 draft_orders.append(order)
 
+        def lazy(kind: str, parse: Any, concepts: Any = lambda raw: ()) -> LazyResources[Any]:
+            return LazyResources(held[kind], parse, concepts, on_read=self._read)
+
         return PatientRecord(
             patient_id=self.patient_id,
             as_of=self.as_of,
-            patient=patient,
-            conditions=tuple(conditions),
-            observations=tuple(observations),
-            medication_requests=tuple(requests),
+            patients=lazy("Patient", self._parse),
+            conditions=lazy("Condition", self._parse, _code_concepts),
+            observations=lazy("Observation", self._parse, _observation_concepts),
+            medication_requests=lazy("order", lambda raw: self._order(raw, fetched)),
             draft_orders=tuple(draft_orders),
             report=self.report,
         )
+
+    def _read(self, raw: dict[str, Any]) -> None:
+        self.report.not_read[_type_of(raw)] -= 1
 
     def unresolved_medication_references(
         self, chart: Iterable[dict[str, Any]], drafts: Sequence[tuple[dict[str, Any], str | None]]
@@ -415,6 +441,23 @@ def _is_order(raw: dict[str, Any]) -> bool:
     """A MedicationRequest, or DSTU2's MedicationOrder (resourceType may be anything here)."""
     resource_type = raw.get("resourceType")
     return isinstance(resource_type, str) and resource_type in ORDER_TYPES
+
+
+def _code_concepts(raw: dict[str, Any]) -> tuple[Any, ...]:
+    return (raw.get("code"),)
+
+
+def _observation_concepts(raw: dict[str, Any]) -> list[Any]:
+    """`code` and every component's `code` (a single component object is read as a list, as
+    the parser repairs it)."""
+    components = raw.get("component")
+    if isinstance(components, dict):
+        components = [components]
+    if components is None:
+        components = []
+    if not isinstance(components, list):
+        return [raw.get("code"), []]  # not a list: "maybe", the models judge it
+    return [raw.get("code"), *(c.get("code") if isinstance(c, dict) else [] for c in components)]
 
 
 def _type_of(raw: dict[str, Any]) -> str:

@@ -60,8 +60,10 @@ def test_unparseable_resources_are_skipped_counted_and_not_fatal(call):
 
     builder = RecordBuilder("cramps-001", AS_OF)
     record = builder.build([e["resource"] for e in entries], [])
-    assert record.report.skipped_total == 1  # NotAType is not a type the rules read
-    assert len(record.conditions) == 3
+    assert record.report.not_read["Condition"] == 4  # validated only when a rule reads them
+    assert len(record.conditions) == 3  # reads all four; NotAType is not a type rules read
+    assert record.report.skipped_total == 1  # the Condition whose clinicalStatus is a string
+    assert record.report.not_read["Condition"] == 0
 
 
 def test_resources_of_another_patient_are_dropped_and_counted():

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from cds_service.cards import Action, Card, Suggestion
+from cds_service.lazy import screened
 from cds_service.observations import COUNTABLE_STATUSES, as_instant, observation_time
 from cds_service.prefetch import DataRequirement
 from cds_service.record import ConditionMatch, concept_label
@@ -91,7 +92,7 @@ def _shown(holder: Any) -> str | None:
 def b6_results(observations: Iterable[Any], value_set: ValueSet) -> list[B6Result]:
     """Every countable vitamin B6 result with a value, newest first (components too)."""
     found = []
-    for observation in observations:
+    for observation in screened(observations, value_set):
         if observation.status not in COUNTABLE_STATUSES:
             continue
         when = observation_time(observation)
