@@ -29,6 +29,7 @@ class ServerConfig:
     port: int = 8080
     workers: int = 2
     threads: int = 4
+    gc_threshold: int = 50000
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 64
     max_bundle_entries: int = 10000

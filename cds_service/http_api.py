@@ -17,6 +17,7 @@ import traceback
 import uuid
 from typing import Any
 
+import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
@@ -40,7 +41,7 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 def _json(body: Any, status: int = 200, content_type: str = "application/json") -> Response:
     return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        orjson.dumps(body),
         status=status,
         content_type=f"{content_type}; charset=utf-8",
     )
@@ -69,12 +70,20 @@ def _read_json_body() -> Any:
         Limits,
         NotJsonNumber,
         check_limits,
+        check_parsed_limits,
         finite_float,
         reject_constant,
         too_deep,
     )
 
     limits = Limits.from_server(current_app.config["LEGCRAMP_CONFIG"].server)
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass  # the standard parser below says what is wrong, and where
+    else:
+        check_parsed_limits(document, limits, raw)
+        return document
     try:
         document = json.loads(raw, parse_constant=reject_constant, parse_float=finite_float)
     except RecursionError:  # the C decoder recurses: past ~1000 levels it gives up

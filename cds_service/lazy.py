@@ -4,8 +4,9 @@ reads them.
 Validating a resource with `fhir.resources` costs about 0.2 ms, and a chart carries hundreds of
 resources of which the rules read a handful: the newest result of each test, the conditions in a
 value set, the active orders. So the record keeps raw JSON and a rule's question first screens
-the raw codes against the compiled value set (`ValueSet.may_match_json`, which answers "maybe"
-for anything it cannot read as plain strings). Only what passes the screen is validated, and
+the raw codes against the compiled value set, through an index of the record's distinct codes
+and texts built once per record (a resource whose codes are not plain strings is always a
+candidate). Only what passes the screen is validated, and
 the rule then decides on the validated model exactly as before, so nothing a rule relies on is
 read unvalidated. A resource the models reject is skipped and counted when it is read; one
 never read is counted as not read.
@@ -21,7 +22,77 @@ _UNREAD = object()
 
 
 class Screen(Protocol):
-    def may_match_json(self, concept: Any) -> bool: ...
+    def has_code(self, system: str | None, code: str | None) -> bool: ...
+
+    def matches_text(self, text: str | None) -> bool: ...
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def concept_terms(concept: Any) -> tuple[list[tuple[str | None, str | None]], list[str]] | None:
+    """The (system, code) pairs and texts (text, displays) of a raw CodeableConcept, as the
+    models would read them; None when it is not plain JSON of that shape (a single Coding
+    object where a list belongs counts as the list the parser repairs it into)."""
+    if concept is None:
+        return [], []
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding")
+    if isinstance(codings, dict):
+        codings = [codings]
+    elif codings is None:
+        codings = []
+    elif not isinstance(codings, list):
+        return None
+    pairs: list[tuple[str | None, str | None]] = []
+    texts: list[str] = []
+    text = concept.get("text")
+    if not _plain(text):
+        return None
+    if text:
+        texts.append(text)
+    for coding in codings:
+        if not isinstance(coding, dict):
+            return None
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if not (_plain(system) and _plain(code) and _plain(display)):
+            return None
+        pairs.append((system, code))
+        if display:
+            texts.append(display)
+    return pairs, texts
+
+
+class _TermIndex:
+    """Which resources carry each distinct (system, code) and text, and which cannot be read
+    without the models."""
+
+    def __init__(self, concepts_of: Iterable[Iterable[Any]]):
+        self.by_code: dict[tuple[str | None, str | None], list[int]] = {}
+        self.by_text: dict[str, list[int]] = {}
+        self.unreadable: list[int] = []
+        for index, concepts in enumerate(concepts_of):
+            for concept in concepts:
+                terms = concept_terms(concept)
+                if terms is None:
+                    self.unreadable.append(index)
+                    break
+                for pair in terms[0]:
+                    self.by_code.setdefault(pair, []).append(index)
+                for text in terms[1]:
+                    self.by_text.setdefault(text, []).append(index)
+
+    def candidates(self, value_set: Screen) -> list[int]:
+        found = set(self.unreadable)
+        for (system, code), indexes in self.by_code.items():
+            if value_set.has_code(system, code):
+                found.update(indexes)
+        for text, indexes in self.by_text.items():
+            if value_set.matches_text(text):
+                found.update(indexes)
+        return sorted(found)
 
 
 class LazyResources(Generic[T]):
@@ -44,6 +115,7 @@ class LazyResources(Generic[T]):
         self._concepts = concepts
         self._on_read = on_read
         self._models: list[Any] = [_UNREAD] * len(self.raws)
+        self._terms: _TermIndex | None = None
 
     def model(self, index: int) -> T | None:
         model = self._models[index]
@@ -70,10 +142,9 @@ class LazyResources(Generic[T]):
     def screened_indexes(self, value_set: Screen) -> list[int]:
         """Indexes of the resources whose raw codes may match `value_set` (a superset of those
         whose validated codes do)."""
-        return [
-            index for index, raw in enumerate(self.raws)
-            if any(value_set.may_match_json(concept) for concept in self._concepts(raw))
-        ]
+        if self._terms is None:
+            self._terms = _TermIndex(self._concepts(raw) for raw in self.raws)
+        return self._terms.candidates(value_set)
 
     def screened(self, value_set: Screen) -> list[T]:
         """The validated resources that may match `value_set`, in the record's order."""

@@ -83,14 +83,48 @@ def _string_error(text: str, limits: Limits, link: _Link, what: str) -> CdsError
     return None
 
 
-def check_limits(document: Any, limits: Limits) -> None:
-    """Raise a 400 CdsError at the first limit `document` exceeds: nesting depth, entries in a
-    Bundle, keys in the top-level `prefetch`, length (and Unicode validity) of strings and keys."""
-    if isinstance(document, str):
-        error = _string_error(document, limits, None, "a string")
-        if error:
-            raise error
+def check_parsed_limits(document: Any, limits: Limits, raw: bytes) -> None:
+    """`check_limits` for a document a strict parser (orjson) read from `raw`: it has no
+    unpaired surrogates, so only what the raw bytes cannot rule out is walked. A body shorter
+    than the string limit has no string over it; a list of more than N members needs N commas;
+    nesting deeper than N needs N brackets. In the common case only the depth is walked, over
+    containers alone; any possible violation is found (and placed) by the full walk."""
+    strings = len(raw) > limits.max_string_length
+    entries = raw.count(b",") >= limits.max_bundle_entries
+    if strings or entries:
+        check_limits(document, limits)
         return
+    _check_prefetch_keys(document, limits)
+    if nested_deeper_than(raw, limits.max_json_depth):
+        check_limits(document, limits)  # finds the place to report
+
+
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+# Keeps quotes and brackets (as parentheses); deletes every other byte.
+_BRACKETS = bytes.maketrans(b"{[}]", b"(())")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b'"{}[]')
+
+
+def nested_deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether valid JSON text `raw` nests containers deeper than `limit`, read from the bytes
+    at C speed: escapes are removed (so quotes delimit strings), then everything but quotes
+    and brackets, then strings; each pass removes every innermost `()` pair, one nesting level,
+    so the text is empty after exactly `depth` passes. Only for text a JSON parser accepted."""
+    text = _ESCAPE.sub(b"", raw) if b"\\" in raw else raw
+    # `""` is an empty string, or two strings with nothing structural between them: dropping
+    # it first leaves few strings for the (slower) regex.
+    skeleton = text.translate(_BRACKETS, _NOT_BRACKETS).replace(b'""', b"")
+    if b'"' in skeleton:
+        skeleton = _STRING.sub(b"", skeleton)
+    for _ in range(limit):
+        if not skeleton:
+            return False
+        skeleton = skeleton.replace(b"()", b"")
+    return bool(skeleton)
+
+
+def _check_prefetch_keys(document: Any, limits: Limits) -> None:
     if isinstance(document, dict):
         prefetch = document.get("prefetch")
         if isinstance(prefetch, dict) and len(prefetch) > limits.max_prefetch_keys:
@@ -99,6 +133,17 @@ def check_limits(document: Any, limits: Limits) -> None:
                 "(server.max_prefetch_keys)",
                 "$.prefetch",
             )
+
+
+def check_limits(document: Any, limits: Limits) -> None:
+    """Raise a 400 CdsError at the first limit `document` exceeds: nesting depth, entries in a
+    Bundle, keys in the top-level `prefetch`, length (and Unicode validity) of strings and keys."""
+    if isinstance(document, str):
+        error = _string_error(document, limits, None, "a string")
+        if error:
+            raise error
+        return
+    _check_prefetch_keys(document, limits)
     if not isinstance(document, dict | list):
         return
     stack: list[tuple[dict[str, Any] | list[Any], int, _Link]] = [(document, 1, None)]

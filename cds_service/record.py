@@ -456,7 +456,7 @@ def _observation_concepts(raw: dict[str, Any]) -> list[Any]:
     if components is None:
         components = []
     if not isinstance(components, list):
-        return [raw.get("code"), []]  # not a list: "maybe", the models judge it
+        return [raw.get("code"), []]  # not a list: unreadable, so the models judge it
     return [raw.get("code"), *(c.get("code") if isinstance(c, dict) else [] for c in components)]
 
 

@@ -45,10 +45,6 @@ class Match:
         return f"name '{self.text}'"
 
 
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, str)
-
-
 def _normalise_icd10(code: str) -> str:
     return code.replace(".", "").strip().upper()
 
@@ -112,38 +108,6 @@ class ValueSet:
             if self.has_code(system, code):
                 return Match(self.id, "code", system=system, code=code)
         return None
-
-    def may_match_json(self, concept: Any) -> bool:
-        """Whether a raw JSON CodeableConcept may match (by code or text): False only when it
-        certainly does not. Anything that is not plain strings where strings belong answers
-        True, so the models see it (and reject it or read it as `match` would)."""
-        if concept is None:
-            return False
-        if not isinstance(concept, dict):
-            return True
-        codings = concept.get("coding")
-        if isinstance(codings, dict):  # a single Coding where a list belongs (repaired later)
-            codings = [codings]
-        elif codings is None:
-            codings = []
-        elif not isinstance(codings, list):
-            return True
-        texts = [concept.get("text")]
-        for coding in codings:
-            if not isinstance(coding, dict):
-                return True
-            system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-            if not (_plain(system) and _plain(code)):
-                return True
-            if self.has_code(system, code):
-                return True
-            texts.append(display)
-        for text in texts:
-            if not _plain(text):
-                return True
-            if self.matches_text(text):
-                return True
-        return False
 
     def match(self, concept: Any | None) -> Match | None:
         """Code first, then whole-word text of `concept.text` and each `coding.display`."""
