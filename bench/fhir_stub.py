@@ -27,6 +27,9 @@ class FhirStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes: with Nagle's algorithm the body waits for
+            # the client's delayed ACK (~40 ms), which would be charged to the service.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 time.sleep(stub.delay)
