@@ -8,6 +8,7 @@ its configured value and points at where it was exceeded; it never echoes the re
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -85,18 +86,17 @@ def _string_error(text: str, limits: Limits, link: _Link, what: str) -> CdsError
 
 def check_parsed_limits(document: Any, limits: Limits, raw: bytes) -> None:
     """`check_limits` for a document a strict parser (orjson) read from `raw`: it has no
-    unpaired surrogates, so only what the raw bytes cannot rule out is walked. A body shorter
-    than the string limit has no string over it; a list of more than N members needs N commas;
-    nesting deeper than N needs N brackets. In the common case only the depth is walked, over
-    containers alone; any possible violation is found (and placed) by the full walk."""
-    strings = len(raw) > limits.max_string_length
-    entries = raw.count(b",") >= limits.max_bundle_entries
-    if strings or entries:
-        check_limits(document, limits)
-        return
+    unpaired surrogates, so what is left is proved from the raw bytes at C speed where it can
+    be, and walked only where it cannot. Any possible violation is found (and placed) by the
+    full walk."""
+    text = _ESCAPE.sub(b"_", raw) if b"\\" in raw else raw  # one byte per escape, no quotes
     _check_prefetch_keys(document, limits)
-    if nested_deeper_than(raw, limits.max_json_depth):
-        check_limits(document, limits)  # finds the place to report
+    if (
+        _may_hold_long_string(text, limits.max_string_length)
+        or not _bundles_within_limit(document, text, limits.max_bundle_entries)
+        or nested_deeper_than(text, limits.max_json_depth)
+    ):
+        check_limits(document, limits)
 
 
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)
@@ -106,12 +106,46 @@ _BRACKETS = bytes.maketrans(b"{[}]", b"(())")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b'"{}[]')
 
 
-def nested_deeper_than(raw: bytes, limit: int) -> bool:
-    """Whether valid JSON text `raw` nests containers deeper than `limit`, read from the bytes
-    at C speed: escapes are removed (so quotes delimit strings), then everything but quotes
-    and brackets, then strings; each pass removes every innermost `()` pair, one nesting level,
-    so the text is empty after exactly `depth` passes. Only for text a JSON parser accepted."""
-    text = _ESCAPE.sub(b"", raw) if b"\\" in raw else raw
+@functools.lru_cache(maxsize=8)
+def _longer_than(limit: int) -> re.Pattern[bytes]:
+    return re.compile(rb'"[^"]{%d,}"' % (limit + 1))
+
+
+def _may_hold_long_string(text: bytes, limit: int) -> bool:
+    """Whether some string (or key) may be longer than `limit` characters: UTF-8 takes at
+    least a byte per character and each escape is one byte in `text`, so no run of more than
+    `limit` bytes between quotes means no such string."""
+    return len(text) > limit + 2 and _longer_than(limit).search(text) is not None
+
+
+def _bundles_within_limit(document: Any, text: bytes, limit: int) -> bool:
+    """Whether every Bundle is within `limit` entries, shown cheaply: when all Bundles are
+    where CDS Hooks puts them (prefetch values, context.draftOrders), because the bytes
+    `"Bundle"` occur at least once in each, so no more occurrences than Bundles found there
+    means none elsewhere; or when the text has fewer commas than a longer list needs. False
+    (walk everything) when neither shows it."""
+    if text.count(b",") < limit:
+        return True
+    if not isinstance(document, dict):
+        return False
+    prefetch = document.get("prefetch")
+    context = document.get("context")
+    places = list(prefetch.values()) if isinstance(prefetch, dict) else []
+    places.append(context.get("draftOrders") if isinstance(context, dict) else None)
+    bundles = [v for v in places if isinstance(v, dict) and v.get("resourceType") == "Bundle"]
+    if text.count(b'"Bundle"') > len(bundles):
+        return False
+    return all(not isinstance(b.get("entry"), list) or len(b["entry"]) <= limit for b in bundles)
+
+
+def nested_deeper_than(text: bytes, limit: int) -> bool:
+    """Whether valid JSON text nests containers deeper than `limit`, read from the bytes at C
+    speed: with escapes replaced (so quotes delimit strings), everything but quotes and
+    brackets is deleted, then strings; each pass removes every innermost `()` pair, one nesting
+    level, so the text is empty after exactly `depth` passes. Only for text a JSON parser
+    accepted."""
+    if b"\\" in text:
+        text = _ESCAPE.sub(b"_", text)
     # `""` is an empty string, or two strings with nothing structural between them: dropping
     # it first leaves few strings for the (slower) regex.
     skeleton = text.translate(_BRACKETS, _NOT_BRACKETS).replace(b'""', b"")

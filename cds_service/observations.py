@@ -10,11 +10,11 @@ say it was not compared. Which codes and which conversions apply is data from `h
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .lazy import LazyResources, screened
 from .terminology import ValueSet
@@ -170,50 +170,58 @@ def latest(
     observations: Iterable[Any], value_set: ValueSet, normaliser: Normaliser, since: datetime
 ) -> LabResult | None:
     """The most recent result on or after `since`, or None when there is none in the window."""
-    if isinstance(observations, LazyResources):
-        return _latest_lazily(observations, value_set, normaliser, since)
-    for result in results(observations, value_set, normaliser):
-        return result if result.when >= since else None
-    return None
+    result = newest(observations, value_set,
+                    lambda o: _observation_results(o, value_set, normaliser), since)
+    return result if result is not None and result.when >= since else None
 
 
-def _latest_lazily(
-    observations: LazyResources[Any], value_set: ValueSet, normaliser: Normaliser,
-    since: datetime,
-) -> LabResult | None:
-    """`latest` validating newest first and stopping as soon as no older result can win.
+class Dated(Protocol):
+    @property
+    def when(self) -> datetime: ...
 
-    Candidates are ordered by their raw date; one whose raw date cannot be read is validated
-    first. A validated time that differs from the raw date would make the order wrong, so then
-    every candidate is validated, as `results` does.
+
+R = TypeVar("R", bound=Dated)
+
+
+def newest(
+    observations: Iterable[Any], value_set: ValueSet,
+    results_of: Callable[[Any], list[R]], older_than_matters: datetime | None = None,
+) -> R | None:
+    """The newest of the results `results_of` finds in the Observations that may match
+    `value_set` (ties: the record's order, as a stable sort of every result would give).
+
+    On a lazy record, candidates are validated newest first by their raw date (one whose raw
+    date cannot be read, first of all) and the search stops once no older candidate can win,
+    or, with `older_than_matters`, once the rest are older than it. A validated time that
+    differs from the raw date would make that order wrong: then every candidate is validated.
     """
+    if not isinstance(observations, LazyResources):
+        found = [r for o in observations for r in results_of(o)]
+        return sorted(found, key=lambda r: r.when, reverse=True)[0] if found else None
     indexes = [
         index for index in observations.screened_indexes(value_set)
         if _may_count(observations.raws[index])
     ]
     keyed = [(raw_observation_time(observations.raws[index]), index) for index in indexes]
     keyed.sort(key=lambda item: (item[0] is not None, _newest_first(item[0]), item[1]))
-    best: tuple[LabResult, int, int] | None = None
+    best: tuple[R, int, int] | None = None
     for raw_time, index in keyed:
-        if raw_time is not None and raw_time < (best[0].when if best else since):
-            break  # this and every later candidate are older than what is already known
+        bound = best[0].when if best else older_than_matters
+        if raw_time is not None and bound is not None and raw_time < bound:
+            break  # this and every later candidate are older than what can still count
         observation = observations.model(index)
         if observation is None:
             continue
         if raw_time is not None and observation_time(observation) != raw_time:
-            return latest(list(observations.screened(value_set)), value_set, normaliser, since)
-        for position, result in enumerate(
-                _observation_results(observation, value_set, normaliser)):
-            if best is None or _rank((result, index, position)) < _rank(best):
+            return newest(observations.screened(value_set), value_set, results_of)
+        for position, result in enumerate(results_of(observation)):
+            if best is None or _rank(result, index, position) < _rank(*best):
                 best = (result, index, position)
-    if best is None:
-        return None
-    return best[0] if best[0].when >= since else None
+    return best[0] if best else None
 
 
-def _rank(item: tuple[LabResult, int, int]) -> tuple[float, int, int]:
+def _rank(result: Dated, index: int, position: int) -> tuple[float, int, int]:
     """Newest first, then the record's order (the order a stable sort of `results` keeps)."""
-    result, index, position = item
     return (-result.when.timestamp(), index, position)
 
 

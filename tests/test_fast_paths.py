@@ -80,8 +80,9 @@ def test_depth_from_the_bytes_is_the_documents_depth(document, limit):
 def test_shortcut_limits_refuse_exactly_what_the_full_walk_refuses(
         document, max_depth, max_entries, max_keys, max_string, as_bundle):
     if as_bundle and isinstance(document, list):
-        document = {"resourceType": "Bundle", "entry": document}
-    if isinstance(document, dict) and max_keys and as_bundle:
+        bundle = {"resourceType": "Bundle", "entry": document}
+        document = {"prefetch": {"k": bundle}} if max_keys % 2 else bundle
+    elif isinstance(document, dict) and max_keys and as_bundle:
         document = {"prefetch": document}
     limits = Limits(max_json_depth=max_depth, max_bundle_entries=max_entries,
                     max_prefetch_keys=max_keys, max_string_length=max_string)
@@ -95,6 +96,30 @@ def test_a_long_string_in_a_long_body_is_still_found():
     found = outcome(check_parsed_limits, document, Limits(max_string_length=40),
                     orjson.dumps(document))
     assert found is not None and found["issue"][0]["expression"] == ["$.extension.note"]
+
+
+@pytest.mark.parametrize("where", ["prefetch", "draftOrders", "nested", "top"])
+def test_a_bundle_over_the_entry_limit_is_found_wherever_it_is(where):
+    big = {"resourceType": "Bundle", "entry": [{"resource": {"id": str(i)}} for i in range(6)]}
+    small = {"resourceType": "Bundle", "entry": [{"resource": {"id": "1"}}]}
+    documents = {
+        "prefetch": {"prefetch": {"a": small, "b": big}},
+        "draftOrders": {"context": {"draftOrders": big}, "prefetch": {"a": small}},
+        "nested": {"prefetch": {"a": {"resourceType": "Bundle", "entry": [{"resource": big}]}}},
+        "top": big,
+    }
+    document = documents[where]
+    limits = Limits(max_bundle_entries=5)
+    found = outcome(check_parsed_limits, document, limits, orjson.dumps(document))
+    assert found is not None and "max_bundle_entries" in found["issue"][0]["diagnostics"]
+    assert found == outcome(check_limits, document, limits)
+
+
+def test_escapes_count_as_characters_of_a_string():
+    document = {"note": "\n" * 6}  # six characters, each written as a two-byte escape
+    raw = orjson.dumps(document)
+    assert outcome(check_parsed_limits, document, Limits(max_string_length=6), raw) is None
+    assert outcome(check_parsed_limits, document, Limits(max_string_length=5), raw) is not None
 
 
 def test_deep_nesting_is_placed_where_it_is():

@@ -30,8 +30,12 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from cds_service.cards import Action, Card, Suggestion
-from cds_service.lazy import screened
-from cds_service.observations import COUNTABLE_STATUSES, as_instant, observation_time
+from cds_service.observations import (
+    COUNTABLE_STATUSES,
+    as_instant,
+    newest,
+    observation_time,
+)
 from cds_service.prefetch import DataRequirement
 from cds_service.record import ConditionMatch, concept_label
 from cds_service.services import RuleContext
@@ -89,23 +93,26 @@ def _shown(holder: Any) -> str | None:
     return None
 
 
-def b6_results(observations: Iterable[Any], value_set: ValueSet) -> list[B6Result]:
-    """Every countable vitamin B6 result with a value, newest first (components too)."""
-    found = []
-    for observation in screened(observations, value_set):
-        if observation.status not in COUNTABLE_STATUSES:
-            continue
-        when = observation_time(observation)
-        if when is None:
-            continue
-        holders = [observation] if value_set.match(observation.code) else []
-        holders += [c for c in observation.component or [] if value_set.match(c.code)]
-        for holder in holders:
-            shown = _shown(holder)
-            if shown is not None:
-                found.append(B6Result(observation, when, shown))
-                break
-    return sorted(found, key=lambda r: r.when, reverse=True)
+def latest_b6(observations: Iterable[Any], value_set: ValueSet) -> B6Result | None:
+    """The newest countable vitamin B6 result with a value (components too), validating as
+    few Observations as it can."""
+    return newest(observations, value_set, lambda o: _b6_of(o, value_set))
+
+
+def _b6_of(observation: Any, value_set: ValueSet) -> list[B6Result]:
+    """The B6 result one Observation holds (itself or its first matching component)."""
+    if observation.status not in COUNTABLE_STATUSES:
+        return []
+    when = observation_time(observation)
+    if when is None:
+        return []
+    holders = [observation] if value_set.match(observation.code) else []
+    holders += [c for c in observation.component or [] if value_set.match(c.code)]
+    for holder in holders:
+        shown = _shown(holder)
+        if shown is not None:
+            return [B6Result(observation, when, shown)]
+    return []
 
 
 @dataclass(frozen=True)
@@ -152,10 +159,10 @@ class DiabetesSpasmB6:
             return []
         lookback = context.settings["b6_lookback_days"]
         since = context.now - timedelta(days=lookback)
-        results = b6_results(context.record.observations, self.vitamin_b6.value_set)
-        if results and results[0].when >= since:
+        result = latest_b6(context.record.observations, self.vitamin_b6.value_set)
+        if result is not None and result.when >= since:
             return []
-        return [self._card(context, diabetes, spasms, results[0] if results else None)]
+        return [self._card(context, diabetes, spasms, result)]
 
     def _order(
         self, context: RuleContext, spasm: ConditionMatch, diabetes: ConditionMatch
