@@ -245,13 +245,20 @@ class PatientRecord:
                 return condition
         return None
 
-    def active_medications(self) -> list[MedicationOrder]:
-        """The chart's active MedicationRequests; a deceased patient has none, whatever stale
-        orders say."""
+    def active_medications(self, value_set: ValueSet | None = None) -> list[MedicationOrder]:
+        """The chart's active MedicationRequests (only those whose medication may be in
+        `value_set`, when one is given: the others are not validated); a deceased patient has
+        none, whatever stale orders say."""
         if self.is_deceased:
             return []
-        return [order for order in self.medication_requests.select(_may_be_active)
-                if order.status == "active"]
+        if value_set is None:
+            orders = self.medication_requests.select(_may_be_active)
+        else:
+            candidates = set(self.medication_requests.screened_indexes(value_set))
+            orders = self.medication_requests.models(
+                i for i, raw in enumerate(self.medication_requests.raws)
+                if i in candidates and _may_be_active(raw))
+        return [order for order in orders if order.status == "active"]
 
     def draft(self, reference: str) -> MedicationOrder | None:
         wanted = reference_key(reference)
@@ -409,7 +416,8 @@ class RecordBuilder:
             patients=lazy("Patient", self._parse),
             conditions=lazy("Condition", self._parse, _code_concepts),
             observations=lazy("Observation", self._parse, _observation_concepts),
-            medication_requests=lazy("order", lambda raw: self._order(raw, fetched)),
+            medication_requests=lazy("order", lambda raw: self._order(raw, fetched),
+                                     _medication_concepts),
             draft_orders=tuple(draft_orders),
             report=self.report,
         )
@@ -441,6 +449,14 @@ def _is_order(raw: dict[str, Any]) -> bool:
     """A MedicationRequest, or DSTU2's MedicationOrder (resourceType may be anything here)."""
     resource_type = raw.get("resourceType")
     return isinstance(resource_type, str) and resource_type in ORDER_TYPES
+
+
+def _medication_concepts(raw: dict[str, Any]) -> list[Any]:
+    """An order's medicationCodeableConcept; an order naming its medication by reference is
+    unreadable here (`[]`), so the models resolve and judge it."""
+    if "medicationReference" in raw or "medicationCodeableConcept" not in raw:
+        return [[]]
+    return [raw["medicationCodeableConcept"]]
 
 
 def _code_concepts(raw: dict[str, Any]) -> tuple[Any, ...]:

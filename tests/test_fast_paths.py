@@ -304,3 +304,23 @@ def test_tune_garbage_collector_sets_the_young_threshold(restore_gc):
     tune_garbage_collector(12345)
     assert gc.get_threshold()[0] == 12345
     assert gc.get_freeze_count() > 0
+
+
+def test_active_medications_of_a_value_set_validate_only_what_may_match():
+    def order(index: int, code: str, status: str = "active") -> dict[str, Any]:
+        return {"resourceType": "MedicationRequest", "id": f"m{index}", "status": status,
+                "intent": "order", "subject": {"reference": "Patient/p"},
+                "medicationCodeableConcept": {"coding": [{"system": RX, "code": code}]}}
+
+    by_reference = {"resourceType": "MedicationRequest", "id": "ref", "status": "active",
+                    "intent": "order", "subject": {"reference": "Patient/p"},
+                    "medicationReference": {"reference": "#q"},
+                    "contained": [{"resourceType": "Medication", "id": "q",
+                                   "code": {"coding": [{"system": RX, "code": "9071"}]}}]}
+    raws = [order(i, "1") for i in range(20)] + [
+        order(20, "9071"), order(21, "9071", "stopped"), by_reference]
+    record = RecordBuilder("p", AS_OF).build(raws, [])
+    found = record.active_medications(QUININE)
+    assert [o.id for o in found] == ["m20", "ref"]
+    assert record.report.parsed["MedicationRequest"] == 2  # the stopped one is not validated
+    assert [o.id for o in record.active_medications()] == [f"m{i}" for i in range(21)] + ["ref"]

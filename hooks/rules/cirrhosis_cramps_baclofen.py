@@ -85,7 +85,7 @@ class CirrhosisCrampsBaclofen:
         seen = {o.reference for o, _ in ordered}
         active = [
             (o, m)
-            for o in context.record.active_medications()
+            for o in context.record.active_medications(self.baclofen)
             if (m := o.match_medication(self.baclofen)) and o.reference not in seen
         ]
         return [self._card(context, liver, cramps, ordered, active)]

@@ -72,7 +72,7 @@ class CyclobenzaprineDuration:
         estimate: DurationEstimate | None,
     ) -> list[str]:
         found = []
-        for active in context.record.active_medications():
+        for active in context.record.active_medications(self.cyclobenzaprine):
             if active.reference == order.reference or not active.match_medication(
                 self.cyclobenzaprine
             ):

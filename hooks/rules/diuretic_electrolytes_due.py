@@ -50,7 +50,7 @@ class DiureticElectrolytesDue:
             return []
         diuretics = [
             (o, m)
-            for o in context.record.active_medications()
+            for o in context.record.active_medications(self.diuretics)
             if (m := o.match_medication(self.diuretics))
         ]
         if not diuretics:

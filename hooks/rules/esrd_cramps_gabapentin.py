@@ -126,7 +126,7 @@ class EsrdCrampsGabapentin:
         seen = {o.reference for o, _ in ordered}
         active = [
             (o, m)
-            for o in context.record.active_medications()
+            for o in context.record.active_medications(self.alpha2delta_ligands)
             if (m := o.match_medication(self.alpha2delta_ligands)) and o.reference not in seen
         ]
         return ordered, active

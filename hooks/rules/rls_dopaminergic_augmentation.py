@@ -224,7 +224,8 @@ class RlsDopaminergicAugmentation:
         """Alpha-2-delta ligands among the open drafts (order hooks) or the active orders
         (patient-view), other than `order` itself."""
         record = context.record
-        pool = record.open_drafts() if context.is_order_hook else record.active_medications()
+        pool = (record.open_drafts() if context.is_order_hook
+                else record.active_medications(self.alpha2delta))
         return [o for o in pool
                 if o is not order and o.reference != order.reference
                 and o.match_medication(self.alpha2delta)]
