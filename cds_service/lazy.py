@@ -116,6 +116,7 @@ class LazyResources(Generic[T]):
         self._on_read = on_read
         self._models: list[Any] = [_UNREAD] * len(self.raws)
         self._terms: _TermIndex | None = None
+        self._orders: dict[Callable[[dict[str, Any]], Any], list[tuple[Any, int]]] = {}
 
     def model(self, index: int) -> T | None:
         model = self._models[index]
@@ -149,6 +150,17 @@ class LazyResources(Generic[T]):
     def screened(self, value_set: Screen) -> list[T]:
         """The validated resources that may match `value_set`, in the record's order."""
         return self.models(self.screened_indexes(value_set))
+
+    def ordered(
+        self, key: Callable[[dict[str, Any]], Any], sort_key: Callable[[tuple[Any, int]], Any],
+    ) -> list[tuple[Any, int]]:
+        """(key(raw), index) for every resource, sorted by `sort_key`: computed once per
+        record for each key function (the newest-first order of lab results, say)."""
+        found = self._orders.get(key)
+        if found is None:
+            found = self._orders[key] = sorted(
+                ((key(raw), index) for index, raw in enumerate(self.raws)), key=sort_key)
+        return found
 
     def select(self, keep: Callable[[dict[str, Any]], bool]) -> list[T]:
         """The validated resources whose raw JSON passes `keep`, in the record's order."""

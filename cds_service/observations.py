@@ -198,12 +198,10 @@ def newest(
     if not isinstance(observations, LazyResources):
         found = [r for o in observations for r in results_of(o)]
         return sorted(found, key=lambda r: r.when, reverse=True)[0] if found else None
-    indexes = [
-        index for index in observations.screened_indexes(value_set)
-        if _may_count(observations.raws[index])
-    ]
-    keyed = [(raw_observation_time(observations.raws[index]), index) for index in indexes]
-    keyed.sort(key=lambda item: (item[0] is not None, _newest_first(item[0]), item[1]))
+    candidates = set(observations.screened_indexes(value_set))
+    raws = observations.raws
+    keyed = [(raw_time, index) for raw_time, index in observations.ordered(
+        raw_observation_time, _newest_first) if index in candidates and _may_count(raws[index])]
     best: tuple[R, int, int] | None = None
     for raw_time, index in keyed:
         bound = best[0].when if best else older_than_matters
@@ -225,8 +223,11 @@ def _rank(result: Dated, index: int, position: int) -> tuple[float, int, int]:
     return (-result.when.timestamp(), index, position)
 
 
-def _newest_first(value: datetime | None) -> float:
-    return -value.timestamp() if value is not None else 0.0
+def _newest_first(item: tuple[datetime | None, int]) -> tuple[bool, float, int]:
+    """Unreadable raw dates first (they must be validated to be placed), then newest first,
+    then the record's order."""
+    value, index = item
+    return (value is not None, -value.timestamp() if value is not None else 0.0, index)
 
 
 def _may_count(raw: dict[str, Any]) -> bool:
