@@ -40,8 +40,12 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 
 def _json(body: Any, status: int = 200, content_type: str = "application/json") -> Response:
+    try:
+        data = orjson.dumps(body)
+    except TypeError:  # an integer past 64 bits, echoed from a request the standard parser read
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(
-        orjson.dumps(body),
+        data,
         status=status,
         content_type=f"{content_type}; charset=utf-8",
     )

@@ -29,6 +29,7 @@ from cds_service.limits import Limits, check_limits, check_parsed_limits, nested
 from cds_service.parsing import ParseReport, ResourceRejected, parse_resource
 from cds_service.record import RecordBuilder
 from cds_service.terminology import ValueSet
+from tests.conftest import load_request
 
 PROPERTIES = settings(
     max_examples=300,
@@ -324,3 +325,20 @@ def test_active_medications_of_a_value_set_validate_only_what_may_match():
     assert [o.id for o in found] == ["m20", "ref"]
     assert record.report.parsed["MedicationRequest"] == 2  # the stopped one is not validated
     assert [o.id for o in record.active_medications()] == [f"m{i}" for i in range(21)] + ["ref"]
+
+
+def test_an_integer_past_64_bits_echoed_in_a_suggestion_is_still_answered(client):
+    """Found by the mutation fuzzer: 10**400 is past what orjson reads, so the standard parser
+    reads it; the stop suggestion echoes the order, and orjson cannot write it back."""
+    request = load_request("patient-view-full-prefetch")
+    medications = request["prefetch"]["activeMedications"]["entry"]
+    quinine = next(e["resource"] for e in medications
+                   if "quinine" in json.dumps(e["resource"]).lower())
+    quinine["dosageInstruction"] = [{"text": "huge", "doseAndRate": [
+        {"doseQuantity": {"value": 10**400}}]}]
+    response = client.post("/cds-services/legcramp-patient-view", data=json.dumps(request),
+                           content_type="application/json")
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    assert "quinine-leg-cramps" in [c["source"]["topic"]["code"] for c in cards]
+    assert str(10**400) in response.get_data(as_text=True)
