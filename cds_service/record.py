@@ -300,13 +300,22 @@ def contained_resource(order: dict[str, Any], reference: str) -> dict[str, Any] 
     return None
 
 
-def _subject_matches(raw: dict[str, Any], patient_id: str) -> bool:
+def _subject_matches(raw: dict[str, Any], patient_id: str,
+                     known: dict[str, bool] | None = None) -> bool:
+    """Whether `raw` is about `patient_id` (or names no one); `known` remembers the answer
+    per reference, as a chart repeats the same one thousands of times."""
     subject = raw.get("subject") or raw.get("patient")
     if raw.get("resourceType") == "Patient":
         return raw.get("id") in (None, patient_id)
     if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
         return True
-    return referenced_id(subject["reference"]) == patient_id
+    reference = subject["reference"]
+    if known is None:
+        return referenced_id(reference) == patient_id
+    answer = known.get(reference)
+    if answer is None:
+        answer = known[reference] = referenced_id(reference) == patient_id
+    return answer
 
 
 class RecordBuilder:
@@ -360,14 +369,16 @@ class RecordBuilder:
     def _index(
         self, chart: Sequence[dict[str, Any]], drafts: Sequence[tuple[dict[str, Any], str | None]]
     ) -> None:
-        """Index the request's resources for reference lookups, once per builder."""
+        """Index the request's resources for reference lookups, once per builder. References
+        are followed only to a Medication, so of the chart only Medications are indexed."""
         if self._indexed:
             return
         self._indexed = True
         for raw, full_url in drafts:
             self.index.add(raw, full_url)
         for raw in chart:
-            self.index.add(raw)
+            if raw.get("resourceType") == "Medication":
+                self.index.add(raw)
 
     def build(
         self,
@@ -382,6 +393,7 @@ class RecordBuilder:
         held: dict[str, list[dict[str, Any]]] = {
             "Patient": [], "Condition": [], "Observation": [], "order": []}
         seen: set[str] = set()
+        subjects: dict[str, bool] = {}
         for raw in chart:
             resource_type = raw.get("resourceType")
             if not isinstance(resource_type, str) or resource_type not in READ_TYPES:
@@ -393,7 +405,7 @@ class RecordBuilder:
                 continue
             if identity:
                 seen.add(identity)
-            if not _subject_matches(raw, self.patient_id):
+            if not _subject_matches(raw, self.patient_id, subjects):
                 self.report.other_patient[str(resource_type)] += 1
                 continue
             held["order" if resource_type in ORDER_TYPES else resource_type].append(raw)
