@@ -6,10 +6,9 @@ resources of which the rules read a handful: the newest result of each test, the
 value set, the active orders. So the record keeps raw JSON and a rule's question first screens
 the raw codes against the compiled value set, through an index of the record's distinct codes
 and texts built once per record (a resource whose codes are not plain strings is always a
-candidate). Only what passes the screen is validated, and
-the rule then decides on the validated model exactly as before, so nothing a rule relies on is
-read unvalidated. A resource the models reject is skipped and counted when it is read; one
-never read is counted as not read.
+candidate). Only what passes the screen is validated, and the rule then decides on the
+validated model exactly as before, so nothing a rule relies on is read unvalidated. A resource
+the models reject is skipped and counted when it is read; one never read is counted as not read.
 """
 
 from __future__ import annotations

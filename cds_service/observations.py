@@ -196,8 +196,9 @@ def newest(
     differs from the raw date would make that order wrong: then every candidate is validated.
     """
     if not isinstance(observations, LazyResources):
-        found = [r for o in observations for r in results_of(o)]
-        return sorted(found, key=lambda r: r.when, reverse=True)[0] if found else None
+        # max keeps the first of equals, as a stable newest-first sort would
+        return max((r for o in observations for r in results_of(o)), key=lambda r: r.when,
+                   default=None)
     candidates = set(observations.screened_indexes(value_set))
     raws = observations.raws
     keyed = [(raw_time, index) for raw_time, index in observations.ordered(

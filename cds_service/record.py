@@ -214,9 +214,8 @@ class PatientRecord:
         """Onset by the catalog's ground rule; onsetAge counts from the birth date when known."""
         onset = condition_onset(condition)
         age = condition.onsetAge
-        patient = self.patient if age is not None and age.value is not None else None
-        if age is not None and age.value is not None and patient is not None:
-            birth = patient.birthDate
+        if age is not None and age.value is not None and self.patient is not None:
+            birth = self.patient.birthDate
             if birth is not None and (age.code or age.unit) in ("a", "yr", "years", "year"):
                 years = int(age.value)
                 try:
@@ -231,19 +230,15 @@ class PatientRecord:
         wanted = reference_key(reference)
         target_id = referenced_id(reference)
 
-        def named(raw: dict[str, Any]) -> bool:
-            raw_id = raw.get("id")
-            if not isinstance(raw_id, str):
-                return raw_id is not None  # not a string: let the models judge it
-            return wanted == f"Condition/{raw_id}" or (
-                reference.startswith("urn:uuid:") and raw_id == target_id)
+        def named(condition_id: Any) -> bool:
+            return wanted == f"Condition/{condition_id}" or (
+                reference.startswith("urn:uuid:") and condition_id == target_id)
 
-        for condition in self.conditions.select(named):
-            if wanted == f"Condition/{condition.id}" or (
-                reference.startswith("urn:uuid:") and condition.id == target_id
-            ):
-                return condition
-        return None
+        def may_be_named(raw: dict[str, Any]) -> bool:
+            raw_id = raw.get("id")  # an id that is not a string: the models judge it
+            return named(raw_id) if isinstance(raw_id, str) else raw_id is not None
+
+        return next((c for c in self.conditions.select(may_be_named) if named(c.id)), None)
 
     def active_medications(self, value_set: ValueSet | None = None) -> list[MedicationOrder]:
         """The chart's active MedicationRequests (only those whose medication may be in
@@ -251,13 +246,10 @@ class PatientRecord:
         none, whatever stale orders say."""
         if self.is_deceased:
             return []
-        if value_set is None:
-            orders = self.medication_requests.select(_may_be_active)
-        else:
-            candidates = set(self.medication_requests.screened_indexes(value_set))
-            orders = self.medication_requests.models(
-                i for i, raw in enumerate(self.medication_requests.raws)
-                if i in candidates and _may_be_active(raw))
+        requests = self.medication_requests
+        indexes = (range(len(requests.raws)) if value_set is None
+                   else requests.screened_indexes(value_set))
+        orders = requests.models(i for i in indexes if _may_be_active(requests.raws[i]))
         return [order for order in orders if order.status == "active"]
 
     def draft(self, reference: str) -> MedicationOrder | None:
