@@ -88,6 +88,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
                 "errorlog": "-",
                 "limit_request_line": 8190,
                 "child_exit": _child_exit,
+                "worker_exit": close_worker_engine,
                 "on_exit": _on_exit,
             }
             for key, value in settings.items():
@@ -111,6 +112,14 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
                            "metrics_dir": str(metrics_dir.path) if metrics_dir else None}
     )
     Server().run()
+
+
+def close_worker_engine(server: Any, worker: Any) -> None:
+    """gunicorn's worker_exit hook, in the worker as it stops: the cards it still holds are
+    written (within the card log's close timeout) and the store is closed."""
+    engine = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("legcramp_engine")
+    if engine is not None:
+        engine.close()
 
 
 def tune_garbage_collector(threshold: int) -> None:

@@ -90,6 +90,7 @@ class StoreConfig:
     url: str = "sqlite:///var/legcramp-cds.sqlite3"
     patient_hash_key: str = ""
     record_cards: bool = True
+    record_cards_in_background: bool = True
 
 
 @dataclass(frozen=True)

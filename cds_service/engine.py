@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from . import contracts, metrics
 from .auth import ANONYMOUS, Principal
+from .card_log import CardLog
 from .cards import Card, CdsResponse, combined, ordered
 from .clock import Clock, FixedClock, SystemClock
 from .config import Config
@@ -76,6 +77,7 @@ class CdsEngine:
         self.clock: Clock = clock or (FixedClock(as_of) if as_of else SystemClock())
         self.sessions = sessions or FhirSessionPool(config.fhir)
         self.store = store or LazyStore(config.store.url, config.store.patient_hash_key)
+        self.card_log = CardLog(self.store, background=config.store.record_cards_in_background)
         self.executor = ThreadPoolExecutor(
             max_workers=config.fhir.max_parallel_fetches, thread_name_prefix="fhir-fetch"
         )
@@ -84,6 +86,7 @@ class CdsEngine:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.sessions.close()
+        self.card_log.close()
         self.store.close()
 
     # Discovery -----------------------------------------------------------------------------
@@ -172,7 +175,7 @@ class CdsEngine:
         if service.hook != "patient-view" or not quiet or days <= 0:
             return cards
         try:
-            shown = self.store.get().shown_since(
+            shown = self.card_log.pending(quiet) | self.store.get().shown_since(
                 quiet, datetime.now(UTC) - timedelta(days=days))
         except StoreError as exc:
             log.warning("repeat check unavailable; showing the cards", extra={"error": str(exc)})
@@ -186,16 +189,13 @@ class CdsEngine:
         is logged and never costs the prescriber the cards."""
         if not self.config.store.record_cards or not response.cards:
             return
-        try:
-            self.store.get().record_cards(
-                service_id=service.id, hook=service.hook, hook_instance=payload["hookInstance"],
-                patient_id=payload["context"]["patientId"],
-                cards=[CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
-                       for c in response.cards],
-                shown_at=datetime.now(UTC),
-            )
-        except StoreError as exc:
-            log.error("cards not recorded", extra={"error": str(exc), "service": service.id})
+        self.card_log.add(
+            service_id=service.id, hook=service.hook, hook_instance=payload["hookInstance"],
+            patient_id=payload["context"]["patientId"],
+            cards=[CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
+                   for c in response.cards],
+            shown_at=datetime.now(UTC),
+        )
 
     def _server(
         self, payload: Mapping[str, Any], principal: Principal, deadline: float
@@ -309,6 +309,8 @@ class CdsEngine:
         ] if not found else []
         if found:
             raise _violations_error(found, "invalid feedback")
+        # The cards this feedback is about may still be on their way to the store.
+        self.card_log.flush(timeout=2.0)
         try:
             result = self.store.get().record_feedback(service_id, payload["feedback"],
                                                       datetime.now(UTC))

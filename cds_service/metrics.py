@@ -49,12 +49,19 @@ HTTP_REQUEST_SECONDS = Histogram(
 
 # Cards and prefetch ----------------------------------------------------------------------------
 INDICATORS = frozenset({"info", "warning", "critical"})
+NOT_RECORDED_REASONS = frozenset({"store", "queue_full", "closing"})
 PREFETCH_SOURCES = frozenset({"supplied", "fetched", "null", "missing"})
 
 CARDS = Counter(
     "legcramp_cds_cards_total",
     "Cards returned, by service, rule (the card's topic code) and indicator.",
     ["service", "rule", "indicator"],
+)
+CARDS_NOT_RECORDED = Counter(
+    "legcramp_cds_cards_not_recorded_total",
+    "Cards answered but not kept for the feedback report, by reason: the store failed, the "
+    "write queue was full (the store was away too long), or the process was closing.",
+    ["reason"],
 )
 PREFETCH_KEYS = Counter(
     "legcramp_cds_prefetch_keys_total",
@@ -130,6 +137,10 @@ def count_cards(service: str, cards: Iterable[tuple[str | None, str]]) -> None:
     """`cards`: (rule id, indicator) per card returned."""
     for rule, indicator in cards:
         CARDS.labels(service, rule or UNKNOWN, _bounded(indicator, INDICATORS)).inc()
+
+
+def count_cards_not_recorded(reason: str, count: int) -> None:
+    CARDS_NOT_RECORDED.labels(_bounded(reason, NOT_RECORDED_REASONS)).inc(count)
 
 
 def count_prefetch(sources: Mapping[str, str]) -> None:

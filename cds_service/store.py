@@ -119,6 +119,18 @@ class CardRecord:
 
 
 @dataclass(frozen=True)
+class ShownCards:
+    """The cards of one answer, as the store keeps them (the patient only as its keyed hash)."""
+
+    service_id: str
+    hook: str
+    hook_instance: str
+    patient_hash: str
+    cards: tuple[CardRecord, ...]
+    shown_at: datetime
+
+
+@dataclass(frozen=True)
 class FeedbackResult:
     received: int
     stored: int
@@ -274,27 +286,38 @@ class Store:
 
     def record_cards(self, *, service_id: str, hook: str, hook_instance: str, patient_id: str,
                      cards: Iterable[CardRecord], shown_at: datetime) -> None:
-        patient = self.patient_hash(patient_id)
-        rows = [
-            {"card_uuid": card.card_uuid, "rule_id": card.rule_id, "service_id": service_id,
-             "hook": hook, "indicator": card.indicator, "hook_instance": hook_instance[:200],
-             "shown_at": shown_at, "patient_hash": patient}
-            for card in cards
-        ]
+        self.record_shown([ShownCards(service_id, hook, hook_instance,
+                                      self.patient_hash(patient_id), tuple(cards), shown_at)])
+
+    def record_shown(self, batches: Iterable[ShownCards]) -> None:
+        """Keep the cards of several answers in one transaction (one commit, one fsync)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for batch in batches:
+            for card in batch.cards:
+                row = {"card_uuid": card.card_uuid, "rule_id": card.rule_id,
+                       "service_id": batch.service_id, "hook": batch.hook,
+                       "indicator": card.indicator, "hook_instance": batch.hook_instance[:200],
+                       "shown_at": batch.shown_at, "patient_hash": batch.patient_hash}
+                earlier = rows.get(card.card_uuid)
+                # One statement may not update a row twice: the same finding's card shown
+                # twice in one batch is kept once, as last shown.
+                if earlier is None or earlier["shown_at"] <= batch.shown_at:
+                    rows[card.card_uuid] = row
         if not rows:
             return
         try:
             with self._transaction() as connection:
                 dialect = connection.dialect.name
                 factory = pg_insert if dialect == "postgresql" else sqlite_insert
-                statement = factory(card_shown).values(rows)
+                statement = factory(card_shown)
                 # A card with a stable uuid (one finding about one patient) shown again: keep
                 # when it was last shown, which is what keeps it from repeating too soon.
+                # One statement, its rows as parameters: compiled once, cached after.
                 connection.execute(statement.on_conflict_do_update(
                     index_elements=[card_shown.c.card_uuid],
                     set_={"shown_at": statement.excluded.shown_at,
                           "hook_instance": statement.excluded.hook_instance},
-                ))
+                ), list(rows.values()))
         except SQLAlchemyError as exc:
             raise StoreError(type(exc).__name__) from exc
 

@@ -6,9 +6,11 @@ import json
 import logging
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,8 +18,9 @@ import requests
 from click.testing import CliRunner
 
 from cds_service import contracts
-from cds_service.cli import main
-from tests.conftest import FIXTURES, ROOT
+from cds_service.cli import close_worker_engine, main
+from cds_service.store import Store
+from tests.conftest import FIXTURES, ROOT, load_request
 from tests.live_server import console_script, free_port, serve, stop
 
 QUININE_FULL = FIXTURES / "requests" / "order-select-quinine-full-prefetch.json"
@@ -260,9 +263,10 @@ def test_serve_answers_discovery_calls_and_cors_preflight_end_to_end(served):
     assert "POST" in allowed_methods
 
 
-def test_serve_stops_on_sigterm(tmp_path):
+def test_serve_stops_on_sigterm_with_the_cards_it_showed_written(tmp_path):
     config = tmp_path / "serve.toml"
-    config.write_text("[server]\nworkers = 1\n", encoding="utf-8")
+    config.write_text(f'[server]\nworkers = 1\n\n[store]\nurl = "sqlite:///{tmp_path}/s.db"\n',
+                      encoding="utf-8")
     port = free_port()
     process = subprocess.Popen(
         [console_script(), "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -278,10 +282,42 @@ def test_serve_stops_on_sigterm(tmp_path):
             except requests.ConnectionError:
                 time.sleep(0.2)
         assert process.poll() is None, "serve exited before answering"
+        answer = requests.post(f"http://127.0.0.1:{port}/cds-services/legcramp-order-select",
+                               json=load_request("order-select-quinine-full-prefetch"),
+                               timeout=10)
+        assert answer.status_code == 200, answer.text
+        shown = {card["uuid"] for card in answer.json()["cards"]}
+        assert shown
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
         stop(process)
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    try:
+        assert {row["card_uuid"] for row in store.cards_since(None)} == shown
+    finally:
+        store.close()
+
+
+def test_a_stopping_worker_writes_the_cards_it_still_holds(make_app):
+    app = make_app()
+    engine = app.extensions["legcramp_engine"]
+    store = engine.store.get()
+    gate, write = threading.Event(), store.record_shown
+    store.record_shown = lambda batches: (gate.wait(10), write(batches))
+    answer = app.test_client().post("/cds-services/legcramp-order-select",
+                                    json=load_request("order-select-quinine-full-prefetch"))
+    shown = {card["uuid"] for card in answer.get_json()["cards"]}
+    assert engine.card_log.pending(shown) == shown
+    threading.Timer(0.2, gate.set).start()
+    close_worker_engine(None, SimpleNamespace(wsgi=app))
+    assert engine.card_log.pending(shown) == set()
+    check = Store(engine.config.store.url)
+    try:
+        assert {row["card_uuid"] for row in check.cards_since(None)} == shown
+    finally:
+        check.close()
+    close_worker_engine(None, SimpleNamespace(wsgi=None))  # a worker that never loaded the app
 
 
 def test_serve_with_unknown_rule_id_fails_before_starting_without_traceback(tmp_path):

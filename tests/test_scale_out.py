@@ -166,6 +166,21 @@ def discovery_served(instance: Served) -> float:
     return sum(float(value) for value in DISCOVERY_COUNT.findall(text))
 
 
+def wait_for_card(postgres_url: str, card_uuid: str, seconds: float = 10.0) -> bool:
+    engine = create_engine(postgres_url, poolclass=NullPool)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                if connection.execute(select(func.count()).select_from(card_shown).where(
+                        card_shown.c.card_uuid == card_uuid)).scalar_one():
+                    return True
+            time.sleep(0.05)
+        return False
+    finally:
+        engine.dispose()
+
+
 def test_two_replicas_behind_nginx_share_one_postgresql(tmp_path: Path, postgres_url: str):
     nginx_port, port_a, port_b = free_port(), free_port(), free_port()
     lb = f"http://127.0.0.1:{nginx_port}"
@@ -219,6 +234,8 @@ def test_two_replicas_behind_nginx_share_one_postgresql(tmp_path: Path, postgres
         assert through_lb.status_code == 401, through_lb.text
         cards = [card["uuid"] for card in response.json()["cards"]]
         assert cards, response.json()
+        # Each replica writes the cards it showed from a thread, just after the answer.
+        assert wait_for_card(postgres_url, cards[0]), logs()
 
         # (c) the same feedback batch through the load balancer several times and to each
         # replica directly: each item is stored once. The card was shown by `first`, so the

@@ -255,12 +255,13 @@ def test_the_time_a_card_was_shown_is_kept_as_an_instant(open_store):
 
 def test_cards_from_a_service_call_are_recorded_without_patient_data(make_app, store_config):
     config = replace(store_config, store=replace(store_config.store, patient_hash_key="k3y"))
-    client = make_app(config).test_client()
+    app = make_app(config)
     request = load_request("order-select-quinine-full-prefetch")
-    response = client.post("/cds-services/legcramp-order-select", json=request)
+    response = app.test_client().post("/cds-services/legcramp-order-select", json=request)
     assert response.status_code == 200
     cards = response.get_json()["cards"]
     assert cards
+    assert app.extensions["legcramp_engine"].card_log.flush(timeout=10)  # written off the request
     store = Store(config.store.url, "k3y")
     try:
         recorded = {c["card_uuid"]: c for c in store.cards_since(None)}
