@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from flask import Flask
 from flask_cors import CORS
 
+from .admission import LargeRequestGate
 from .auth import Authenticator
 from .clock import Clock
 from .config import Config, load_config
@@ -40,6 +41,9 @@ def create_app(
     store = LazyStore(config.store.url, config.store.patient_hash_key)
     app.extensions["legcramp_store"] = store
     app.extensions["legcramp_engine"] = CdsEngine(services, config, clock, sessions, store)
+    server = config.server
+    app.extensions["legcramp_gate"] = LargeRequestGate(
+        server.large_request_bytes, server.max_large_requests, server.large_request_wait_seconds)
     app.extensions["legcramp_auth"] = Authenticator(config.auth, store.get, auth_clock or time.time)
     if not config.auth.required:
         log.warning(

@@ -35,6 +35,9 @@ class ServerConfig:
     max_bundle_entries: int = 10000
     max_prefetch_keys: int = 32
     max_string_length: int = 1048576
+    large_request_bytes: int = 1048576
+    max_large_requests: int = 1
+    large_request_wait_seconds: float = 10.0
     metrics_enabled: bool = True
     metrics_dir: str = ""
 

@@ -7,7 +7,7 @@ carry patient data and tokens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ class CdsError(Exception):
 
     status: int
     issues: Sequence[Issue] = field(default_factory=tuple)
+    headers: Mapping[str, str] = field(default_factory=dict)  # e.g. Retry-After on a 503
 
     def __post_init__(self) -> None:
         super().__init__(self.summary())

@@ -22,6 +22,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from . import metrics
+from .admission import LargeRequestGate
 from .auth import ANONYMOUS, Authenticator, AuthError, Principal
 from .engine import CdsEngine
 from .errors import CdsError, Issue
@@ -52,7 +53,9 @@ def _json(body: Any, status: int = 200, content_type: str = "application/json") 
 
 
 def outcome_response(error: CdsError) -> Response:
-    return _json(error.to_operation_outcome(), error.status, "application/fhir+json")
+    response = _json(error.to_operation_outcome(), error.status, "application/fhir+json")
+    response.headers.update(error.headers)
+    return response
 
 
 def _engine() -> CdsEngine:
@@ -133,7 +136,9 @@ def discovery() -> Response:
 def service_call(service_id: str) -> Response:
     engine = _engine()
     engine.service(service_id)  # 404 before reading a body we would not use
-    return _json(engine.call(service_id, _read_json_body(), _principal()))
+    gate: LargeRequestGate = current_app.extensions["legcramp_gate"]
+    with gate.admit(request.content_length):
+        return _json(engine.call(service_id, _read_json_body(), _principal()))
 
 
 @api.post("/cds-services/<service_id>/feedback")

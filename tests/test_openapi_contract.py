@@ -178,6 +178,7 @@ class Exchange:
     raw_body: bytes | None = None
     content_type: str | None = None
     config_overrides: Json = field(default_factory=dict)
+    busy: bool = False  # sent while another large request holds the worker's one slot
 
     def __post_init__(self) -> None:
         self.path = self.path or self.template.replace("{service_id}", "legcramp-order-select")
@@ -226,6 +227,10 @@ EXCHANGES = [
     Exchange("service-call-too-large", "post", "/cds-services/{service_id}", 413,
              json_body=_padded_request(SMALL_BODY_LIMIT),
              config_overrides={"server": {"max_body_bytes": SMALL_BODY_LIMIT}}),
+    Exchange("service-call-busy", "post", "/cds-services/{service_id}", 503,
+             json_body=_quinine_request(), busy=True,
+             config_overrides={"server": {"large_request_bytes": 1, "max_large_requests": 1,
+                                          "large_request_wait_seconds": 0.01}}),
     Exchange("service-call-not-json", "post", "/cds-services/{service_id}", 415,
              raw_body=b"hook=order-select", content_type="text/plain"),
     Exchange("feedback", "post", "/cds-services/{service_id}/feedback", 200,
@@ -245,8 +250,13 @@ EXCHANGES = [
 
 def _send(make_app: Any, exchange: Exchange) -> Any:
     config = load_config(None, overrides=copy.deepcopy(exchange.config_overrides) or None)
-    client = make_app(config).test_client()
+    app = make_app(config)
+    client = app.test_client()
     headers = {"Origin": SANDBOX_ORIGIN}
+    if exchange.busy:
+        with app.extensions["legcramp_gate"].admit(None):
+            return client.post(exchange.path, data=json.dumps(exchange.json_body),
+                               content_type="application/json", headers=headers)
     if exchange.method == "get":
         return client.get(exchange.path, headers=headers)
     if exchange.json_body is not None:
