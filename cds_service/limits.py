@@ -114,28 +114,38 @@ def _longer_than(limit: int) -> re.Pattern[bytes]:
 def _may_hold_long_string(text: bytes, limit: int) -> bool:
     """Whether some string (or key) may be longer than `limit` characters: UTF-8 takes at
     least a byte per character and each escape is one byte in `text`, so no run of more than
-    `limit` bytes between quotes means no such string."""
-    return len(text) > limit + 2 and _longer_than(limit).search(text) is not None
+    `limit` bytes between quotes means no such string.
+
+    Usually shown without reading the whole text: a run of 2c - 1 bytes covers a whole aligned
+    block of c bytes, so when every whole block of c = limit // 2 bytes holds a quote, no run
+    reaches `limit` (each block is searched only up to its first quote)."""
+    if len(text) <= limit + 2:
+        return False
+    block = limit // 2
+    if block >= 1 and all(text.find(b'"', start, start + block) >= 0
+                          for start in range(0, len(text) - block + 1, block)):
+        return False
+    return _longer_than(limit).search(text) is not None
 
 
 def _bundles_within_limit(document: Any, text: bytes, limit: int) -> bool:
-    """Whether every Bundle is within `limit` entries, shown cheaply: when all Bundles are
-    where CDS Hooks puts them (prefetch values, context.draftOrders), because the bytes
-    `"Bundle"` occur at least once in each, so no more occurrences than Bundles found there
-    means none elsewhere; or when the text has fewer commas than a longer list needs. False
-    (walk everything) when neither shows it."""
-    if text.count(b",") < limit:
+    """Whether every Bundle is within `limit` entries, shown cheaply: when the text is too
+    short for a longer list (an entry takes `{}` and a comma); when all Bundles are where CDS
+    Hooks puts them (prefetch values, context.draftOrders), because the bytes `"Bundle"` occur
+    at least once in each, so no more occurrences than Bundles found there means none
+    elsewhere; or when the text has fewer commas than a longer list needs. False (walk
+    everything) when none shows it."""
+    if len(text) < 2 * limit:
         return True
-    if not isinstance(document, dict):
-        return False
-    prefetch = document.get("prefetch")
-    context = document.get("context")
+    prefetch = document.get("prefetch") if isinstance(document, dict) else None
+    context = document.get("context") if isinstance(document, dict) else None
     places = list(prefetch.values()) if isinstance(prefetch, dict) else []
     places.append(context.get("draftOrders") if isinstance(context, dict) else None)
     bundles = [v for v in places if isinstance(v, dict) and v.get("resourceType") == "Bundle"]
-    if text.count(b'"Bundle"') > len(bundles):
-        return False
-    return all(not isinstance(b.get("entry"), list) or len(b["entry"]) <= limit for b in bundles)
+    if text.count(b'"Bundle"') <= len(bundles):
+        return all(not isinstance(b.get("entry"), list) or len(b["entry"]) <= limit
+                   for b in bundles)
+    return text.count(b",") < limit
 
 
 def nested_deeper_than(text: bytes, limit: int) -> bool:

@@ -25,7 +25,13 @@ from hypothesis import strategies as st
 from cds_service import observations
 from cds_service.errors import CdsError
 from cds_service.lazy import LazyResources, concept_terms
-from cds_service.limits import Limits, check_limits, check_parsed_limits, nested_deeper_than
+from cds_service.limits import (
+    Limits,
+    _may_hold_long_string,
+    check_limits,
+    check_parsed_limits,
+    nested_deeper_than,
+)
 from cds_service.parsing import ParseReport, ResourceRejected, parse_resource
 from cds_service.record import RecordBuilder
 from cds_service.terminology import ValueSet
@@ -90,6 +96,17 @@ def test_shortcut_limits_refuse_exactly_what_the_full_walk_refuses(
     raw = orjson.dumps(document)
     assert outcome(check_parsed_limits, document, limits, raw) == outcome(
         check_limits, document, limits)
+
+
+@PROPERTIES
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=40), st.integers(1, 20))
+def test_the_block_proof_never_misses_a_long_string(runs, limit):
+    text = b'"'.join(b"a" * n for n in runs)  # strings and gaps of these lengths
+    longest = max(runs[1:-1], default=0)  # the first and last runs are outside any quotes
+    if _may_hold_long_string(text, limit) is False:
+        assert longest <= limit
+    if longest > limit:
+        assert _may_hold_long_string(text, limit)
 
 
 def test_a_long_string_in_a_long_body_is_still_found():
