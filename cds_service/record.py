@@ -167,6 +167,43 @@ def _no_resources() -> LazyResources[Any]:
     return LazyResources((), lambda raw: None)
 
 
+_UNREADABLE = object()
+
+
+def _raw_status_code(concept: Any) -> Any:
+    """`_status_code` read from raw JSON; `_UNREADABLE` when it is not plain JSON of the
+    CodeableConcept shape (a single Coding where a list belongs is the list the parser makes)."""
+    if concept is None:
+        return None
+    if not isinstance(concept, dict):
+        return _UNREADABLE
+    codings = concept.get("coding")
+    if isinstance(codings, dict):
+        codings = [codings]
+    elif codings is None:
+        codings = []
+    elif not isinstance(codings, list):
+        return _UNREADABLE
+    for coding in codings:
+        if not isinstance(coding, dict):
+            return _UNREADABLE
+        code = coding.get("code")
+        if code is None or code == "":
+            continue
+        return code if isinstance(code, str) else _UNREADABLE
+    return None
+
+
+def _may_count(raw: dict[str, Any]) -> bool:
+    """False only when the raw statuses already say `condition_counts` would be false (resolved,
+    refuted, ...): the models read the same codes, so such a Condition need not be validated."""
+    clinical = _raw_status_code(raw.get("clinicalStatus"))
+    if isinstance(clinical, str) and clinical not in ACTIVE_CLINICAL_STATUSES:
+        return False
+    verification = _raw_status_code(raw.get("verificationStatus"))
+    return not (isinstance(verification, str) and verification in EXCLUDED_VERIFICATION_STATUSES)
+
+
 def _may_be_active(raw: dict[str, Any]) -> bool:
     status = raw.get("status")
     return status == "active" or not isinstance(status, str)
@@ -202,7 +239,10 @@ class PatientRecord:
 
     def active_conditions(self, value_set: ValueSet) -> list[ConditionMatch]:
         found = []
-        for condition in self.conditions.screened(value_set):
+        conditions = self.conditions
+        candidates = conditions.models(i for i in conditions.screened_indexes(value_set)
+                                       if _may_count(conditions.raws[i]))
+        for condition in candidates:
             if not condition_counts(condition):
                 continue
             match = value_set.match(condition.code)

@@ -33,7 +33,7 @@ from cds_service.limits import (
     nested_deeper_than,
 )
 from cds_service.parsing import ParseReport, ResourceRejected, parse_resource
-from cds_service.record import RecordBuilder
+from cds_service.record import RecordBuilder, _may_count, condition_counts
 from cds_service.terminology import ValueSet
 from tests.conftest import load_request
 
@@ -169,6 +169,37 @@ concepts = st.one_of(
         "text": st.sampled_from(["quinine 300 mg", "tonic", None, 7]),
     }),
 )
+
+
+status_codings = st.fixed_dictionaries({}, optional={
+    "system": st.just("http://terminology.hl7.org/CodeSystem/condition-clinical"),
+    "code": st.sampled_from(["active", "resolved", "inactive", "relapse", "refuted",
+                             "entered-in-error", "confirmed", "", None, 5, " active"]),
+})
+statuses = st.one_of(
+    st.none(), st.just("resolved"), st.just([]),
+    st.fixed_dictionaries({}, optional={
+        "coding": st.lists(status_codings, max_size=3) | status_codings | st.just("x"),
+        "text": st.sampled_from(["Resolved", None]),
+    }),
+)
+
+
+@PROPERTIES
+@given(statuses, statuses)
+def test_a_condition_skipped_by_its_raw_status_is_one_that_would_not_count(clinical, verified):
+    raw: dict[str, Any] = {"resourceType": "Condition", "id": "c1",
+                           "subject": {"reference": "Patient/p1"}}
+    for name, value in (("clinicalStatus", clinical), ("verificationStatus", verified)):
+        if value is not None:
+            raw[name] = value
+    if _may_count(raw):
+        return
+    try:
+        model = parse_resource(raw)
+    except ResourceRejected:
+        return  # the models would not have it either
+    assert not condition_counts(model)
 
 
 class Concept:
