@@ -115,7 +115,7 @@ class LazyResources(Generic[T]):
         self._on_read = on_read
         self._models: list[Any] = [_UNREAD] * len(self.raws)
         self._terms: _TermIndex | None = None
-        self._orders: dict[Callable[[dict[str, Any]], Any], list[tuple[Any, int]]] = {}
+        self._keys: dict[Callable[[dict[str, Any]], Any], list[Any]] = {}
 
     def model(self, index: int) -> T | None:
         model = self._models[index]
@@ -150,15 +150,19 @@ class LazyResources(Generic[T]):
         """The validated resources that may match `value_set`, in the record's order."""
         return self.models(self.screened_indexes(value_set))
 
-    def ordered(
-        self, key: Callable[[dict[str, Any]], Any], sort_key: Callable[[tuple[Any, int]], Any],
-    ) -> list[tuple[Any, int]]:
-        """(key(raw), index) for every resource, sorted by `sort_key`: computed once per
-        record for each key function (the newest-first order of lab results, say)."""
-        found = self._orders.get(key)
-        if found is None:
-            found = self._orders[key] = sorted(
-                ((key(raw), index) for index, raw in enumerate(self.raws)), key=sort_key)
+    def keyed(self, key: Callable[[dict[str, Any]], Any], indexes: Iterable[int],
+              ) -> list[tuple[Any, int]]:
+        """(key(raw), index) for each of `indexes`, each key computed once per record (the raw
+        date of a lab result, say, asked again for every test it may be a result of)."""
+        known = self._keys.get(key)
+        if known is None:
+            known = self._keys[key] = [_UNREAD] * len(self.raws)
+        found = []
+        for index in indexes:
+            value = known[index]
+            if value is _UNREAD:
+                value = known[index] = key(self.raws[index])
+            found.append((value, index))
         return found
 
     def select(self, keep: Callable[[dict[str, Any]], bool]) -> list[T]:

@@ -199,10 +199,10 @@ def newest(
         # max keeps the first of equals, as a stable newest-first sort would
         return max((r for o in observations for r in results_of(o)), key=lambda r: r.when,
                    default=None)
-    candidates = set(observations.screened_indexes(value_set))
     raws = observations.raws
-    keyed = [(raw_time, index) for raw_time, index in observations.ordered(
-        raw_observation_time, _newest_first) if index in candidates and _may_count(raws[index])]
+    keyed = sorted(observations.keyed(raw_observation_time, (
+        index for index in observations.screened_indexes(value_set) if _may_count(raws[index]))),
+        key=_newest_first)
     best: tuple[R, int, int] | None = None
     for raw_time, index in keyed:
         bound = best[0].when if best else older_than_matters
