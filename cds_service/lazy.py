@@ -30,20 +30,28 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
+def raw_codings(concept: Any) -> list[Any] | None:
+    """The `coding` list of a raw CodeableConcept as the parser reads it (a single Coding object
+    where a list belongs is the list it repairs it into); None when the concept is not a JSON
+    object or its `coding` not a list."""
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding")
+    if isinstance(codings, dict):
+        return [codings]
+    if codings is None:
+        return []
+    return codings if isinstance(codings, list) else None
+
+
 def concept_terms(concept: Any) -> tuple[list[tuple[str | None, str | None]], list[str]] | None:
     """The (system, code) pairs and texts (text, displays) of a raw CodeableConcept, as the
     models would read them; None when it is not plain JSON of that shape (a single Coding
     object where a list belongs counts as the list the parser repairs it into)."""
     if concept is None:
         return [], []
-    if not isinstance(concept, dict):
-        return None
-    codings = concept.get("coding")
-    if isinstance(codings, dict):
-        codings = [codings]
-    elif codings is None:
-        codings = []
-    elif not isinstance(codings, list):
+    codings = raw_codings(concept)
+    if codings is None:
         return None
     pairs: list[tuple[str | None, str | None]] = []
     texts: list[str] = []

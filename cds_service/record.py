@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .lazy import LazyResources
+from .lazy import LazyResources, raw_codings
 from .parsing import ParseReport, ResourceRejected, parse_resource
 from .terminology import Match, ValueSet
 from .versions import ORDER_TYPES, R4, medication_to_r4, to_r4
@@ -175,14 +175,8 @@ def _raw_status_code(concept: Any) -> Any:
     CodeableConcept shape (a single Coding where a list belongs is the list the parser makes)."""
     if concept is None:
         return None
-    if not isinstance(concept, dict):
-        return _UNREADABLE
-    codings = concept.get("coding")
-    if isinstance(codings, dict):
-        codings = [codings]
-    elif codings is None:
-        codings = []
-    elif not isinstance(codings, list):
+    codings = raw_codings(concept)
+    if codings is None:
         return _UNREADABLE
     for coding in codings:
         if not isinstance(coding, dict):
