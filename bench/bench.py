@@ -194,7 +194,7 @@ def main() -> int:
     try:
         # --- the loopback FHIR server (partial prefetch) -----------------------------------
         full = records.record(FULL_OBS)
-        from cds_service.prefetch import fill_template
+        from cds_service.pipeline.prefetch import fill_template
         from hooks import build_services
 
         services = {s.hook: s for s in build_services()}

@@ -27,8 +27,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
-    from cds_service.app import create_app
     from cds_service.config import load_config
+    from cds_service.web.app import create_app
     from hooks import build_services
 
     work = Path(tempfile.mkdtemp(prefix="legcramp-profile-"))

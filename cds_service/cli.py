@@ -15,8 +15,8 @@ from typing import Any
 
 import click
 
-from .config import Config, ConfigError, load_config
-from .errors import CdsError
+from cds_service.config import Config, ConfigError, load_config
+from cds_service.pipeline.errors import CdsError
 
 log = logging.getLogger("legcramp_cds.cli")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as metrics.MULTIPROC_ENV (not imported: see serve)
@@ -30,9 +30,8 @@ def _config(path: str | None):
 
 
 def _check_rule_settings(config) -> None:
+    from cds_service.pipeline.services import rule_settings
     from hooks import build_services
-
-    from .services import rule_settings
 
     try:
         rule_settings(build_services(), config.rules)
@@ -69,9 +68,9 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
 
     from gunicorn.app.base import BaseApplication
 
-    from .app import create_app
-    from .logs import configure_logging
-    from .metrics import mark_process_dead
+    from cds_service.logs import configure_logging
+    from cds_service.metrics import mark_process_dead
+    from cds_service.web.app import create_app
 
     bind = f"{host or config.server.host}:{port or config.server.port}"
 
@@ -202,10 +201,9 @@ def evaluate(
     `--as-of` fixes the evaluation date for testing; a request can never set it.
     """
     os.environ.pop(MULTIPROC_ENV, None)  # one process: metrics in memory, no files written
+    from cds_service.logs import configure_logging
+    from cds_service.pipeline.engine import CdsEngine
     from hooks import build_services
-
-    from .engine import CdsEngine
-    from .logs import configure_logging
 
     configure_logging("WARNING")
     config = _config(config_path)
@@ -248,9 +246,8 @@ def evaluate(
               default="text", show_default=True)
 def rules(config_path: str | None, output_format: str) -> None:
     """Print the rule catalog (id, hooks, indicator, settings, source) from the code."""
+    from cds_service.tools.catalog import entries, render_markdown, render_text
     from hooks import build_services
-
-    from .catalog import entries, render_markdown, render_text
 
     config = _config(config_path)
     _check_rule_settings(config)
@@ -273,11 +270,10 @@ def review_page(examples: str, as_of: str) -> None:
     """Print the clinical review page: per rule, an example patient and its card."""
     import tempfile
 
+    from cds_service.config import load_config
+    from cds_service.pipeline.engine import CdsEngine
+    from cds_service.tools.review import render_review_page
     from hooks import build_services
-
-    from .config import load_config
-    from .engine import CdsEngine
-    from .review import render_review_page
 
     with tempfile.TemporaryDirectory() as scratch:
         config = load_config(None, overrides={
@@ -304,8 +300,8 @@ def report(config_path: str | None, since: str | None, output_format: str) -> No
     """Per rule: cards shown, accepted, overridden, override rate, top reasons, time to decide."""
     from datetime import UTC, datetime
 
-    from .report import build_report, render
-    from .store import Store, StoreError
+    from cds_service.store.database import Store, StoreError
+    from cds_service.store.report import build_report, render
 
     config = _config(config_path)
     start = None
@@ -345,7 +341,7 @@ def conformance(base_url: str, jwt_key: str | None, issuer: str | None, kid: str
 
     Prints one row per check (PASS, FAIL or SKIP) and exits 1 when any check fails.
     """
-    from .conformance import FAIL, Signer, render, run
+    from cds_service.tools.conformance import FAIL, Signer, render, run
 
     if bool(jwt_key) != bool(issuer):
         raise click.UsageError("--jwt-key and --issuer go together")

@@ -4,7 +4,7 @@ Each service's discovery prefetch is the union of what its rules declare here, s
 asks for exactly what its rules read.
 """
 
-from cds_service.prefetch import DataRequirement
+from cds_service.pipeline.prefetch import DataRequirement
 
 PATIENT = DataRequirement(
     key="patient",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_service.services import Rule, ServiceDeclaration
+from cds_service.pipeline.services import Rule, ServiceDeclaration
 from hooks import data
 from hooks.rules.benzodiazepine_stroke_recovery import BenzodiazepineStrokeRecovery
 from hooks.rules.cirrhosis_cramps_baclofen import CirrhosisCrampsBaclofen

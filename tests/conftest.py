@@ -19,10 +19,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from cds_service import contracts
-from cds_service.app import create_app
 from cds_service.clock import FixedClock
 from cds_service.config import Config, StoreConfig, load_config
+from cds_service.pipeline import contracts
+from cds_service.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"

@@ -13,9 +13,9 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from cds_service.cards import Card
-from cds_service.record import RecordBuilder
-from cds_service.services import RuleContext
+from cds_service.kit.cards import Card
+from cds_service.kit.record import RecordBuilder
+from cds_service.pipeline.services import RuleContext
 from hooks.services import catalog
 from hooks.valuesets import lab
 from tests.conftest import AS_OF

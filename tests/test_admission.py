@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.admission import LargeRequestGate
-from cds_service.errors import CdsError
+from cds_service.pipeline.errors import CdsError
+from cds_service.web.admission import LargeRequestGate
 from tests.conftest import assert_operation_outcome, load_request
 
 SERVICE = "/cds-services/legcramp-order-select"

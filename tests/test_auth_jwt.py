@@ -3,7 +3,7 @@
 Keys are generated per session (EC P-384 for ES384, RSA 2048 for RS384); the issuer's JWKS is
 served by a loopback `httpserver`, so every fetch is visible in its log. The authenticator's
 clock is pinned (`auth_clock`) where times matter; its monotonic clock (JWKS cache and refetch
-interval) is stepped by replacing `time` in `cds_service.auth` only.
+interval) is stepped by replacing `time` in `cds_service.web.auth` only.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from cds_service import auth as auth_module
 from cds_service.config import StoreConfig
 from cds_service.logs import JsonFormatter
+from cds_service.web import auth as auth_module
 from tests.conftest import assert_operation_outcome, assert_valid_response, load_request
 from tests.jwt_support import (
     BASE,
@@ -101,7 +101,7 @@ def keys(httpserver: HTTPServer) -> JwksServer:
 
 
 class SteppedMonotonic:
-    """`time` as `cds_service.auth` sees it: the real clock, plus seconds the test adds."""
+    """`time` as `cds_service.web.auth` sees it: the real clock, plus seconds the test adds."""
 
     def __init__(self) -> None:
         self.offset = 0.0

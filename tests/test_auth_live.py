@@ -166,8 +166,8 @@ def test_workers_racing_to_migrate_the_database_both_get_a_working_store(tmp_pat
     version, this worker accepts its work instead of failing."""
     from alembic import command as alembic_command
 
-    from cds_service import store as store_module
-    from cds_service.schema import metadata
+    from cds_service.store import database as store_module
+    from cds_service.store.schema import metadata
 
     url = f"sqlite:///{tmp_path}/race.sqlite3"
     real_upgrade = alembic_command.upgrade

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from cds_service.card_log import CardLog
-from cds_service.store import CardRecord, LazyStore, ShownCards, Store, StoreError
+from cds_service.store.card_log import CardLog
+from cds_service.store.database import CardRecord, LazyStore, ShownCards, Store, StoreError
 from tests.conftest import load_request
 from tests.test_card_policy import _app as quiet_guidance_client
 from tests.test_card_policy import _view as view

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
-from cds_service.cards import Action, Card, Coding, Source, Suggestion, combined, ordered
 from cds_service.config import load_config
-from cds_service.services import ServiceDeclaration
+from cds_service.kit.cards import Action, Card, Coding, Source, Suggestion, combined, ordered
+from cds_service.pipeline.services import ServiceDeclaration
 from tests.conftest import load_request
 
 

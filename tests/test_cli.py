@@ -17,9 +17,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from cds_service import contracts
 from cds_service.cli import close_worker_engine, main
-from cds_service.store import Store
+from cds_service.pipeline import contracts
+from cds_service.store.database import Store
 from tests.conftest import FIXTURES, ROOT, load_request
 from tests.live_server import console_script, free_port, serve, stop
 

@@ -132,7 +132,7 @@ def test_kit_fails_against_a_broken_service(broken_base):
 
 
 def test_prefetch_token_check_flags_nested_and_legacy_tokens():
-    from cds_service.conformance import bad_prefetch_tokens
+    from cds_service.tools.conformance import bad_prefetch_tokens
 
     assert bad_prefetch_tokens("order-sign", {
         "patient": "Patient/{{context.patientId}}",

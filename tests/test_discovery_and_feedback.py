@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_service import contracts
+from cds_service.pipeline import contracts
 from hooks import build_services
 from tests.conftest import assert_operation_outcome
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.dosing import (
+from cds_service.kit.dosing import (
     DailyDose,
     Strength,
     daily_dose,
@@ -15,7 +15,7 @@ from cds_service.dosing import (
     strength_from_concept,
     strength_from_medication,
 )
-from cds_service.parsing import parse_resource
+from cds_service.kit.parsing import parse_resource
 
 UCUM = "http://unitsofmeasure.org"
 GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"

@@ -22,19 +22,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service import observations
-from cds_service.errors import CdsError
-from cds_service.lazy import LazyResources, concept_terms
-from cds_service.limits import (
+from cds_service.kit import observations
+from cds_service.kit.lazy import LazyResources, concept_terms
+from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
+from cds_service.kit.record import RecordBuilder, _may_count, condition_counts
+from cds_service.kit.terminology import ValueSet
+from cds_service.pipeline.errors import CdsError
+from cds_service.web.limits import (
     Limits,
     _may_hold_long_string,
     check_limits,
     check_parsed_limits,
     nested_deeper_than,
 )
-from cds_service.parsing import ParseReport, ResourceRejected, parse_resource
-from cds_service.record import RecordBuilder, _may_count, condition_counts
-from cds_service.terminology import ValueSet
 from tests.conftest import load_request
 
 PROPERTIES = settings(

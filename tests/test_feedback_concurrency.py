@@ -66,7 +66,7 @@ def live_server(store_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def test_parallel_feedback_from_several_processes_is_stored_exactly_once(live_server, store_url):
-    from cds_service.store import Store
+    from cds_service.store.database import Store
 
     request = json.loads(QUININE.read_text(encoding="utf-8"))
     cards: list[str] = []
@@ -123,7 +123,7 @@ def test_parallel_feedback_from_several_processes_is_stored_exactly_once(live_se
 
 def _open_store(url: str, start: Any, results: Any) -> None:
     try:
-        from cds_service.store import Store
+        from cds_service.store.database import Store
 
         start.wait(timeout=30)
         store = Store(url)

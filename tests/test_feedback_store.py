@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from cds_service.store import Store
+from cds_service.store.database import Store
 from tests.conftest import assert_operation_outcome, load_request
 
 SERVICE = "legcramp-order-select"

@@ -22,7 +22,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from cds_service.fhir_client import FhirSessionPool, server_allowed, transport_allowed
+from cds_service.pipeline.fhir_client import FhirSessionPool, server_allowed, transport_allowed
 from tests.conftest import assert_operation_outcome, load_request
 from tests.fhir_stub import FHIR_JSON, declared_prefetch, searchset
 from tests.jwt_support import (

@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from cds_service.config import FhirConfig, load_config
-from cds_service.fhir_client import FhirError, FhirServer, FhirSessionPool
+from cds_service.pipeline.fhir_client import FhirError, FhirServer, FhirSessionPool
 from tests.fhir_stub import HeldHandler
 from tests.live_server import free_port
 

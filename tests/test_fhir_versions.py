@@ -1,4 +1,4 @@
-"""DSTU2 MedicationOrder and STU3 MedicationRequest mapped onto R4 (cds_service.versions)."""
+"""DSTU2 MedicationOrder and STU3 MedicationRequest mapped onto R4 (pipeline.versions)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from cds_service.cli import main
-from cds_service.parsing import parse_resource
-from cds_service.record import RecordBuilder
-from cds_service.versions import (
+from cds_service.kit.parsing import parse_resource
+from cds_service.kit.record import RecordBuilder
+from cds_service.pipeline.versions import (
     DSTU2,
     R4,
     STU3,

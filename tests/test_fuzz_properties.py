@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service import contracts
+from cds_service.pipeline import contracts
 from hooks import build_services
 from tests.conftest import FIXTURES, assert_valid_response, load_fixture, load_request
 

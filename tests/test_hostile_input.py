@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from cds_service.config import load_config
-from cds_service.errors import CdsError
-from cds_service.limits import Limits, check_limits, json_path
+from cds_service.pipeline.errors import CdsError
+from cds_service.web.limits import Limits, check_limits, json_path
 from tests.conftest import assert_operation_outcome, load_request
 
 SELECT = "/cds-services/legcramp-order-select"

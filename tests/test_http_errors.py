@@ -6,9 +6,9 @@ import json
 from dataclasses import replace
 from types import MappingProxyType
 
-from cds_service.cards import Card
 from cds_service.config import load_config
-from cds_service.services import ServiceDeclaration
+from cds_service.kit.cards import Card
+from cds_service.pipeline.services import ServiceDeclaration
 from tests.conftest import assert_operation_outcome, load_request
 
 SIGN = "/cds-services/legcramp-order-sign"
@@ -166,7 +166,7 @@ def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
 
 
 def test_cards_are_never_built_with_empty_members():
-    from cds_service.cards import Source
+    from cds_service.kit.cards import Source
 
     card = Card(summary="s", indicator="info", source=Source(label="l"), detail="")
     assert card.to_json() == {"summary": "s", "indicator": "info", "source": {"label": "l"}}

@@ -28,7 +28,7 @@ from werkzeug import Request, Response
 
 from cds_service.cli import main
 from cds_service.config import FhirConfig, load_config
-from cds_service.fhir_client import FhirError, FhirSessionPool
+from cds_service.pipeline.fhir_client import FhirError, FhirSessionPool
 from tests.conftest import assert_operation_outcome, load_fixture, load_request
 from tests.fhir_stub import FHIR_JSON, declared_prefetch, searchset
 from tests.jwt_support import (

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from cds_service import contracts
 from cds_service.config import load_config
+from cds_service.pipeline import contracts
 from tests.conftest import ROOT, load_request
 
 OPENAPI_PATH = ROOT / "openapi.yaml"

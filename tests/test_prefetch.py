@@ -19,8 +19,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from cds_service.config import Config, load_config
-from cds_service.fhir_client import FhirError
-from cds_service.prefetch import (
+from cds_service.pipeline.fhir_client import FhirError
+from cds_service.pipeline.prefetch import (
     DataRequirement,
     TemplateError,
     fill_template,

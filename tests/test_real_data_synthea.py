@@ -22,9 +22,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from cds_service.app import create_app
 from cds_service.clock import FixedClock
 from cds_service.config import Config, load_config
+from cds_service.web.app import create_app
 from tests.conftest import _contract_checker
 from tests.fhir_stub import declared_prefetch
 from tests.synthea_support import (

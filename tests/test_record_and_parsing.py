@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from cds_service.parsing import ParseReport, ResourceRejected, parse_resource
-from cds_service.record import RecordBuilder, condition_counts, reference_key
+from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
+from cds_service.kit.record import RecordBuilder, condition_counts, reference_key
 from tests.conftest import AS_OF, load_fixture, load_request
 
 

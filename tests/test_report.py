@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from cds_service.cli import main
-from cds_service.report import UNKNOWN_RULE, build_report
-from cds_service.store import CardRecord, Store
+from cds_service.store.database import CardRecord, Store
+from cds_service.store.report import UNKNOWN_RULE, build_report
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 T1 = datetime(2026, 11, 10, 8, 0, tzinfo=UTC)

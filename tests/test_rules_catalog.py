@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from cds_service.catalog import render_markdown
 from cds_service.cli import main
 from cds_service.config import default_document, load_config
+from cds_service.tools.catalog import render_markdown
 from hooks import build_services
 from hooks.services import catalog
 from tests.conftest import ROOT

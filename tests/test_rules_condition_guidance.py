@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from cds_service.cards import Card
-from cds_service.prefetch import validate_template
-from cds_service.services import SUPPORTED_HOOKS, ServiceDeclaration
-from cds_service.terminology import ValueSet
-from cds_service.units import UnitNormaliser
+from cds_service.kit.cards import Card
+from cds_service.kit.terminology import ValueSet
+from cds_service.kit.units import UnitNormaliser
+from cds_service.pipeline.prefetch import validate_template
+from cds_service.pipeline.services import SUPPORTED_HOOKS, ServiceDeclaration
 from hooks import data
 from hooks.rules.cirrhosis_cramps_baclofen import CirrhosisCrampsBaclofen
 from hooks.rules.diabetes_spasm_b6 import VITAMIN_B6_KEY, DiabetesSpasmB6

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.terminology import ValueSet
+from cds_service.kit.terminology import ValueSet
 from hooks import data
 from hooks.rules.cramps_contributing_medications import CrampsContributingMedications
 from hooks.valuesets import documents, library

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.terminology import ValueSet
+from cds_service.kit.terminology import ValueSet
 from hooks import data
 from hooks.rules.rls_dopamine_antagonist import RlsDopamineAntagonist
 from hooks.rules.rls_dopaminergic_augmentation import RlsDopaminergicAugmentation

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
-from cds_service.auth import SANDBOX_ISSUER, Authenticator, AuthError
 from cds_service.config import AuthConfig
-from cds_service.store import Store
+from cds_service.store.database import Store
+from cds_service.web.auth import SANDBOX_ISSUER, Authenticator, AuthError
 from tests.conftest import SHARED
 from tests.ecdsa_recovery import jwk, recover
 

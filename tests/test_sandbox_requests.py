@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.parsing import ParseReport, parse_resource
+from cds_service.kit.parsing import ParseReport, parse_resource
 from tests.conftest import SHARED, assert_operation_outcome, load_request
 from tests.fhir_stub import declared_prefetch, expected_request, received_requests
 

@@ -29,7 +29,7 @@ import requests
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import NullPool
 
-from cds_service.schema import card_shown, feedback
+from cds_service.store.schema import card_shown, feedback
 from tests.conftest import REQUIRE_POSTGRES_ENV, load_fixture
 from tests.jwt_support import (
     DISCOVERY_PATH,

@@ -15,8 +15,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
-from cds_service.schema import card_shown, jwt_replay, metadata
-from cds_service.store import CardRecord, Store, make_engine
+from cds_service.store.database import CardRecord, Store, make_engine
+from cds_service.store.schema import card_shown, jwt_replay, metadata
 from tests.conftest import load_request
 
 TABLES = {"jwt_replay", "card_shown", "feedback", "service_secret"}
@@ -101,7 +101,7 @@ def test_a_migration_that_fails_part_way_leaves_nothing_behind(store_url, open_s
     each CREATE TABLE on its own and leave a half-built schema no later start could finish)."""
     import alembic.op
 
-    from cds_service.store import StoreError
+    from cds_service.store.database import StoreError
 
     create_table = alembic.op.create_table
 
@@ -174,7 +174,7 @@ def test_replay_cache_keeps_only_a_hash_of_the_token_id(open_store):
 
 
 def test_expired_replay_entries_are_purged(open_store, monkeypatch):
-    from cds_service import store as store_module
+    from cds_service.store import database as store_module
 
     monkeypatch.setattr(store_module, "PURGE_EVERY", 3)
     store = open_store()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.units import UCUM, UnitNormaliser, ucum_code
+from cds_service.kit.units import UCUM, UnitNormaliser, ucum_code
 from hooks.valuesets import DIRECTORY
 
 

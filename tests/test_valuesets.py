@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cds_service.terminology import ICD10CM, ValueSet
+from cds_service.kit.terminology import ICD10CM, ValueSet
 from hooks.valuesets import DIRECTORY, library
 from hooks.valuesets.build import build, main, render
 from tests.conftest import SHARED

@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from cds_service.terminology import ICD10CM
-from cds_service.units import UnitNormaliser
+from cds_service.kit.terminology import ICD10CM
+from cds_service.kit.units import UnitNormaliser
 from hooks.valuesets import DIRECTORY
 from hooks.valuesets.build import DERIVED, build_all, main, render
 from tests.valueset_support import (

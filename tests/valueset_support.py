@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.terminology import Match, ValueSet
+from cds_service.kit.terminology import Match, ValueSet
 from hooks.valuesets import DIRECTORY
 from hooks.valuesets.build import main
 from tests.conftest import SHARED

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from .lazy import LazyResources, screened
-from .terminology import ValueSet
-from .units import ucum_code
+from cds_service.kit.lazy import LazyResources, screened
+from cds_service.kit.terminology import ValueSet
+from cds_service.kit.units import ucum_code
 
 COUNTABLE_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 

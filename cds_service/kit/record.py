@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from .lazy import LazyResources, raw_codings
-from .parsing import ParseReport, ResourceRejected, parse_resource
-from .terminology import Match, ValueSet
-from .versions import ORDER_TYPES, R4, medication_to_r4, to_r4
+from cds_service.kit.lazy import LazyResources, raw_codings
+from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
+from cds_service.kit.terminology import Match, ValueSet
+from cds_service.pipeline.versions import ORDER_TYPES, R4, medication_to_r4, to_r4
 
 # Resource types the rules read; anything else in a prefetch Bundle is ignored unparsed.
 # MedicationOrder is DSTU2's MedicationRequest (mapped to R4 before parsing: see versions).

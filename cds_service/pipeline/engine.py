@@ -16,14 +16,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import contracts, metrics
-from .auth import ANONYMOUS, Principal
-from .card_log import CardLog
-from .cards import Card, CdsResponse, combined, ordered
-from .clock import Clock, FixedClock, SystemClock
-from .config import Config
-from .errors import CdsError, Issue, bad_request, not_found
-from .fhir_client import (
+from cds_service import metrics
+from cds_service.clock import Clock, FixedClock, SystemClock
+from cds_service.config import Config
+from cds_service.kit.cards import Card, CdsResponse, combined, ordered
+from cds_service.kit.record import MedicationOrder, PatientRecord, RecordBuilder
+from cds_service.logs import bind_hook_instance
+from cds_service.pipeline import contracts
+from cds_service.pipeline.errors import CdsError, Issue, bad_request, not_found
+from cds_service.pipeline.fhir_client import (
     FhirError,
     FhirServer,
     FhirSessionPool,
@@ -31,11 +32,11 @@ from .fhir_client import (
     server_allowed,
     transport_allowed,
 )
-from .logs import bind_hook_instance
-from .prefetch import resolve
-from .record import MedicationOrder, PatientRecord, RecordBuilder
-from .services import RuleContext, ServiceDeclaration, rule_settings
-from .store import CardRecord, LazyStore, StoreError, parse_instant
+from cds_service.pipeline.prefetch import resolve
+from cds_service.pipeline.services import RuleContext, ServiceDeclaration, rule_settings
+from cds_service.store.card_log import CardLog
+from cds_service.store.database import CardRecord, LazyStore, StoreError, parse_instant
+from cds_service.web.auth import ANONYMOUS, Principal
 
 log = logging.getLogger("legcramp_cds.engine")
 

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import metrics
-from .config import FhirConfig
+from cds_service import metrics
+from cds_service.config import FhirConfig
 
 FHIR_JSON = "application/fhir+json"
 T = TypeVar("T")

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from . import metrics
-from .errors import PreconditionFailed
-from .fhir_client import FhirError, FhirServer, next_link
+from cds_service import metrics
+from cds_service.pipeline.errors import PreconditionFailed
+from cds_service.pipeline.fhir_client import FhirError, FhirServer, next_link
 
 TOKEN_PATTERN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .cards import Card
-from .config import ConfigError
-from .prefetch import DataRequirement, union, validate_template
-from .record import MedicationOrder, PatientRecord
+from cds_service.config import ConfigError
+from cds_service.kit.cards import Card
+from cds_service.kit.record import MedicationOrder, PatientRecord
+from cds_service.pipeline.prefetch import DataRequirement, union, validate_template
 
 SUPPORTED_HOOKS = ("patient-view", "order-select", "order-sign")
 

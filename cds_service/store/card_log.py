@@ -29,8 +29,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from . import metrics
-from .store import CardRecord, LazyStore, ShownCards, StoreError
+from cds_service import metrics
+from cds_service.store.database import CardRecord, LazyStore, ShownCards, StoreError
 
 log = logging.getLogger("legcramp_cds.cards")
 

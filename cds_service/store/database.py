@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from .schema import card_shown, feedback, jwt_replay, service_secret
+from cds_service.store.schema import card_shown, feedback, jwt_replay, service_secret
 
 PURGE_EVERY = 200
 
@@ -104,7 +104,7 @@ def _migration_engine(engine: Engine) -> Engine:
 def _alembic_config(connection: Connection) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location",
-                           str(resources.files("cds_service").joinpath("migrations")))
+                           str(resources.files("cds_service").joinpath("store", "migrations")))
     config.attributes["connection"] = connection
     return config
 

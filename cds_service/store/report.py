@@ -16,7 +16,7 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
-from .store import Store
+from cds_service.store.database import Store
 
 UNKNOWN_RULE = "(unknown card)"
 

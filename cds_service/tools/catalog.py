@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .config import Config
-from .services import ServiceDeclaration, rule_settings
+from cds_service.config import Config
+from cds_service.pipeline.services import ServiceDeclaration, rule_settings
 
 
 def entries(services: Sequence[ServiceDeclaration], config: Config) -> list[dict[str, Any]]:

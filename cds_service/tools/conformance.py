@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from . import contracts
+from cds_service.pipeline import contracts
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 ORIGIN = "https://sandbox.cds-hooks.org"

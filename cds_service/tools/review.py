@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .catalog import entries
-from .config import Config
-from .engine import CdsEngine
-from .services import ServiceDeclaration
+from cds_service.config import Config
+from cds_service.pipeline.engine import CdsEngine
+from cds_service.pipeline.services import ServiceDeclaration
+from cds_service.tools.catalog import entries
 
 BADGE = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
 

@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from .errors import CdsError, Issue
+from cds_service.pipeline.errors import CdsError, Issue
 
 
 class LargeRequestGate:

@@ -9,15 +9,15 @@ from collections.abc import Callable, Sequence
 from flask import Flask
 from flask_cors import CORS
 
-from .admission import LargeRequestGate
-from .auth import Authenticator
-from .clock import Clock
-from .config import Config, load_config
-from .engine import CdsEngine
-from .fhir_client import FhirSessionPool
-from .http_api import api, register_error_handlers, register_request_hooks
-from .services import ServiceDeclaration
-from .store import LazyStore
+from cds_service.clock import Clock
+from cds_service.config import Config, load_config
+from cds_service.pipeline.engine import CdsEngine
+from cds_service.pipeline.fhir_client import FhirSessionPool
+from cds_service.pipeline.services import ServiceDeclaration
+from cds_service.store.database import LazyStore
+from cds_service.web.admission import LargeRequestGate
+from cds_service.web.auth import Authenticator
+from cds_service.web.http_api import api, register_error_handlers, register_request_hooks
 
 log = logging.getLogger("legcramp_cds.app")
 

@@ -25,8 +25,8 @@ import jwt
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import ALLOWED_ALGORITHMS, AuthConfig, IssuerConfig
-from .store import Store, StoreError
+from cds_service.config import ALLOWED_ALGORITHMS, AuthConfig, IssuerConfig
+from cds_service.store.database import Store, StoreError
 
 log = logging.getLogger("legcramp_cds.auth")
 

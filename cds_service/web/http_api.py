@@ -21,12 +21,12 @@ import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
-from . import metrics
-from .admission import LargeRequestGate
-from .auth import ANONYMOUS, Authenticator, AuthError, Principal
-from .engine import CdsEngine
-from .errors import CdsError, Issue
-from .store import StoreError
+from cds_service import metrics
+from cds_service.pipeline.engine import CdsEngine
+from cds_service.pipeline.errors import CdsError, Issue
+from cds_service.store.database import StoreError
+from cds_service.web.admission import LargeRequestGate
+from cds_service.web.auth import ANONYMOUS, Authenticator, AuthError, Principal
 
 log = logging.getLogger("legcramp_cds.http")
 access_log = logging.getLogger("legcramp_cds.access")
@@ -73,7 +73,7 @@ def _read_json_body() -> Any:
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit rather than refused: refuse it here.
         raise RequestEntityTooLarge()
-    from .limits import (  # local: the limits belong to this function alone
+    from cds_service.web.limits import (  # local: the limits belong to this function alone
         Limits,
         NotJsonNumber,
         check_limits,

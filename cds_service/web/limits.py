@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ServerConfig
-from .errors import CdsError, Issue
+from cds_service.config import ServerConfig
+from cds_service.pipeline.errors import CdsError, Issue
 
 # A path is built only when a violation is reported: each container on the stack carries a
 # link (parent link, key or index) instead of a string.

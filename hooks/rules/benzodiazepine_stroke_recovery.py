@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from cds_service.cards import Card
-from cds_service.observations import as_instant
-from cds_service.prefetch import DataRequirement
-from cds_service.record import ConditionMatch, MedicationOrder
-from cds_service.services import RuleContext
-from cds_service.terminology import Match, ValueSet
+from cds_service.kit.cards import Card
+from cds_service.kit.observations import as_instant
+from cds_service.kit.record import ConditionMatch, MedicationOrder
+from cds_service.kit.terminology import Match, ValueSet
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import (
     condition_line,

@@ -6,10 +6,10 @@ import copy
 from datetime import date, datetime
 from typing import Any
 
-from cds_service.cards import Action, Coding, Source, Suggestion
-from cds_service.record import ConditionMatch, MedicationOrder
-from cds_service.services import RuleContext
-from cds_service.terminology import Match, ValueSet
+from cds_service.kit.cards import Action, Coding, Source, Suggestion
+from cds_service.kit.record import ConditionMatch, MedicationOrder
+from cds_service.kit.terminology import Match, ValueSet
+from cds_service.pipeline.services import RuleContext
 
 
 def topic(base: str, rule_id: str, display: str) -> Coding:

@@ -14,16 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cds_service.cards import Card
-from cds_service.dosing import (
+from cds_service.kit.cards import Card
+from cds_service.kit.dosing import (
     daily_dose,
     strength_from_concept,
     strength_from_medication,
 )
-from cds_service.prefetch import DataRequirement
-from cds_service.record import MedicationOrder
-from cds_service.services import RuleContext
-from cds_service.terminology import ValueSet
+from cds_service.kit.record import MedicationOrder
+from cds_service.kit.terminology import ValueSet
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import describe_order, matching_orders, override_reason, source
 

@@ -16,16 +16,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cds_service.cards import Action, Card, Suggestion
-from cds_service.dosing import (
+from cds_service.kit.cards import Action, Card, Suggestion
+from cds_service.kit.dosing import (
     DurationEstimate,
     intended_duration,
 )
-from cds_service.observations import as_instant
-from cds_service.prefetch import DataRequirement
-from cds_service.record import MedicationOrder
-from cds_service.services import RuleContext
-from cds_service.terminology import Match, ValueSet
+from cds_service.kit.observations import as_instant
+from cds_service.kit.record import MedicationOrder
+from cds_service.kit.terminology import Match, ValueSet
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import describe_order, format_date, matching_orders, override_reason, source
 

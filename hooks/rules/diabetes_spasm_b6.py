@@ -29,17 +29,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from cds_service.cards import Action, Card, Suggestion
-from cds_service.observations import (
+from cds_service.kit.cards import Action, Card, Suggestion
+from cds_service.kit.observations import (
     COUNTABLE_STATUSES,
     as_instant,
     newest,
     observation_time,
 )
-from cds_service.prefetch import DataRequirement
-from cds_service.record import ConditionMatch, concept_label
-from cds_service.services import RuleContext
-from cds_service.terminology import ValueSet
+from cds_service.kit.record import ConditionMatch, concept_label
+from cds_service.kit.terminology import ValueSet
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import condition_line, format_date, override_reason, source
 from hooks.rules.labs import runs_on, service_request

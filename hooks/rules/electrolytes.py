@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.terminology import ValueSet
+from cds_service.kit.terminology import ValueSet
 from hooks.valuesets import LabTest
 
 # Basic metabolic panel: LOINC 51990-0 "Basic metabolic panel - Blood" (not in the shared

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service import observations
-from cds_service.observations import LabResult
-from cds_service.prefetch import DataRequirement
-from cds_service.services import RuleContext
-from cds_service.terminology import ValueSet
+from cds_service.kit import observations
+from cds_service.kit.observations import LabResult
+from cds_service.kit.terminology import ValueSet
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.labs import latest, runs_on, window_start
 from hooks.valuesets import LabTest

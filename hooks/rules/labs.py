@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service import observations
-from cds_service.cards import Action
-from cds_service.observations import LabResult
-from cds_service.record import ConditionMatch
-from cds_service.services import RuleContext
-from cds_service.terminology import ValueSet
+from cds_service.kit import observations
+from cds_service.kit.cards import Action
+from cds_service.kit.observations import LabResult
+from cds_service.kit.record import ConditionMatch
+from cds_service.kit.terminology import ValueSet
+from cds_service.pipeline.services import RuleContext
 from hooks.valuesets import LabTest
 
 LOINC = "http://loinc.org"

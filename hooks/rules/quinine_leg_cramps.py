@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cds_service.cards import Card, Suggestion
-from cds_service.prefetch import DataRequirement
-from cds_service.record import MedicationOrder, PatientRecord, concept_label
-from cds_service.services import RuleContext
-from cds_service.terminology import ValueSet
+from cds_service.kit.cards import Card, Suggestion
+from cds_service.kit.record import MedicationOrder, PatientRecord, concept_label
+from cds_service.kit.terminology import ValueSet
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import describe_order, override_reason, remove_order_action, source
 

@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cds_service.cards import Card
-from cds_service.prefetch import DataRequirement
-from cds_service.record import ConditionMatch, MedicationOrder
-from cds_service.services import RuleContext
-from cds_service.terminology import Match, ValueSet
+from cds_service.kit.cards import Card
+from cds_service.kit.record import ConditionMatch, MedicationOrder
+from cds_service.kit.terminology import Match, ValueSet
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import (
     condition_line,

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cds_service.cards import Action, Card, Suggestion
-from cds_service.prefetch import DataRequirement
-from cds_service.services import RuleContext
+from cds_service.kit.cards import Action, Card, Suggestion
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks.rules.common import override_reason, source
 from hooks.rules.iron import IronLabs
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cds_service.cards import Card, Suggestion
-from cds_service.prefetch import DataRequirement
-from cds_service.services import RuleContext
+from cds_service.kit.cards import Card, Suggestion
+from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.pipeline.services import RuleContext
 from hooks.rules.common import format_date, override_reason, source
 from hooks.rules.iron import FERRITIN_TEST, TSAT_TEST, IronLabs
 from hooks.rules.labs import order_tests

@@ -8,8 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cds_service.terminology import ValueSet, ValueSetLibrary
-from cds_service.units import UnitNormaliser
+from cds_service.kit.terminology import ValueSet, ValueSetLibrary
+from cds_service.kit.units import UnitNormaliser
 
 DIRECTORY = Path(__file__).resolve().parent
 LOINC = "http://loinc.org"

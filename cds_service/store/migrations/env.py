@@ -8,7 +8,7 @@ transactional and one worker migrates at a time.
 
 from alembic import context
 
-from cds_service.schema import metadata
+from cds_service.store.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
