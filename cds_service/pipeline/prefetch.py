@@ -19,50 +19,15 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service import metrics
+from cds_service.kit.requirements import (
+    TOKEN_PATTERN,
+    USER_TOKENS,
+    DataRequirement,
+    TemplateError,
+    validate_template,  # noqa: F401  (TEMP: tests)
+)
 from cds_service.pipeline.errors import PreconditionFailed
 from cds_service.pipeline.fhir_client import FhirError, FhirServer, next_link
-
-TOKEN_PATTERN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
-
-# First-level primitive context fields the 2.0 hooks mark "Prefetch Token: Yes".
-CONTEXT_TOKENS: Mapping[str, frozenset[str]] = {
-    "patient-view": frozenset({"userId", "patientId", "encounterId"}),
-    "order-select": frozenset({"userId", "patientId", "encounterId"}),
-    "order-sign": frozenset({"userId", "patientId", "encounterId"}),
-}
-USER_TOKENS: Mapping[str, str] = {
-    "userPractitionerId": "Practitioner",
-    "userPractitionerRoleId": "PractitionerRole",
-    "userPatientId": "Patient",
-    "userRelatedPersonId": "RelatedPerson",
-}
-
-
-class TemplateError(ValueError):
-    """A template token that is not valid in CDS Hooks 2.0, or has no value in this context."""
-
-
-@dataclass(frozen=True)
-class DataRequirement:
-    """One prefetch key: what a rule reads, as a relative FHIR read or search URL template."""
-
-    key: str
-    template: str
-    description: str = ""
-
-    def tokens(self) -> list[str]:
-        return TOKEN_PATTERN.findall(self.template)
-
-
-def validate_template(template: str, hook: str) -> None:
-    """Raise TemplateError for any token CDS Hooks 2.0 does not allow for `hook`."""
-    allowed = CONTEXT_TOKENS.get(hook, frozenset())
-    for token in TOKEN_PATTERN.findall(template):
-        if token in USER_TOKENS:
-            continue
-        if token.startswith("context.") and token.removeprefix("context.") in allowed:
-            continue
-        raise TemplateError(f"token {{{{{token}}}}} is not valid in CDS Hooks 2.0 for {hook}")
 
 
 def is_read(relative_url: str) -> bool:

@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from cds_service.config import ConfigError
 from cds_service.kit.cards import Card
 from cds_service.kit.record import MedicationOrder, PatientRecord
-from cds_service.pipeline.prefetch import DataRequirement, union, validate_template
+from cds_service.kit.requirements import DataRequirement, validate_template
+from cds_service.pipeline.prefetch import union
 
 SUPPORTED_HOOKS = ("patient-view", "order-select", "order-sign")
 
