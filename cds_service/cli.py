@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from cds_service.config import Config, ConfigError, load_config
-from cds_service.pipeline.errors import CdsError
+from cds_service.errors import RequestError
 
 log = logging.getLogger("legcramp_cds.cli")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as metrics.MULTIPROC_ENV (not imported: see serve)
@@ -232,7 +232,7 @@ def evaluate(
             service_id = matching[0]
         response = engine.call(service_id, payload)
         click.echo(json.dumps(response, indent=2, ensure_ascii=False))
-    except CdsError as error:
+    except RequestError as error:
         click.echo(json.dumps(error.to_operation_outcome(), indent=2, ensure_ascii=False))
         sys.exit(1)
     finally:

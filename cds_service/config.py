@@ -16,11 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cds_service.errors import ConfigError
+
 CONFIG_ENV_VAR = "LEGCRAMP_CDS_CONFIG"
-
-
-class ConfigError(ValueError):
-    """The configuration file is unreadable or holds a key or value the service does not know."""
 
 
 @dataclass(frozen=True)

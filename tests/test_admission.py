@@ -9,8 +9,9 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.pipeline.errors import CdsError
+from cds_service.errors import Unavailable
 from cds_service.web.admission import LargeRequestGate
+from cds_service.web.errors import error_response, status_of
 from tests.conftest import assert_operation_outcome, load_request
 
 SERVICE = "/cds-services/legcramp-order-select"
@@ -24,10 +25,10 @@ def test_only_large_or_chunked_bodies_take_a_slot():
     with gate.admit(5000):
         with gate.admit(10):  # small: never waits
             pass
-        with pytest.raises(CdsError) as refused, gate.admit(5000):
+        with pytest.raises(Unavailable) as refused, gate.admit(5000):
             pass
-        assert refused.value.status == 503
-        assert refused.value.headers == {"Retry-After": "1"}
+        assert status_of(refused.value) == 503
+        assert error_response(refused.value).headers["Retry-After"] == "1"
     with gate.admit(5000):  # the slot is free again after a refusal
         pass
 

@@ -7,7 +7,8 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from cds_service.config import load_config
-from cds_service.kit.cards import Action, Card, Coding, Source, Suggestion, combined, ordered
+from cds_service.kit.cards import Action, Card, Coding, Source, Suggestion
+from cds_service.pipeline.card_policy import combined, ordered
 from cds_service.pipeline.services import ServiceDeclaration
 from tests.conftest import load_request
 

@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds_service.errors import InvalidRequest
 from cds_service.kit import observations
 from cds_service.kit.lazy import LazyResources, concept_terms
 from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
 from cds_service.kit.record import RecordBuilder, _may_count, condition_counts
 from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.errors import CdsError
 from cds_service.web.limits import (
     Limits,
     _may_hold_long_string,
@@ -65,7 +65,7 @@ def depth(value: Any) -> int:
 def outcome(check: Any, *args: Any) -> Any:
     try:
         check(*args)
-    except CdsError as exc:
+    except InvalidRequest as exc:
         return exc.to_operation_outcome()
     return None
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from cds_service.config import load_config
-from cds_service.pipeline.errors import CdsError
+from cds_service.errors import InvalidRequest
+from cds_service.web.errors import status_of
 from cds_service.web.limits import Limits, check_limits, json_path
 from tests.conftest import assert_operation_outcome, load_request
 
@@ -292,9 +293,9 @@ def test_content_length_that_lies_is_400(client, length):
 
 def test_the_check_does_not_recurse_on_very_deep_documents():
     document = nested_lists(200_000, leaf=[])  # built and checked without any recursion
-    with pytest.raises(CdsError) as raised:
+    with pytest.raises(InvalidRequest) as raised:
         check_limits(document, Limits())
-    assert raised.value.status == 400
+    assert status_of(raised.value) == 400
     assert "server.max_json_depth" in raised.value.issues[0].diagnostics
 
 

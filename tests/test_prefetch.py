@@ -19,6 +19,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from cds_service.config import Config, load_config
+from cds_service.errors import DataUnavailable
 from cds_service.pipeline.fhir_client import FhirError
 from cds_service.pipeline.prefetch import (
     DataRequirement,
@@ -27,6 +28,7 @@ from cds_service.pipeline.prefetch import (
     resolve,
     validate_template,
 )
+from cds_service.web.errors import status_of
 from hooks import data
 from tests.conftest import (
     assert_operation_outcome,
@@ -614,11 +616,11 @@ def test_one_failed_fetch_names_its_key_and_not_the_others():
         def search(self, relative: str) -> list[dict[str, Any]]:
             raise FhirError("FHIR server answered 503", 503)
 
-    with ThreadPoolExecutor(4) as executor, pytest.raises(Exception) as caught:
+    with ThreadPoolExecutor(4) as executor, pytest.raises(DataUnavailable) as caught:
         resolve((data.PATIENT, data.CONDITIONS), None, {"patientId": "p1"},
                 HalfBroken(), executor)  # type: ignore[arg-type]
 
-    assert getattr(caught.value, "status", None) == 412
+    assert status_of(caught.value) == 412
     assert caught.value.missing == {"conditions": "FHIR server answered 503"}
 
 

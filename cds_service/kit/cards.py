@@ -1,8 +1,8 @@
 """Typed builders for the CDS Hooks 2.0 response objects.
 
 `to_json` omits every member that has no value: the spec forbids `null`, `""` and `[]` for
-optional members, and EHRs have rejected cards for less. Rules build these; the engine gives
-them their uuids and serialises them.
+optional members, and EHRs have rejected cards for less. Rules build these; the card policy
+(`pipeline.card_policy`) gives them their uuids, combines and orders them.
 """
 
 from __future__ import annotations
@@ -173,47 +173,6 @@ class Card:
                 "links": [link.to_json() for link in self.links],
             }
         )
-
-
-def _action_targets(card: Card) -> frozenset[str]:
-    targets = set()
-    for suggestion in card.suggestions:
-        for action in suggestion.actions:
-            if action.type == "delete" and action.resource_id:
-                targets.add(f"delete {action.resource_id}")
-            elif action.type == "update" and action.resource:
-                targets.add(f"update {action.resource.get('resourceType')}/"
-                            f"{action.resource.get('id')}")
-    return frozenset(targets)
-
-
-def combined(cards: Sequence[Card]) -> list[Card]:
-    """One card where several rules say the same thing about the same order: the same order
-    (identity) and the same suggested change to it (delete or update of that resource). The
-    most severe card leads; the others add their detail and override reasons."""
-    result: list[Card] = []
-    groups: dict[tuple[str, frozenset[str]], int] = {}
-    for card in sorted(cards, key=lambda c: INDICATOR_ORDER[c.indicator]):
-        targets = _action_targets(card)
-        key = (card.identity, targets)
-        if not card.identity or not targets or key not in groups:
-            if card.identity and targets:
-                groups[key] = len(result)
-            result.append(card)
-            continue
-        lead = result[groups[key]]
-        reasons = list(lead.override_reasons)
-        reasons += [r for r in card.override_reasons
-                    if (r.system, r.code) not in {(x.system, x.code) for x in reasons}]
-        detail = (f"{lead.detail or ''}\n\n---\n\n**Also ({card.source.label}):** "
-                  f"{card.summary}\n\n{card.detail or ''}").strip()
-        result[groups[key]] = replace(lead, detail=detail, override_reasons=tuple(reasons))
-    return result
-
-
-def ordered(cards: Sequence[Card]) -> list[Card]:
-    """Critical first, then warning, then info; stable within an indicator."""
-    return sorted(cards, key=lambda card: INDICATOR_ORDER[card.indicator])
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,9 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from cds_service.errors import ResourceRejected
+
 MAX_REPAIRS = 5
-
-
-class ResourceRejected(ValueError):
-    def __init__(self, resource_type: str, reason: str):
-        super().__init__(f"{resource_type}: {reason}")
-        self.resource_type = resource_type
-        self.reason = reason
 
 
 @dataclass

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cds_service.errors import TemplateError
 from cds_service.kit.hook_names import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
 
 TOKEN_PATTERN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -28,10 +29,6 @@ USER_TOKENS: Mapping[str, str] = {
     "userPatientId": "Patient",
     "userRelatedPersonId": "RelatedPerson",
 }
-
-
-class TemplateError(ValueError):
-    """A template token that is not valid in CDS Hooks 2.0, or has no value in this context."""
 
 
 @dataclass(frozen=True)

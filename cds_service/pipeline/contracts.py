@@ -28,13 +28,6 @@ SCHEMA_FILES = (
     "operation-outcome.schema.json",
 )
 
-CONTEXT_SCHEMAS = {
-    "patient-view": "context-patient-view.schema.json",
-    "order-select": "context-order-select.schema.json",
-    "order-sign": "context-order-sign.schema.json",
-}
-
-
 @dataclass(frozen=True)
 class Violation:
     path: str

@@ -1,4 +1,5 @@
-"""The request pipeline: validate -> resolve prefetch / fetch -> PatientRecord -> rules -> cards.
+"""The request pipeline: request JSON -> typed hook request -> resolve prefetch / fetch ->
+PatientRecord -> rules -> card policy -> response JSON.
 
 Data flows one way. HTTP lives in `http_api`; this module takes a decoded JSON document and
 returns one, so the CLI's `evaluate` and the web service run exactly the same code.
@@ -9,23 +10,24 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from cds_service import metrics
 from cds_service.clock import Clock, FixedClock, SystemClock
 from cds_service.config import Config
-from cds_service.kit.cards import Card, CdsResponse, combined, ordered
+from cds_service.errors import FhirError, Issue, StoreError, Unavailable, bad_request, not_found
+from cds_service.kit.cards import Card, CdsResponse
+from cds_service.kit.hook_names import ORDER_SELECT, PATIENT_VIEW
 from cds_service.kit.record import MedicationOrder, PatientRecord, RecordBuilder
 from cds_service.logs import bind_hook_instance
 from cds_service.pipeline import contracts
-from cds_service.pipeline.errors import CdsError, Issue, bad_request, not_found
+from cds_service.pipeline.card_policy import CardPolicy
 from cds_service.pipeline.fhir_client import (
-    FhirError,
     FhirServer,
     FhirSessionPool,
     clean_url,
@@ -33,20 +35,19 @@ from cds_service.pipeline.fhir_client import (
     transport_allowed,
 )
 from cds_service.pipeline.prefetch import resolve
+from cds_service.pipeline.request import (
+    ANONYMOUS,
+    HookRequest,
+    Principal,
+    check_envelope,
+    parse_hook_request,
+    violations_error,
+)
 from cds_service.pipeline.services import RuleContext, ServiceDeclaration, rule_settings
 from cds_service.store.card_log import CardLog
-from cds_service.store.database import CardRecord, LazyStore, StoreError, parse_instant
-from cds_service.web.auth import ANONYMOUS, Principal
+from cds_service.store.database import CardRecord, LazyStore, parse_instant
 
 log = logging.getLogger("legcramp_cds.engine")
-
-
-def _violations_error(found: Sequence[contracts.Violation], what: str) -> CdsError:
-    issues = [
-        Issue(f"{what}: {v.path} {v.message}", code="structure", expression=(v.path,))
-        for v in found
-    ]
-    return CdsError(400, issues)
 
 
 def _legacy_feedback(payload: Any) -> Any:
@@ -79,6 +80,7 @@ class CdsEngine:
         self.sessions = sessions or FhirSessionPool(config.fhir)
         self.store = store or LazyStore(config.store.url, config.store.patient_hash_key)
         self.card_log = CardLog(self.store, background=config.store.record_cards_in_background)
+        self.card_policy = CardPolicy(self.store, self.card_log, config.cards.repeat_quiet_days)
         self.executor = ThreadPoolExecutor(
             max_workers=config.fhir.max_parallel_fetches, thread_name_prefix="fhir-fetch"
         )
@@ -104,40 +106,30 @@ class CdsEngine:
     def call(
         self, service_id: str, payload: Any, principal: Principal = ANONYMOUS
     ) -> dict[str, Any]:
+        """request JSON -> typed hook request -> patient record -> rules -> card policy ->
+        response JSON."""
         started = time.perf_counter()
         service = self.service(service_id)
-        if not isinstance(payload, dict):
-            raise bad_request("the request body must be a JSON object", expression=["$"])
-        found = contracts.violations("request.schema.json", payload)
-        if found:
-            raise _violations_error(found, "invalid hook request")
-        if payload["hook"] != service.hook:
-            raise bad_request(
-                f"this service answers the '{service.hook}' hook, not the hook in the request",
-                expression=["$.hook"],
-                code="value",
-            )
-        bind_hook_instance(payload["hookInstance"])  # every later log line of this request
-        context = payload["context"]
-        found = contracts.violations(contracts.CONTEXT_SCHEMAS[service.hook], context, "$.context")
-        if found:
-            raise _violations_error(found, f"invalid {service.hook} context")
+        bind_hook_instance(check_envelope(payload, service.hook))  # every later log line
+        request = parse_hook_request(payload, service.hook)
 
         deadline = time.monotonic() + self.config.fhir.request_budget_seconds
-        server, refusal = self._server(payload, principal, deadline)
-        resolved = resolve(service.requirements, payload.get("prefetch"), context, server,
-                           self.executor, no_server_reason=refusal, deadline=deadline)
-        record = self._record(context, resolved.all_resources(), server, deadline)
-        cards = self._run_rules(service, context, record)
-        cards = self._quiet_repeats(service, payload, self._with_uuids(service, payload, cards))
-        response = CdsResponse(ordered(combined(cards)))
-        self._record_cards(service, payload, response)
+        server, refusal = self._server(request, principal, deadline)
+        resolved = resolve(service.requirements, request.prefetch, request.context.tokens,
+                           server, self.executor, no_server_reason=refusal, deadline=deadline)
+        record = self._record(request, resolved.all_resources(), server, deadline)
+        cards = self._run_rules(service, request, record)
+        policy = self.card_policy
+        cards = policy.quiet_repeats(service.hook, policy.with_uuids(
+            service.id, request.hook_instance, request.context.patient_id, cards))
+        response = CdsResponse(policy.arranged(cards))
+        self._record_cards(service, request, response)
         metrics.count_cards(service.id, ((c.topic_code, c.indicator) for c in response.cards))
         log.info(
             "service call answered",
             extra={
                 "service": service.id,
-                "hook_instance": payload["hookInstance"],
+                "hook_instance": request.hook_instance,
                 "cards": len(cards),
                 "prefetch_supplied": resolved.supplied,
                 "prefetch_fetched": resolved.fetched,
@@ -147,62 +139,26 @@ class CdsEngine:
         )
         return response.to_json()
 
-    def _with_uuids(
-        self, service: ServiceDeclaration, payload: Mapping[str, Any], cards: list[Card]
-    ) -> list[Card]:
-        """Per-call uuids (stable for the same hookInstance); guidance that repeats quietly
-        gets a uuid stable per patient and finding (keyed, so it names no one)."""
-        seed = f"{service.id}|{payload['hookInstance']}"
-        patient_id = payload["context"]["patientId"]
-        out = []
-        for card in cards:
-            finding_seed = None
-            if card.repeat_quietly:
-                try:
-                    finding_seed = "finding|" + self.store.get().finding_key(
-                        patient_id, card.topic_code or "", card.identity)
-                except StoreError as exc:
-                    log.warning("finding key unavailable", extra={"error": str(exc)})
-            out.append(card.with_uuids(finding_seed or seed))
-        return out
-
-    def _quiet_repeats(
-        self, service: ServiceDeclaration, payload: Mapping[str, Any], cards: list[Card]
-    ) -> list[Card]:
-        """On patient-view, guidance shown for the same finding within `repeat_quiet_days` is
-        not shown again (order hooks always show it: the order makes it relevant now)."""
-        days = self.config.cards.repeat_quiet_days
-        quiet = [card.uuid for card in cards if card.repeat_quietly and card.uuid]
-        if service.hook != "patient-view" or not quiet or days <= 0:
-            return cards
-        try:
-            shown = self.card_log.pending(quiet) | self.store.get().shown_since(
-                quiet, datetime.now(UTC) - timedelta(days=days))
-        except StoreError as exc:
-            log.warning("repeat check unavailable; showing the cards", extra={"error": str(exc)})
-            return cards
-        return [card for card in cards if not (card.repeat_quietly and card.uuid in shown)]
-
     def _record_cards(
-        self, service: ServiceDeclaration, payload: Mapping[str, Any], response: CdsResponse
+        self, service: ServiceDeclaration, request: HookRequest, response: CdsResponse
     ) -> None:
         """Keep what was shown (no patient data) for the feedback report. A database problem
         is logged and never costs the prescriber the cards."""
         if not self.config.store.record_cards or not response.cards:
             return
         self.card_log.add(
-            service_id=service.id, hook=service.hook, hook_instance=payload["hookInstance"],
-            patient_id=payload["context"]["patientId"],
+            service_id=service.id, hook=service.hook, hook_instance=request.hook_instance,
+            patient_id=request.context.patient_id,
             cards=[CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
                    for c in response.cards],
             shown_at=datetime.now(UTC),
         )
 
     def _server(
-        self, payload: Mapping[str, Any], principal: Principal, deadline: float
+        self, request: HookRequest, principal: Principal, deadline: float
     ) -> tuple[FhirServer | None, str]:
         """The request's FHIR server, if this caller may send its token there; else why not."""
-        base = payload.get("fhirServer")
+        base = request.fhir_server
         if not base:
             return None, "no fhirServer was given to fetch it from"
         try:
@@ -221,19 +177,14 @@ class CdsEngine:
             log.warning("fhirServer refused: not on the allowlist",
                         extra={"host": parts.hostname, "iss": principal.iss})
             return None, "fhirServer is not on this service's allowlist; it was not called"
-        token = (payload.get("fhirAuthorization") or {}).get("access_token")
-        return self.sessions.connect(base, token, deadline), ""
+        return self.sessions.connect(base, request.access_token, deadline), ""
 
     def _record(
-        self, context: Mapping[str, Any], chart: list[dict[str, Any]],
+        self, request: HookRequest, chart: list[dict[str, Any]],
         server: FhirServer | None, deadline: float,
     ) -> PatientRecord:
-        drafts = [
-            (entry["resource"], entry.get("fullUrl"))
-            for entry in (context.get("draftOrders") or {}).get("entry") or []
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-        ]
-        builder = RecordBuilder(context["patientId"], self.clock.now())
+        drafts = [(draft.resource, draft.full_url) for draft in request.context.draft_orders]
+        builder = RecordBuilder(request.context.patient_id, self.clock.now())
         wanted = builder.unresolved_medication_references(chart, drafts)
         fetched: dict[str, dict[str, Any]] = {}
         if wanted and server is not None:
@@ -253,23 +204,23 @@ class CdsEngine:
         return builder.build(chart, drafts, fetched)
 
     def _subjects(
-        self, hook: str, context: Mapping[str, Any], record: PatientRecord
+        self, request: HookRequest, record: PatientRecord
     ) -> tuple[tuple[MedicationOrder, ...], tuple[MedicationOrder, ...]]:
         """Which orders the rules judge: selections (order-select), every open draft
         (order-sign), the chart's active medications (patient-view)."""
-        if hook == "patient-view":
+        if request.hook == PATIENT_VIEW:
             return tuple(record.active_medications()), ()
         drafts = record.open_drafts()
-        if hook == "order-select":
-            selected = {sel for sel in context.get("selections") or []}
+        if request.hook == ORDER_SELECT:
+            selected = set(request.context.selections)
             subjects = tuple(o for o in drafts if o.reference in selected)
             return subjects, tuple(o for o in drafts if o.reference not in selected)
         return tuple(drafts), ()
 
     def _run_rules(
-        self, service: ServiceDeclaration, context: Mapping[str, Any], record: PatientRecord
+        self, service: ServiceDeclaration, request: HookRequest, record: PatientRecord
     ) -> list[Card]:
-        subjects, others = self._subjects(service.hook, context, record)
+        subjects, others = self._subjects(request, record)
         cards: list[Card] = []
         for rule in service.rules:
             settings = self.rule_settings[rule.rule_id]
@@ -309,7 +260,7 @@ class CdsEngine:
                 item["outcomeTimestamp"]) is None
         ] if not found else []
         if found:
-            raise _violations_error(found, "invalid feedback")
+            raise violations_error(found, "invalid feedback")
         # The cards this feedback is about may still be on their way to the store.
         self.card_log.flush(timeout=2.0)
         try:
@@ -317,8 +268,8 @@ class CdsEngine:
                                                       datetime.now(UTC))
         except StoreError as exc:
             log.error("feedback not stored", extra={"error": str(exc), "service": service_id})
-            raise CdsError(503, [Issue("the feedback store is unavailable; nothing was stored",
-                                       code="transient")]) from exc
+            raise Unavailable([Issue("the feedback store is unavailable; nothing was stored",
+                                     code="transient")]) from exc
         metrics.count_feedback(service_id, (item["outcome"] for item in payload["feedback"]),
                                result.stored, result.duplicates)
         log.info("feedback stored", extra={

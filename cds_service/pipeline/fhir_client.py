@@ -24,21 +24,12 @@ from requests.adapters import HTTPAdapter
 
 from cds_service import metrics
 from cds_service.config import FhirConfig
+from cds_service.errors import FhirError
 
 FHIR_JSON = "application/fhir+json"
 T = TypeVar("T")
 # urllib3 logs each request line, with the patient id of a FHIR search, at DEBUG.
 logging.getLogger("urllib3").setLevel(logging.INFO)
-
-
-class FhirError(Exception):
-    """A FHIR call that did not give usable data. `reason` is safe to show and to log."""
-
-    def __init__(self, reason: str, status: int | None = None, code: str = "other"):
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.code = code  # a fixed slug for the metrics (see metrics.FHIR_OUTCOMES)
 
 
 UNSAFE_IN_URL = re.compile(r"[\\\s\x00-\x1f\x7f]")

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service import metrics
+from cds_service.errors import DataUnavailable
 from cds_service.kit.requirements import (
     TOKEN_PATTERN,
     USER_TOKENS,
@@ -26,7 +27,6 @@ from cds_service.kit.requirements import (
     TemplateError,
     validate_template,  # noqa: F401  (TEMP: tests)
 )
-from cds_service.pipeline.errors import PreconditionFailed
 from cds_service.pipeline.fhir_client import FhirError, FhirServer, next_link
 
 
@@ -137,7 +137,7 @@ def resolve(
             missing[key] = "the request's time budget for FHIR calls ran out"
     metrics.count_prefetch(_sources(requirements, resolved, missing))
     if missing:
-        raise PreconditionFailed(missing)
+        raise DataUnavailable(missing)
     return resolved
 
 

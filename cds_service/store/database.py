@@ -34,13 +34,10 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from cds_service.errors import StoreError
 from cds_service.store.schema import card_shown, feedback, jwt_replay, service_secret
 
 PURGE_EVERY = 200
-
-
-class StoreError(RuntimeError):
-    """The database could not be used; callers fail closed (a token is refused, not trusted)."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
-from cds_service.pipeline.errors import CdsError, Issue
+from cds_service.errors import Issue, Unavailable
 
 
 class LargeRequestGate:
@@ -33,9 +33,9 @@ class LargeRequestGate:
             yield
             return
         if not self._slots.acquire(timeout=self.wait_seconds):
-            raise CdsError(503, [Issue(
+            raise Unavailable([Issue(
                 "too many large requests at once; retry shortly", code="transient")],
-                headers={"Retry-After": "1"})
+                retry_after=1)
         try:
             yield
         finally:

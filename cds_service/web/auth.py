@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ import requests
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds_service.config import ALLOWED_ALGORITHMS, AuthConfig, IssuerConfig
-from cds_service.store.database import Store, StoreError
+from cds_service.errors import AuthError, StoreError
+from cds_service.pipeline.request import ANONYMOUS, Principal
+from cds_service.store.database import Store
 
 log = logging.getLogger("legcramp_cds.auth")
 
@@ -37,37 +38,6 @@ SANDBOX_ISSUER = IssuerConfig(
     fhir_servers=("https://launch.smarthealthit.org/*",),
 )
 REFETCH_AFTER_SECONDS = 10.0  # an unknown kid triggers at most one refetch per this interval
-
-
-class AuthError(Exception):
-    """A failed check. `reason` goes to the log; the client only ever sees a generic 401.
-    `code` is a fixed slug for the check (the metrics' label, see metrics.AUTH_REASONS)."""
-
-    def __init__(self, reason: str, claims: dict[str, Any] | None = None,
-                 header: dict[str, Any] | None = None, code: str = "other"):
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-        self.iss = (claims or {}).get("iss")
-        self.jti = (claims or {}).get("jti")
-        self.kid = (header or {}).get("kid")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who called: a verified issuer (with where its tokens may go) or an anonymous caller."""
-
-    iss: str | None
-    fhir_servers: tuple[str, ...] = ()
-    tenant: str | None = None
-    jti: str | None = None
-
-    @property
-    def anonymous(self) -> bool:
-        return self.iss is None
-
-
-ANONYMOUS = Principal(iss=None)
 
 
 class JwksCache:

@@ -22,11 +22,21 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from cds_service import metrics
+from cds_service.errors import (
+    AuthError,
+    InvalidRequest,
+    Issue,
+    RequestError,
+    RequestTooLarge,
+    StoreError,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from cds_service.pipeline.engine import CdsEngine
-from cds_service.pipeline.errors import CdsError, Issue
-from cds_service.store.database import StoreError
+from cds_service.pipeline.request import ANONYMOUS, Principal
 from cds_service.web.admission import LargeRequestGate
-from cds_service.web.auth import ANONYMOUS, Authenticator, AuthError, Principal
+from cds_service.web.auth import Authenticator
+from cds_service.web.errors import error_response, json_response, outcome, status_of
 
 log = logging.getLogger("legcramp_cds.http")
 access_log = logging.getLogger("legcramp_cds.access")
@@ -40,24 +50,6 @@ SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 JSON_TYPES = ("application/json", "application/fhir+json")
 
 
-def _json(body: Any, status: int = 200, content_type: str = "application/json") -> Response:
-    try:
-        data = orjson.dumps(body)
-    except TypeError:  # an integer past 64 bits, echoed from a request the standard parser read
-        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(
-        data,
-        status=status,
-        content_type=f"{content_type}; charset=utf-8",
-    )
-
-
-def outcome_response(error: CdsError) -> Response:
-    response = _json(error.to_operation_outcome(), error.status, "application/fhir+json")
-    response.headers.update(error.headers)
-    return response
-
-
 def _engine() -> CdsEngine:
     return current_app.extensions["legcramp_engine"]
 
@@ -65,8 +57,8 @@ def _engine() -> CdsEngine:
 def _read_json_body() -> Any:
     mimetype = (request.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
-        raise CdsError(
-            415, [Issue("the request body must be application/json", code="not-supported")]
+        raise UnsupportedMediaType(
+            [Issue("the request body must be application/json", code="not-supported")]
         )
     raw = request.get_data(cache=False)  # raises RequestEntityTooLarge past a Content-Length
     limit = current_app.config["MAX_CONTENT_LENGTH"]
@@ -96,18 +88,17 @@ def _read_json_body() -> Any:
     except RecursionError:  # the C decoder recurses: past ~1000 levels it gives up
         raise too_deep(limits.max_json_depth) from None
     except NotJsonNumber as exc:
-        raise CdsError(
-            400, [Issue(f"the request body is not valid JSON: {exc}", code="structure")]
+        raise InvalidRequest(
+            [Issue(f"the request body is not valid JSON: {exc}", code="structure")]
         ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         position = getattr(exc, "pos", None)
         where = f" at character {position}" if position is not None else ""
-        raise CdsError(
-            400, [Issue(f"the request body is not valid JSON{where}", code="structure")]
+        raise InvalidRequest(
+            [Issue(f"the request body is not valid JSON{where}", code="structure")]
         ) from None
     except ValueError:  # e.g. an integer longer than sys.get_int_max_str_digits()
-        raise CdsError(
-            400,
+        raise InvalidRequest(
             [Issue("the request body is not valid JSON: a number is too long", code="structure")],
         ) from None
     check_limits(document, limits)
@@ -129,7 +120,7 @@ def _principal() -> Principal:
 
 @api.get("/cds-services")
 def discovery() -> Response:
-    return _json(_engine().discovery())
+    return json_response(_engine().discovery())
 
 
 @api.post("/cds-services/<service_id>")
@@ -138,20 +129,20 @@ def service_call(service_id: str) -> Response:
     engine.service(service_id)  # 404 before reading a body we would not use
     gate: LargeRequestGate = current_app.extensions["legcramp_gate"]
     with gate.admit(request.content_length):
-        return _json(engine.call(service_id, _read_json_body(), _principal()))
+        return json_response(engine.call(service_id, _read_json_body(), _principal()))
 
 
 @api.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> Response:
     engine = _engine()
     engine.service(service_id)
-    return _json(engine.feedback(service_id, _read_json_body()))
+    return json_response(engine.feedback(service_id, _read_json_body()))
 
 
 @api.get("/health")
 def health() -> Response:
     """Liveness: the process answers."""
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @api.get("/ready")
@@ -162,8 +153,8 @@ def ready() -> Response:
     except StoreError:
         ok = False
     if not ok:
-        raise CdsError(503, [Issue("the database is not reachable", code="transient")])
-    return _json({"status": "ready"})
+        raise Unavailable([Issue("the database is not reachable", code="transient")])
+    return json_response({"status": "ready"})
 
 
 @api.get("/metrics", endpoint="metrics")
@@ -214,11 +205,12 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(CdsError)
-    def cds_error(error: CdsError) -> Response:
-        if error.status >= 500:
-            log.error("request failed", extra={"status": error.status})
-        return outcome_response(error)
+    @app.errorhandler(RequestError)
+    def request_error(error: RequestError) -> Response:
+        status = status_of(error)
+        if status >= 500:
+            log.error("request failed", extra={"status": status})
+        return error_response(error)
 
     @app.errorhandler(AuthError)
     def unauthorized(error: AuthError) -> Response:
@@ -227,30 +219,20 @@ def register_error_handlers(app: Flask) -> None:
             "check": error.reason, "code": error.code, "iss": error.iss, "kid": error.kid,
             "jti": error.jti, "path": request.path,
         })
-        response = outcome_response(CdsError(401, [Issue("authentication failed", code="login")]))
-        response.headers["WWW-Authenticate"] = 'Bearer realm="cds-services"'
-        return response
+        return outcome(401, Issue("authentication failed", code="login"),
+                       headers={"WWW-Authenticate": 'Bearer realm="cds-services"'})
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> Response:
         limit = app.config.get("MAX_CONTENT_LENGTH")
-        return outcome_response(
-            CdsError(
-                413,
-                [
-                    Issue(
-                        f"the request body is larger than the limit of {limit} bytes",
-                        code="too-costly",
-                    )
-                ],
-            )
-        )
+        return error_response(RequestTooLarge([Issue(
+            f"the request body is larger than the limit of {limit} bytes", code="too-costly")]))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         code = {404: "not-found", 405: "not-supported"}.get(status, "processing")
-        response = outcome_response(CdsError(status, [Issue(error.name, code=code)]))
+        response = outcome(status, Issue(error.name, code=code))
         valid_methods = getattr(error, "valid_methods", None)
         if status == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)
@@ -265,15 +247,5 @@ def register_error_handlers(app: Flask) -> None:
                 "where": "".join(traceback.format_tb(error.__traceback__, limit=-5)),
             },
         )
-        return outcome_response(
-            CdsError(
-                500,
-                [
-                    Issue(
-                        "the service failed to process this request",
-                        code="exception",
-                        severity="fatal",
-                    )
-                ],
-            )
-        )
+        return outcome(500, Issue("the service failed to process this request",
+                                  code="exception", severity="fatal"))

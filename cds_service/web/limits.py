@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds_service.config import ServerConfig
-from cds_service.pipeline.errors import CdsError, Issue
+from cds_service.errors import InvalidRequest, Issue
 
 # A path is built only when a violation is reported: each container on the stack carries a
 # link (parent link, key or index) instead of a string.
@@ -56,7 +56,7 @@ def json_path(link: _Link) -> str:
     return "$" + "".join(reversed(parts))
 
 
-def too_deep(limit: int, where: str = "$") -> CdsError:
+def too_deep(limit: int, where: str = "$") -> InvalidRequest:
     return _violation(
         f"the request body is nested deeper than the limit of {limit} levels "
         "(server.max_json_depth)",
@@ -64,11 +64,11 @@ def too_deep(limit: int, where: str = "$") -> CdsError:
     )
 
 
-def _violation(diagnostics: str, where: str, code: str = "too-costly") -> CdsError:
-    return CdsError(400, [Issue(diagnostics, code=code, expression=(where,))])
+def _violation(diagnostics: str, where: str, code: str = "too-costly") -> InvalidRequest:
+    return InvalidRequest([Issue(diagnostics, code=code, expression=(where,))])
 
 
-def _string_error(text: str, limits: Limits, link: _Link, what: str) -> CdsError | None:
+def _string_error(text: str, limits: Limits, link: _Link, what: str) -> InvalidRequest | None:
     if len(text) > limits.max_string_length:
         return _violation(
             f"{what} is longer than the limit of {limits.max_string_length} characters "
@@ -180,8 +180,9 @@ def _check_prefetch_keys(document: Any, limits: Limits) -> None:
 
 
 def check_limits(document: Any, limits: Limits) -> None:
-    """Raise a 400 CdsError at the first limit `document` exceeds: nesting depth, entries in a
-    Bundle, keys in the top-level `prefetch`, length (and Unicode validity) of strings and keys."""
+    """Raise an InvalidRequest (400) at the first limit `document` exceeds: nesting depth,
+    entries in a Bundle, keys in the top-level `prefetch`, length (and Unicode validity) of
+    strings and keys."""
     if isinstance(document, str):
         error = _string_error(document, limits, None, "a string")
         if error:
