@@ -21,7 +21,7 @@ from cds_service.cli import close_worker_engine, main
 from cds_service.pipeline import contracts
 from cds_service.store.database import Store
 from tests.conftest import FIXTURES, ROOT, load_request
-from tests.live_server import console_script, free_port, serve, stop
+from tests.support.live_server import console_script, free_port, serve, stop
 
 QUININE_FULL = FIXTURES / "requests" / "order-select-quinine-full-prefetch.json"
 QUININE_MALARIA_SIGN = FIXTURES / "requests" / "order-sign-quinine-malaria.json"

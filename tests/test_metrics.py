@@ -30,8 +30,7 @@ from cds_service.cli import main
 from cds_service.config import FhirConfig, load_config
 from cds_service.pipeline.fhir_client import FhirError, FhirSessionPool
 from tests.conftest import assert_operation_outcome, load_fixture, load_request
-from tests.fhir_stub import FHIR_JSON, declared_prefetch, searchset
-from tests.jwt_support import (
+from tests.support.auth import (
     BASE,
     NOW,
     SERVICE_PATH,
@@ -48,6 +47,7 @@ from tests.jwt_support import (
     token,
     write_jwks,
 )
+from tests.support.fhir_server import FHIR_JSON, declared_prefetch, searchset
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "legcramp_cds_"

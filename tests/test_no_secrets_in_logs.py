@@ -26,8 +26,7 @@ from werkzeug import Request, Response
 
 from cds_service.logs import JsonFormatter
 from tests.conftest import FIXTURES, load_fixture, load_request
-from tests.fhir_stub import FHIR_JSON, searchset
-from tests.jwt_support import (
+from tests.support.auth import (
     BASE,
     ISS,
     NOW,
@@ -47,6 +46,7 @@ from tests.jwt_support import (
     toml_string,
     write_jwks,
 )
+from tests.support.fhir_server import FHIR_JSON, searchset
 
 KEY = ec_key("logs-1", slot=6)
 OTHER = ec_key("logs-1", slot=7)  # same kid, different key: a bad signature

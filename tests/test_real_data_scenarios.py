@@ -21,8 +21,8 @@ import pytest
 from cds_service.clock import FixedClock
 from cds_service.config import Config, load_config
 from hooks.valuesets import lab, library
-from tests.fhir_stub import declared_prefetch
-from tests.synthea_support import (
+from tests.support.fhir_server import declared_prefetch
+from tests.support.synthea import (
     SYNTHEA_R4,
     Store,
     add_resource,

@@ -26,8 +26,8 @@ from cds_service.clock import FixedClock
 from cds_service.config import Config, load_config
 from cds_service.web.app import create_app
 from tests.conftest import _contract_checker
-from tests.fhir_stub import declared_prefetch
-from tests.synthea_support import (
+from tests.support.fhir_server import declared_prefetch
+from tests.support.synthea import (
     DEFAULT_COUNT,
     PATIENT_TOKEN,
     AsOfClock,

@@ -3,8 +3,9 @@ sandbox's key, typ/kid/jku, aud = the URL the sandbox called, a jti not seen bef
 fixed clock (the tokens are long expired).
 
 The sandbox's published JWKS is data this repository may not hold; when ../shared provides it,
-it is used. Otherwise the key is recovered from the signatures themselves (tests/ecdsa_recovery:
-the one key that fits all five independent signatures is the signer's)."""
+it is used. Otherwise the key is recovered from the signatures themselves
+(tests/support/ecdsa_recovery: the one key that fits all five independent signatures is the
+signer's)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from cds_service.config import AuthConfig
 from cds_service.store.database import Store
 from cds_service.web.auth import SANDBOX_ISSUER, Authenticator, AuthError
 from tests.conftest import SHARED
-from tests.ecdsa_recovery import jwk, recover
+from tests.support.ecdsa_recovery import jwk, recover
 
 CAPTURED = SHARED / "data" / "sandbox-captured"
 pytestmark = pytest.mark.skipif(not CAPTURED.exists(), reason="no captured sandbox requests")

@@ -20,7 +20,7 @@ import pytest
 
 from cds_service.kit.parsing import ParseReport, parse_resource
 from tests.conftest import SHARED, assert_operation_outcome, load_request
-from tests.fhir_stub import declared_prefetch, expected_request, received_requests
+from tests.support.fhir_server import declared_prefetch, expected_request, received_requests
 
 CAPTURED_DIR = SHARED / "data" / "sandbox-captured"
 if not CAPTURED_DIR.is_dir():

@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 
 from cds_service.store.schema import card_shown, feedback
 from tests.conftest import REQUIRE_POSTGRES_ENV, load_fixture
-from tests.jwt_support import (
+from tests.support.auth import (
     DISCOVERY_PATH,
     ISS,
     Served,

@@ -17,8 +17,8 @@ from werkzeug import Request, Response
 
 from cds_service.config import FhirConfig, load_config
 from cds_service.pipeline.fhir_client import FhirError, FhirServer, FhirSessionPool
-from tests.fhir_stub import HeldHandler
-from tests.live_server import free_port
+from tests.support.fhir_server import HeldHandler
+from tests.support.live_server import free_port
 
 TOKEN = "secret-token-Zq81"
 PATIENT_ID = "secret-patient-4711"

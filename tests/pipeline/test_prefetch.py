@@ -36,7 +36,7 @@ from tests.conftest import (
     load_request,
     make_caller,
 )
-from tests.fhir_stub import (
+from tests.support.fhir_server import (
     HeldHandler,
     declared_prefetch,
     expected_request,

@@ -21,7 +21,7 @@ from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / "cds_service" / "schemas"
 OPENAPI_PATH = REPO_ROOT / "openapi.yaml"
 SANDBOX_CAPTURED_DIR = REPO_ROOT.parent / "shared" / "data" / "sandbox-captured"

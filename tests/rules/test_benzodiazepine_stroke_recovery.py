@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from hooks.valuesets import documents
-from tests.rule_support import (
+from tests.support.fhir import (
     ATC,
     ICD10CM,
     RX,

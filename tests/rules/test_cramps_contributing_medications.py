@@ -11,7 +11,7 @@ from cds_service.kit.terminology import ValueSet
 from hooks import data
 from hooks.rules.cramps_contributing_medications import CrampsContributingMedications
 from hooks.valuesets import documents, library
-from tests.rule_support import (
+from tests.support.fhir import (
     ICD10CM,
     RX,
     SNOMED,

@@ -25,7 +25,7 @@ from hooks.rules.diabetes_spasm_b6 import VITAMIN_B6_KEY, DiabetesSpasmB6
 from hooks.rules.esrd_cramps_gabapentin import EsrdCrampsGabapentin
 from hooks.rules.pad_claudication_exercise import PadClaudicationExercise
 from hooks.valuesets import LabTest, documents, lab, library
-from tests.rule_support import (
+from tests.support.fhir import (
     ICD10CM,
     LOINC,
     RX,

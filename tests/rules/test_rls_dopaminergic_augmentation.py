@@ -13,7 +13,7 @@ from hooks.rules.rls_dopamine_antagonist import RlsDopamineAntagonist
 from hooks.rules.rls_dopaminergic_augmentation import RlsDopaminergicAugmentation
 from hooks.valuesets import documents, library
 from tests.conftest import AS_OF
-from tests.rule_support import (
+from tests.support.fhir import (
     ATC,
     ICD10CM,
     PATIENT_ID,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.rule_support import (
+from tests.support.fhir import (
     ICD10CM,
     LOINC,
     RX,

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import requests
 
-from tests.live_server import free_port, serve
+from tests.support.live_server import free_port, serve
 
 PROCESSES = 4
 POSTS = 25  # per process, two items each: one of its own, one every process sends
 SEEDED_CALLS = 5
 SERVICE = "legcramp-order-select"
 SUGGESTION = "97155928-53e6-52af-b7d5-79fbfabbb3d5"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUININE = ROOT / "fixtures" / "requests" / "order-select-quinine-full-prefetch.json"
 
 

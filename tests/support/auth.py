@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.config import Config, load_config
-from tests.live_server import Served, console_script, free_port, serve, stop  # noqa: F401
+from tests.support.live_server import Served, console_script, free_port, serve, stop  # noqa: F401
 
 ISS = "https://ehr.test/issuer"
 BASE = "http://cds.test"
@@ -168,7 +168,7 @@ def write_jwks(path: Path, *keys: SigningKey) -> Path:
     return path
 
 
-# --- a real `legcramp-cds serve`: see tests/live_server.py ---------------------------------
+# --- a real `legcramp-cds serve`: see tests/support/live_server.py -------------------------
 
 
 def toml_string(value: str) -> str:

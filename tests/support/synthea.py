@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlencode
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SYNTHEA_R4 = DATA / "synthea-r4"
 SYNTHEA_R4_V3 = DATA / "synthea-r4-v3"
 FHIR_JSON = "application/fhir+json"

@@ -14,7 +14,7 @@ from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
 from cds_service.cli import main
-from tests.jwt_support import ec_key, free_port, serve, toml_string, write_jwks
+from tests.support.auth import ec_key, free_port, serve, toml_string, write_jwks
 
 ISSUER = "https://ehr.conformance.test/issuer"
 KID = "conformance-ec-1"

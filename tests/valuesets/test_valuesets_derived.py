@@ -11,7 +11,7 @@ from cds_service.kit.terminology import ICD10CM
 from cds_service.kit.units import UnitNormaliser
 from hooks.valuesets import DIRECTORY
 from hooks.valuesets.build import DERIVED, build_all, main, render
-from tests.valueset_support import (
+from tests.support.valuesets import (
     LOINC,
     RX,
     SCT,

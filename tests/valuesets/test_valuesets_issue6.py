@@ -10,7 +10,7 @@ import pytest
 from cds_service.kit.terminology import ICD10CM
 from cds_service.kit.units import UnitNormaliser
 from hooks.valuesets.build import DERIVED
-from tests.valueset_support import (
+from tests.support.valuesets import (
     ATC,
     LOINC,
     RX,

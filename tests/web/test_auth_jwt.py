@@ -25,7 +25,7 @@ from cds_service.config import StoreConfig
 from cds_service.logs import JsonFormatter
 from cds_service.web import auth as auth_module
 from tests.conftest import assert_operation_outcome, assert_valid_response, load_request
-from tests.jwt_support import (
+from tests.support.auth import (
     BASE,
     DISCOVERY_PATH,
     FEEDBACK_BODY,

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.conftest import load_fixture
-from tests.jwt_support import (
+from tests.support.auth import (
     ISS,
     SERVICE_PATH,
     Served,

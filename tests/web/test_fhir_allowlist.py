@@ -24,8 +24,7 @@ from werkzeug import Request, Response
 
 from cds_service.pipeline.fhir_client import FhirSessionPool, server_allowed, transport_allowed
 from tests.conftest import assert_operation_outcome, load_request
-from tests.fhir_stub import FHIR_JSON, declared_prefetch, searchset
-from tests.jwt_support import (
+from tests.support.auth import (
     ISS,
     auth_config,
     bearer,
@@ -34,6 +33,7 @@ from tests.jwt_support import (
     token,
     write_jwks,
 )
+from tests.support.fhir_server import FHIR_JSON, declared_prefetch, searchset
 
 KEY = ec_key("fhir-1", slot=5)
 ACCESS_TOKEN = "example-access-token-not-real"  # the fixtures' fhirAuthorization.access_token

@@ -21,7 +21,7 @@ import requests
 
 from cds_service.logs import configure_logging
 from tests.conftest import load_request
-from tests.jwt_support import (
+from tests.support.auth import (
     SERVICE_PATH,
     auth_config,
     bearer,

@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.conftest import FIXTURES, ROOT, load_fixture
-from tests.live_server import free_port, serve
+from tests.support.live_server import free_port, serve
 
 SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
