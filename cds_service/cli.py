@@ -30,7 +30,7 @@ def _config(path: str | None):
 
 
 def _check_rule_settings(config) -> None:
-    from cds_service.pipeline.services import rule_settings
+    from cds_service.pipeline.rule_settings import rule_settings
     from hooks import build_services
 
     try:

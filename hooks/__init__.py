@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cds_service.pipeline.services import ServiceDeclaration
+    from cds_service.kit.service_declaration import ServiceDeclaration
 
 
 def build_services() -> list[ServiceDeclaration]:

@@ -4,7 +4,7 @@ Each service's discovery prefetch is the union of what its rules declare here, s
 asks for exactly what its rules read.
 """
 
-from cds_service.pipeline.prefetch import DataRequirement
+from cds_service.kit import LOINC, PATIENT_VIEW, DataRequirement
 
 PATIENT = DataRequirement(
     key="patient",
@@ -31,7 +31,7 @@ def _observations(key: str, lab_ids: tuple[str, ...], description: str) -> DataR
     token, so the template carries no date; the rules apply their look-back windows."""
     from hooks.valuesets import lab
 
-    codes = ",".join(f"http://loinc.org|{code}" for i in lab_ids for code in lab(i).loinc_codes)
+    codes = ",".join(f"{LOINC}|{code}" for i in lab_ids for code in lab(i).loinc_codes)
     return DataRequirement(
         key=key,
         template=f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date",
@@ -61,6 +61,6 @@ VITAMIN_B6 = _observations(
 def order_rule_reads(hook: str) -> tuple[DataRequirement, ...]:
     """What an order-safety rule reads: conditions always, and on patient-view (where the
     chart's active medications are the subject) those medications too."""
-    if hook == "patient-view":
+    if hook == PATIENT_VIEW:
         return (ACTIVE_MEDICATIONS, CONDITIONS)
     return (CONDITIONS,)

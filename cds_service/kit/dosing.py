@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, TypeAlias, TypeVar
 
+from cds_service.kit.code_systems import GTS_ABBREVIATION, UCUM
+
 # fhir.resources R4B models (MedicationRequest, Dosage, Timing, Quantity, ...), read by attribute.
 FhirModel: TypeAlias = Any
 
-UCUM = "http://unitsofmeasure.org"
-GTS_ABBREVIATION = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 
 # A month is 30 days, the dispensing convention (UCUM's `mo` is the mean Julian month).
 DAYS_PER_MONTH = 30.0

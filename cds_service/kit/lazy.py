@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
+from cds_service.kit.terminology import concept_terms
+
 T = TypeVar("T")
 _UNREAD = object()
 
@@ -24,52 +26,6 @@ class Screen(Protocol):
     def has_code(self, system: str | None, code: str | None) -> bool: ...
 
     def matches_text(self, text: str | None) -> bool: ...
-
-
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, str)
-
-
-def raw_codings(concept: Any) -> list[Any] | None:
-    """The `coding` list of a raw CodeableConcept as the parser reads it (a single Coding object
-    where a list belongs is the list it repairs it into); None when the concept is not a JSON
-    object or its `coding` not a list."""
-    if not isinstance(concept, dict):
-        return None
-    codings = concept.get("coding")
-    if isinstance(codings, dict):
-        return [codings]
-    if codings is None:
-        return []
-    return codings if isinstance(codings, list) else None
-
-
-def concept_terms(concept: Any) -> tuple[list[tuple[str | None, str | None]], list[str]] | None:
-    """The (system, code) pairs and texts (text, displays) of a raw CodeableConcept, as the
-    models would read them; None when it is not plain JSON of that shape (a single Coding
-    object where a list belongs counts as the list the parser repairs it into)."""
-    if concept is None:
-        return [], []
-    codings = raw_codings(concept)
-    if codings is None:
-        return None
-    pairs: list[tuple[str | None, str | None]] = []
-    texts: list[str] = []
-    text = concept.get("text")
-    if not _plain(text):
-        return None
-    if text:
-        texts.append(text)
-    for coding in codings:
-        if not isinstance(coding, dict):
-            return None
-        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-        if not (_plain(system) and _plain(code) and _plain(display)):
-            return None
-        pairs.append((system, code))
-        if display:
-            texts.append(display)
-    return pairs, texts
 
 
 class _TermIndex:

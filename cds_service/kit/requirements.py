@@ -9,7 +9,7 @@ when the services are declared (start-up), not when a request arrives.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cds_service.errors import TemplateError
@@ -54,3 +54,12 @@ def validate_template(template: str, hook: str) -> None:
         raise TemplateError(f"token {{{{{token}}}}} is not valid in CDS Hooks 2.0 for {hook}")
 
 
+def union(groups: Iterable[Iterable[DataRequirement]]) -> tuple[DataRequirement, ...]:
+    """Requirements of several rules, each key once (the same key must mean the same query)."""
+    by_key: dict[str, DataRequirement] = {}
+    for group in groups:
+        for requirement in group:
+            known = by_key.setdefault(requirement.key, requirement)
+            if known.template != requirement.template:
+                raise ValueError(f"prefetch key {requirement.key!r} is declared twice, differently")
+    return tuple(by_key.values())

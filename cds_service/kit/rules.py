@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from cds_service.kit.cards import Card
 from cds_service.kit.hook_names import ORDER_HOOKS
@@ -86,4 +86,6 @@ class Rule(Protocol):
         """The prefetch keys this rule needs when it runs on `hook`."""
         ...
 
-    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]: ...
+    def evaluate(self, context: RuleContext[Any]) -> list[Card]:
+        """The cards for this context; a rule types its own `RuleContext[Settings]`."""
+        ...

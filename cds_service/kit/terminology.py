@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+from cds_service.kit.code_systems import ICD10CM
 
 
 class CodingLike(Protocol):
@@ -110,7 +110,8 @@ class ValueSet:
         return None
 
     def match(self, concept: Any | None) -> Match | None:
-        """Code first, then whole-word text of `concept.text` and each `coding.display`."""
+        """Code first, then whole-word text of `concept.text` and each `coding.display`.
+        Its raw-JSON twin is `concept_terms` below: the screen reads the same members."""
         if concept is None:
             return None
         codings = list(getattr(concept, "coding", None) or [])
@@ -122,6 +123,56 @@ class ValueSet:
             if self.matches_text(text):
                 return Match(self.id, "text", text=text)
         return None
+
+
+# The raw-JSON twin of `ValueSet.match`'s reading of a concept: what the lazy record's screen
+# indexes before any model is validated (held to the models by tests/kit/test_fast_paths.py).
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def raw_codings(concept: Any) -> list[Any] | None:
+    """The `coding` list of a raw CodeableConcept as the parser reads it (a single Coding object
+    where a list belongs is the list it repairs it into); None when the concept is not a JSON
+    object or its `coding` not a list."""
+    if not isinstance(concept, dict):
+        return None
+    codings = concept.get("coding")
+    if isinstance(codings, dict):
+        return [codings]
+    if codings is None:
+        return []
+    return codings if isinstance(codings, list) else None
+
+
+def concept_terms(concept: Any) -> tuple[list[tuple[str | None, str | None]], list[str]] | None:
+    """The (system, code) pairs and texts (text, displays) of a raw CodeableConcept, as the
+    models would read them; None when it is not plain JSON of that shape (a single Coding
+    object where a list belongs counts as the list the parser repairs it into)."""
+    if concept is None:
+        return [], []
+    codings = raw_codings(concept)
+    if codings is None:
+        return None
+    pairs: list[tuple[str | None, str | None]] = []
+    texts: list[str] = []
+    text = concept.get("text")
+    if not _plain(text):
+        return None
+    if text:
+        texts.append(text)
+    for coding in codings:
+        if not isinstance(coding, dict):
+            return None
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if not (_plain(system) and _plain(code) and _plain(display)):
+            return None
+        pairs.append((system, code))
+        if display:
+            texts.append(display)
+    return pairs, texts
 
 
 class ValueSetLibrary:

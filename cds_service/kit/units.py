@@ -18,7 +18,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-UCUM = "http://unitsofmeasure.org"
+from cds_service.kit.code_systems import UCUM
 
 
 def _field(quantity: Any, name: str) -> Any:

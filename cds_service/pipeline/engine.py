@@ -23,7 +23,9 @@ from cds_service.config import Config
 from cds_service.errors import FhirError, Issue, StoreError, Unavailable, bad_request, not_found
 from cds_service.kit.cards import Card, CdsResponse
 from cds_service.kit.hook_names import ORDER_SELECT, PATIENT_VIEW
-from cds_service.kit.record import MedicationOrder, PatientRecord, RecordBuilder
+from cds_service.kit.record import MedicationOrder, PatientRecord
+from cds_service.kit.rules import RuleContext
+from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.logs import bind_hook_instance
 from cds_service.pipeline import contracts
 from cds_service.pipeline.card_policy import CardPolicy
@@ -35,6 +37,7 @@ from cds_service.pipeline.fhir_client import (
     transport_allowed,
 )
 from cds_service.pipeline.prefetch import resolve
+from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.pipeline.request import (
     ANONYMOUS,
     HookRequest,
@@ -43,7 +46,7 @@ from cds_service.pipeline.request import (
     parse_hook_request,
     violations_error,
 )
-from cds_service.pipeline.services import RuleContext, ServiceDeclaration, rule_settings
+from cds_service.pipeline.rule_settings import rule_settings
 from cds_service.store.card_log import CardLog
 from cds_service.store.database import CardRecord, LazyStore, parse_instant
 
@@ -224,7 +227,7 @@ class CdsEngine:
         cards: list[Card] = []
         for rule in service.rules:
             settings = self.rule_settings[rule.rule_id]
-            if not settings["enabled"]:
+            if not settings.enabled:
                 continue
             rule_context = RuleContext(
                 hook=service.hook,

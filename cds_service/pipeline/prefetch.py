@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -19,15 +19,9 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service import metrics
-from cds_service.errors import DataUnavailable
-from cds_service.kit.requirements import (
-    TOKEN_PATTERN,
-    USER_TOKENS,
-    DataRequirement,
-    TemplateError,
-    validate_template,  # noqa: F401  (TEMP: tests)
-)
-from cds_service.pipeline.fhir_client import FhirError, FhirServer, next_link
+from cds_service.errors import DataUnavailable, FhirError, TemplateError
+from cds_service.kit.requirements import TOKEN_PATTERN, USER_TOKENS, DataRequirement
+from cds_service.pipeline.fhir_client import FhirServer, next_link
 
 
 def is_read(relative_url: str) -> bool:
@@ -171,14 +165,3 @@ def _more_pages_job(
         return [r for page in server.follow(bundle) for r in resources_of(page)]
 
     return job
-
-
-def union(groups: Iterable[Iterable[DataRequirement]]) -> tuple[DataRequirement, ...]:
-    """Requirements of several rules, each key once (the same key must mean the same query)."""
-    by_key: dict[str, DataRequirement] = {}
-    for group in groups:
-        for requirement in group:
-            known = by_key.setdefault(requirement.key, requirement)
-            if known.template != requirement.template:
-                raise ValueError(f"prefetch key {requirement.key!r} is declared twice, differently")
-    return tuple(by_key.values())

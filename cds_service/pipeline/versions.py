@@ -19,7 +19,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-R4, STU3, DSTU2 = "R4", "STU3", "DSTU2"
+from cds_service.kit.record import DSTU2, R4, STU3
 
 ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 

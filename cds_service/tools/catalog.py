@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from cds_service.config import Config
-from cds_service.pipeline.services import ServiceDeclaration, rule_settings
+from cds_service.kit.service_declaration import ServiceDeclaration
+from cds_service.pipeline.rule_settings import as_table, rule_settings
 
 
 def entries(services: Sequence[ServiceDeclaration], config: Config) -> list[dict[str, Any]]:
@@ -27,7 +28,7 @@ def entries(services: Sequence[ServiceDeclaration], config: Config) -> list[dict
                 "services": [],
                 "hooks": [],
                 "applies": rule.applies,
-                "settings": settings[rule.rule_id],
+                "settings": as_table(settings[rule.rule_id]),
                 "sources": rule.sources,
                 "prefetch": {},
             })

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.config import Config
+from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.pipeline.engine import CdsEngine
-from cds_service.pipeline.services import ServiceDeclaration
 from cds_service.tools.catalog import entries
 
 BADGE = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}

@@ -11,9 +11,9 @@ from flask_cors import CORS
 
 from cds_service.clock import Clock
 from cds_service.config import Config, load_config
+from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.pipeline.engine import CdsEngine
 from cds_service.pipeline.fhir_client import FhirSessionPool
-from cds_service.pipeline.services import ServiceDeclaration
 from cds_service.store.database import LazyStore
 from cds_service.web.admission import LargeRequestGate
 from cds_service.web.auth import Authenticator

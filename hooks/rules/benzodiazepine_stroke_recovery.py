@@ -11,17 +11,22 @@ Quiet: history-of-stroke codes (Z86.73, I69) and strokes whose onset is older th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from cds_service.kit.cards import Card
-from cds_service.kit.observations import as_instant
-from cds_service.kit.record import ConditionMatch, MedicationOrder
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    Card,
+    ConditionMatch,
+    DataRequirement,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    ValueSet,
+    as_instant,
+)
 from hooks import data
 from hooks.rules.common import (
     condition_line,
@@ -31,6 +36,7 @@ from hooks.rules.common import (
     remove_order_suggestion,
     source,
 )
+from hooks.valuesets import uses
 
 RULE_ID = "benzodiazepine-stroke-recovery"
 
@@ -44,18 +50,21 @@ class BenzodiazepineStrokeRecovery:
     applies: ClassVar[str] = (
         "order hooks: benzodiazepine orders asked about; patient-view: active benzodiazepines."
     )
-    benzodiazepines: ValueSet
-    stroke: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(
-        default_factory=lambda: {"recovery_window_days": 180}
-    )
+    benzodiazepines: ValueSet = uses("benzodiazepines")
+    stroke: ValueSet = uses("stroke")
+    rule_id: ClassVar[str] = RULE_ID
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        recovery_window_days: int = 180
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return data.order_rule_reads(hook)
 
-    def recent_strokes(self, context: RuleContext) -> list[tuple[ConditionMatch, Any]]:
-        window = timedelta(days=context.settings["recovery_window_days"])
+    def recent_strokes(self, context: RuleContext[Settings]) -> list[tuple[ConditionMatch, Any]]:
+        window = timedelta(days=context.settings.recovery_window_days)
         recent = []
         for found in context.record.active_conditions(self.stroke):
             onset = context.record.onset(found.condition)
@@ -64,7 +73,7 @@ class BenzodiazepineStrokeRecovery:
                 recent.append((found, onset))
         return recent
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         orders = matching_orders(context, self.benzodiazepines)
         if not orders:
             return []
@@ -75,10 +84,10 @@ class BenzodiazepineStrokeRecovery:
 
     def _card(
         self, order: MedicationOrder, match: Match,
-        strokes: list[tuple[ConditionMatch, Any]], context: RuleContext,
+        strokes: list[tuple[ConditionMatch, Any]], context: RuleContext[Settings],
     ) -> Card:
         base = context.code_system_base
-        window = context.settings["recovery_window_days"]
+        window = context.settings.recovery_window_days
         stroke_lines = "\n".join(f"- {condition_line(found, onset)}" for found, onset in strokes)
         unknown = any(onset is None for _, onset in strokes)
         detail = "\n\n".join(filter(None, [

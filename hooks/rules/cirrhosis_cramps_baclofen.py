@@ -17,19 +17,27 @@ entered in error).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-from cds_service.kit.cards import Card
-from cds_service.kit.dosing import daily_dose, strength_from_concept, strength_from_medication
-from cds_service.kit.record import ConditionMatch, MedicationOrder
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    Card,
+    ConditionMatch,
+    DataRequirement,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    ValueSet,
+    daily_dose,
+    strength_from_concept,
+    strength_from_medication,
+)
 from hooks import data
 from hooks.rules.common import condition_line, describe_order, override_reason, source
 from hooks.rules.labs import runs_on
+from hooks.valuesets import uses
 
 RULE_ID = "cirrhosis-cramps-baclofen"
 
@@ -52,25 +60,26 @@ class CirrhosisCrampsBaclofen:
         "patient-view; order hooks while an RLS or cramp drug (baclofen included) is ordered. "
         "Needs active cirrhosis or chronic liver disease and active leg cramps."
     )
-    cirrhosis: ValueSet
-    leg_cramps: ValueSet
-    baclofen: ValueSet
-    rls_drugs: ValueSet
-    cramp_drugs: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(
-        default_factory=lambda: {
-            "baclofen_start_mg_per_day": 10.0,
-            "baclofen_weekly_step_mg_per_day": 10.0,
-            "baclofen_max_mg_per_day": 30.0,
-        }
-    )
+    cirrhosis: ValueSet = uses("cirrhosis")
+    leg_cramps: ValueSet = uses("leg-cramps")
+    baclofen: ValueSet = uses("baclofen")
+    rls_drugs: ValueSet = uses("rls-drugs")
+    cramp_drugs: ValueSet = uses("cramp-drugs")
+    rule_id: ClassVar[str] = RULE_ID
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        baclofen_start_mg_per_day: float = 10.0
+        baclofen_weekly_step_mg_per_day: float = 10.0
+        baclofen_max_mg_per_day: float = 30.0
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         # Active baclofen is named in the card on every hook.
         return (data.CONDITIONS, data.ACTIVE_MEDICATIONS)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         if not runs_on(context, self.rls_drugs, self.cramp_drugs, self.baclofen):
             return []
         liver = context.record.active_conditions(self.cirrhosis)
@@ -90,15 +99,15 @@ class CirrhosisCrampsBaclofen:
         ]
         return [self._card(context, liver, cramps, ordered, active)]
 
-    def _schedule(self, context: RuleContext) -> tuple[float, float, float]:
+    def _schedule(self, context: RuleContext[Settings]) -> tuple[float, float, float]:
         settings = context.settings
         return (
-            settings["baclofen_start_mg_per_day"],
-            settings["baclofen_weekly_step_mg_per_day"],
-            settings["baclofen_max_mg_per_day"],
+            settings.baclofen_start_mg_per_day,
+            settings.baclofen_weekly_step_mg_per_day,
+            settings.baclofen_max_mg_per_day,
         )
 
-    def _titration(self, context: RuleContext) -> str:
+    def _titration(self, context: RuleContext[Settings]) -> str:
         start, step, most = self._schedule(context)
         lines = ["**Baclofen titration (weekly):**"]
         dose, week = start, 1
@@ -108,7 +117,7 @@ class CirrhosisCrampsBaclofen:
         lines.append(f"- week {week} onward: {_mg(most)} at most")
         return "\n".join(lines)
 
-    def _dose_note(self, context: RuleContext, order: MedicationOrder) -> str:
+    def _dose_note(self, context: RuleContext[Settings], order: MedicationOrder) -> str:
         start, _, most = self._schedule(context)
         strength = strength_from_concept(order.medication)
         if strength is None and order.medication_resource is not None:
@@ -127,7 +136,7 @@ class CirrhosisCrampsBaclofen:
 
     def _card(
         self,
-        context: RuleContext,
+        context: RuleContext[Settings],
         liver: list[ConditionMatch],
         cramps: list[ConditionMatch],
         ordered: list[tuple[MedicationOrder, Match]],

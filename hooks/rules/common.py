@@ -6,10 +6,18 @@ import copy
 from datetime import date, datetime
 from typing import Any
 
-from cds_service.kit.cards import Action, Coding, Source, Suggestion
-from cds_service.kit.record import ConditionMatch, MedicationOrder
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    ORDER_HOOKS,
+    Action,
+    Coding,
+    ConditionMatch,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    Source,
+    Suggestion,
+    ValueSet,
+)
 
 
 def topic(base: str, rule_id: str, display: str) -> Coding:
@@ -49,7 +57,7 @@ def describe_order(order: MedicationOrder, match: Match) -> str:
 
 
 def matching_orders(
-    context: RuleContext, value_set: ValueSet
+    context: RuleContext[Any], value_set: ValueSet
 ) -> list[tuple[MedicationOrder, Match]]:
     """The orders this hook asks about whose medication is in `value_set`, with how it matched."""
     found = []
@@ -82,7 +90,7 @@ def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action 
     """
     if not order.id:
         return None
-    if hook in ("order-select", "order-sign"):
+    if hook in ORDER_HOOKS:
         return Action(
             type="delete", description=f"Remove the draft {what} order", resource_id=order.reference
         )

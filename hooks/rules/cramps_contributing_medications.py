@@ -13,17 +13,23 @@ not to a new order); no active cramp condition; none of these medicines active.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-from cds_service.kit.cards import Card
-from cds_service.kit.record import MedicationOrder
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    PATIENT_VIEW,
+    Card,
+    DataRequirement,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    ValueSet,
+)
 from hooks import data
 from hooks.rules.common import condition_line, format_date, how_identified, override_reason, source
+from hooks.valuesets import uses
 
 RULE_ID = "cramps-contributing-medications"
 
@@ -52,19 +58,19 @@ class CrampsContributingMedications:
         "patient-view only: active leg cramps and an active diuretic, statin or beta-blocker; "
         "quiet on order hooks."
     )
-    leg_cramps: ValueSet
-    diuretics: ValueSet
-    statins: ValueSet
-    beta_blockers: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds
+    leg_cramps: ValueSet = uses("leg-cramps")
+    diuretics: ValueSet = uses("diuretics")
+    statins: ValueSet = uses("statins")
+    beta_blockers: ValueSet = uses("beta-blockers")
+    rule_id: ClassVar[str] = RULE_ID
+    Settings = RuleSettings  # no thresholds
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        if hook == "patient-view":
+        if hook == PATIENT_VIEW:
             return (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
         return ()  # does not run on order hooks
 
-    def contributors(self, context: RuleContext) -> list[Contributor]:
+    def contributors(self, context: RuleContext[RuleSettings]) -> list[Contributor]:
         classes = (
             ("diuretic", self.diuretics),
             ("statin", self.statins),
@@ -77,7 +83,7 @@ class CrampsContributingMedications:
                 found.append(Contributor(order, matches[0][1], tuple(n for n, _ in matches)))
         return found
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
         if context.is_order_hook:
             return []
         cramps = context.record.active_conditions(self.leg_cramps)

@@ -12,15 +12,19 @@ compared. Suggests rechecking the low tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from cds_service.kit.cards import Card, Suggestion
-from cds_service.kit.observations import LabResult
-from cds_service.kit.record import ConditionMatch
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    Card,
+    ConditionMatch,
+    DataRequirement,
+    LabResult,
+    RuleContext,
+    RuleSettings,
+    Suggestion,
+)
 from hooks import data
 from hooks.rules.common import override_reason, source
 from hooks.rules.electrolytes import TESTS, Electrolytes
@@ -36,21 +40,22 @@ class CrampsElectrolytesAbnormal:
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seeds 000, 003, 004"
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
-    labs: Electrolytes
-    rule_id: str = ABNORMAL
-    defaults: Mapping[str, Any] = field(
-        default_factory=lambda: {
-            "electrolyte_lookback_days": 90,
-            "potassium_low_mmol_l": 3.5,
-            "magnesium_low_mmol_l": 0.70,
-            "calcium_low_mmol_l": 2.12,
-        }
-    )
+    labs: Electrolytes = field(default_factory=Electrolytes)
+    rule_id: ClassVar[str] = ABNORMAL
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        electrolyte_lookback_days: int = 90
+        potassium_low_mmol_l: float = 3.5  # used only when the lab gives no reference range
+        magnesium_low_mmol_l: float = 0.7
+        calcium_low_mmol_l: float = 2.12
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.CONDITIONS, data.ELECTROLYTES)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         labs = self.labs
         if not runs_on(context, labs.rls_drugs, labs.cramp_drugs):
             return []
@@ -61,7 +66,7 @@ class CrampsElectrolytesAbnormal:
         abnormal: list[tuple[str, LabResult, float, str]] = []
         uncompared: list[tuple[str, LabResult]] = []
         for name, test in labs.tests().items():
-            result = latest(context, test, "electrolyte_lookback_days")
+            result = latest(context, test, context.settings.electrolyte_lookback_days)
             if result is None:
                 continue
             if result.normalised is None:
@@ -75,14 +80,21 @@ class CrampsElectrolytesAbnormal:
         return [self._card(context, cramps, cramp_orders, abnormal, uncompared)]
 
     @staticmethod
-    def _low_limit(context: RuleContext, name: str, result: LabResult) -> tuple[float, str]:
+    def _low_limit(
+        context: RuleContext[Settings], name: str, result: LabResult
+    ) -> tuple[float, str]:
         if result.low_limit is not None:
             return result.low_limit, "the lab's reference range"
-        return context.settings[f"{name}_low_mmol_l"], "the default limit"
+        defaults = {
+            "potassium": context.settings.potassium_low_mmol_l,
+            "magnesium": context.settings.magnesium_low_mmol_l,
+            "calcium": context.settings.calcium_low_mmol_l,
+        }
+        return defaults[name], "the default limit"
 
     def _card(
         self,
-        context: RuleContext,
+        context: RuleContext[Settings],
         cramps: list[ConditionMatch],
         cramp_orders: list,
         abnormal: list,
@@ -103,7 +115,7 @@ class CrampsElectrolytesAbnormal:
         detail = "\n\n".join(
             [
                 f"**Found:** {'; '.join(why_here)}, and low electrolytes in the last "
-                f"{context.settings['electrolyte_lookback_days']} days:\n" + "\n".join(lines),
+                f"{context.settings.electrolyte_lookback_days} days:\n" + "\n".join(lines),
                 "**Why:** The leg cramp guidance names low potassium, magnesium or calcium as a "
                 "treatable cause of cramps; correcting the imbalance comes before drug treatment "
                 "of the cramps.",

@@ -11,15 +11,21 @@ spasticity.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-from cds_service.kit.cards import Card
-from cds_service.kit.record import MedicationOrder, concept_label, condition_counts
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    Card,
+    DataRequirement,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    ValueSet,
+    concept_label,
+    condition_counts,
+)
 from hooks import data
 from hooks.rules.common import (
     condition_line,
@@ -28,6 +34,7 @@ from hooks.rules.common import (
     override_reason,
     source,
 )
+from hooks.valuesets import uses
 
 RULE_ID = "cyclobenzaprine-cns-spasticity"
 
@@ -41,17 +48,17 @@ class CyclobenzaprineCnsSpasticity:
     applies: ClassVar[str] = (
         "order hooks: cyclobenzaprine orders asked about; patient-view: active cyclobenzaprine."
     )
-    cyclobenzaprine: ValueSet
-    cns_conditions: ValueSet
-    stroke: ValueSet
-    spasticity: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    cyclobenzaprine: ValueSet = uses("cyclobenzaprine")
+    cns_conditions: ValueSet = uses("cns-spasticity-conditions")
+    stroke: ValueSet = uses("stroke")
+    spasticity: ValueSet = uses("spasticity")
+    rule_id: ClassVar[str] = RULE_ID
+    Settings = RuleSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return data.order_rule_reads(hook)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
         record = context.record
         conditions = record.active_conditions(self.cns_conditions) + record.active_conditions(
             self.stroke)
@@ -72,7 +79,7 @@ class CyclobenzaprineCnsSpasticity:
         return cards
 
     def _card(self, order: MedicationOrder, match: Match, found: list[str],
-              context: RuleContext) -> Card:
+              context: RuleContext[RuleSettings]) -> Card:
         base = context.code_system_base
         detail = "\n\n".join([
             f"**Found:** {describe_order(order, match)}, with:\n" + "\n".join(found),

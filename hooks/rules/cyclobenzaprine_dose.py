@@ -10,22 +10,25 @@ computed, and for extended-release products (by product code or name).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-from cds_service.kit.cards import Card
-from cds_service.kit.dosing import (
+from cds_service.kit import (
+    PATIENT_VIEW,
+    Card,
+    DataRequirement,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    ValueSet,
     daily_dose,
     strength_from_concept,
     strength_from_medication,
 )
-from cds_service.kit.record import MedicationOrder
-from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import describe_order, matching_orders, override_reason, source
+from hooks.valuesets import uses, uses_codes_named
 
 DOSE = "cyclobenzaprine-dose"
 EXTENDED_RELEASE = re.compile(r"\b(extended[ -]release|ER|XR|24 ?HR|amrix)\b", re.IGNORECASE)
@@ -41,16 +44,22 @@ class CyclobenzaprineDose:
         "order hooks: cyclobenzaprine orders asked about; patient-view: active "
         "cyclobenzaprine. Immediate-release only."
     )
-    cyclobenzaprine: ValueSet
-    extended_release_codes: frozenset[tuple[str, str]] = frozenset()
-    rule_id: str = DOSE
-    defaults: Mapping[str, Any] = field(default_factory=lambda: {"max_daily_mg": 30.0})
+    cyclobenzaprine: ValueSet = uses("cyclobenzaprine")
+    extended_release_codes: frozenset[tuple[str, str]] = uses_codes_named(
+        "cyclobenzaprine", "extended release")
+    rule_id: ClassVar[str] = DOSE
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        max_daily_mg: float = 30.0  # immediate-release, 10 mg three times a day
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        return (data.ACTIVE_MEDICATIONS,) if hook == "patient-view" else ()
+        return (data.ACTIVE_MEDICATIONS,) if hook == PATIENT_VIEW else ()
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
-        limit = context.settings["max_daily_mg"]
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
+        limit = context.settings.max_daily_mg
         cards = []
         for order, match in matching_orders(context, self.cyclobenzaprine):
             if self._extended_release(order):

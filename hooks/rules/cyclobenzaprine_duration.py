@@ -12,25 +12,30 @@ with a `suggested_supply_days` (14) supply and no refills (complete updated reso
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cds_service.kit.cards import Action, Card, Suggestion
-from cds_service.kit.dosing import (
+from cds_service.kit import (
+    UCUM,
+    Action,
+    Card,
+    DataRequirement,
     DurationEstimate,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    Suggestion,
+    ValueSet,
+    as_instant,
     intended_duration,
 )
-from cds_service.kit.observations import as_instant
-from cds_service.kit.record import MedicationOrder
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import describe_order, format_date, matching_orders, override_reason, source
+from hooks.valuesets import uses
 
 DURATION = "cyclobenzaprine-duration"
-UCUM = "http://unitsofmeasure.org"
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,21 @@ class CyclobenzaprineDuration:
     applies: ClassVar[str] = (
         "order hooks: cyclobenzaprine orders asked about; patient-view: active cyclobenzaprine."
     )
-    cyclobenzaprine: ValueSet
-    rule_id: str = DURATION
-    defaults: Mapping[str, Any] = field(
-        default_factory=lambda: {"max_days": 21, "suggested_supply_days": 14}
-    )
+    cyclobenzaprine: ValueSet = uses("cyclobenzaprine")
+    rule_id: ClassVar[str] = DURATION
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        max_days: int = 21  # longer intended or continuous use gets a warning
+        suggested_supply_days: int = 14  # the supply the suggestion changes the draft to
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.ACTIVE_MEDICATIONS,)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
-        max_days = context.settings["max_days"]
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
+        max_days = context.settings.max_days
         cards = []
         for order, match in matching_orders(context, self.cyclobenzaprine):
             findings = []
@@ -66,7 +75,7 @@ class CyclobenzaprineDuration:
 
     def _continuous_use(
         self,
-        context: RuleContext,
+        context: RuleContext[Settings],
         order: MedicationOrder,
         max_days: int,
         estimate: DurationEstimate | None,
@@ -98,11 +107,15 @@ class CyclobenzaprineDuration:
         return found
 
     def _card(
-        self, context: RuleContext, order: MedicationOrder, match: Match, findings: list[str]
+        self,
+        context: RuleContext[Settings],
+        order: MedicationOrder,
+        match: Match,
+        findings: list[str],
     ) -> Card:
         base = context.code_system_base
-        max_days = context.settings["max_days"]
-        supply = context.settings["suggested_supply_days"]
+        max_days = context.settings.max_days
+        supply = context.settings.suggested_supply_days
         suggestions: tuple[Suggestion, ...] = ()
         if context.is_order_hook and order.id and order.is_r4:  # no R4 update to DSTU2/STU3
             suggestions = (

@@ -24,26 +24,30 @@ test was done, and this rule only asks whether it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from cds_service.kit.cards import Action, Card, Suggestion
-from cds_service.kit.observations import (
+from cds_service.kit import (
     COUNTABLE_STATUSES,
+    Action,
+    Card,
+    ConditionMatch,
+    DataRequirement,
+    RuleContext,
+    RuleSettings,
+    Suggestion,
+    ValueSet,
     as_instant,
+    concept_label,
     newest,
     observation_time,
 )
-from cds_service.kit.record import ConditionMatch, concept_label
-from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import condition_line, format_date, override_reason, source
 from hooks.rules.labs import runs_on, service_request
-from hooks.valuesets import LabTest
+from hooks.valuesets import LabTest, uses, uses_lab
 
 RULE_ID = "diabetes-spasm-b6"
 
@@ -125,22 +129,28 @@ class DiabetesSpasmB6:
         "patient-view; order hooks while an RLS or cramp drug is ordered. Needs active diabetes "
         "and an active cramp or spasm condition older than persistent_days."
     )
-    diabetes: ValueSet
-    muscle_spasm: ValueSet
-    vitamin_b6: LabTest
-    rls_drugs: ValueSet
-    cramp_drugs: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(
-        default_factory=lambda: {"persistent_days": 21, "b6_lookback_days": 365}
-    )
+    diabetes: ValueSet = uses("diabetes")
+    muscle_spasm: ValueSet = uses("leg-cramps")
+    vitamin_b6: LabTest = uses_lab("vitamin-b6")
+    rls_drugs: ValueSet = uses("rls-drugs")
+    cramp_drugs: ValueSet = uses("cramp-drugs")
+    rule_id: ClassVar[str] = RULE_ID
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        persistent_days: int = 21  # a spasm or cramp condition older than this is persistent
+        b6_lookback_days: int = 365
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.CONDITIONS, data.VITAMIN_B6)
 
-    def persistent_spasms(self, context: RuleContext) -> list[tuple[ConditionMatch, datetime]]:
+    def persistent_spasms(
+        self, context: RuleContext[Settings]
+    ) -> list[tuple[ConditionMatch, datetime]]:
         """Active cramp or spasm conditions with an onset at least `persistent_days` ago."""
-        cutoff = context.now - timedelta(days=context.settings["persistent_days"])
+        cutoff = context.now - timedelta(days=context.settings.persistent_days)
         found = []
         for spasm in context.record.active_conditions(self.muscle_spasm):
             onset = as_instant(context.record.onset(spasm.condition))
@@ -148,7 +158,7 @@ class DiabetesSpasmB6:
                 found.append((spasm, onset))
         return sorted(found, key=lambda item: item[1])
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         if not runs_on(context, self.rls_drugs, self.cramp_drugs):
             return []
         diabetes = context.record.active_conditions(self.diabetes)
@@ -157,7 +167,7 @@ class DiabetesSpasmB6:
         spasms = self.persistent_spasms(context)
         if not spasms:
             return []
-        lookback = context.settings["b6_lookback_days"]
+        lookback = context.settings.b6_lookback_days
         since = context.now - timedelta(days=lookback)
         result = latest_b6(context.record.observations, self.vitamin_b6.value_set)
         if result is not None and result.when >= since:
@@ -165,7 +175,7 @@ class DiabetesSpasmB6:
         return [self._card(context, diabetes, spasms, result)]
 
     def _order(
-        self, context: RuleContext, spasm: ConditionMatch, diabetes: ConditionMatch
+        self, context: RuleContext[Settings], spasm: ConditionMatch, diabetes: ConditionMatch
     ) -> dict[str, Any]:
         codes = self.vitamin_b6.loinc_codes
         code = B6_ORDER_CODE if B6_ORDER_CODE in codes or not codes else codes[0]
@@ -178,14 +188,14 @@ class DiabetesSpasmB6:
 
     def _card(
         self,
-        context: RuleContext,
+        context: RuleContext[Settings],
         diabetes: list[ConditionMatch],
         spasms: list[tuple[ConditionMatch, datetime]],
         last: B6Result | None,
     ) -> Card:
         base = context.code_system_base
         record = context.record
-        lookback = context.settings["b6_lookback_days"]
+        lookback = context.settings.b6_lookback_days
         longest = (context.now - spasms[0][1]).days
         spasm_lines = "; ".join(
             f"{condition_line(c, onset)}, present for {(context.now - onset).days} days"

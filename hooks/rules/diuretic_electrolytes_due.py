@@ -10,18 +10,16 @@ names which is missing. Suggests a basic metabolic panel (it holds potassium) an
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from cds_service.kit.cards import Card, Suggestion
-from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import Card, DataRequirement, RuleContext, RuleSettings, Suggestion, ValueSet
 from hooks import data
 from hooks.rules.common import override_reason, source
 from hooks.rules.electrolytes import BASIC_METABOLIC_PANEL, TESTS, Electrolytes
 from hooks.rules.labs import latest, order_tests, runs_on
+from hooks.valuesets import uses
 
 DUE = "diuretic-electrolytes-due"
 
@@ -33,15 +31,20 @@ class DiureticElectrolytesDue:
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 003"
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
-    labs: Electrolytes
-    diuretics: ValueSet
-    rule_id: str = DUE
-    defaults: Mapping[str, Any] = field(default_factory=lambda: {"electrolyte_lookback_days": 90})
+    labs: Electrolytes = field(default_factory=Electrolytes)
+    diuretics: ValueSet = uses("loop-thiazide-diuretics")
+    rule_id: ClassVar[str] = DUE
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        electrolyte_lookback_days: int = 90
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.CONDITIONS, data.ACTIVE_MEDICATIONS, data.ELECTROLYTES)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         labs = self.labs
         if not runs_on(context, labs.rls_drugs, labs.cramp_drugs):
             return []
@@ -55,15 +58,16 @@ class DiureticElectrolytesDue:
         ]
         if not diuretics:
             return []
+        lookback_days = context.settings.electrolyte_lookback_days
         missing = [
             name
             for name in ("potassium", "magnesium")
-            if latest(context, labs.tests()[name], "electrolyte_lookback_days") is None
+            if latest(context, labs.tests()[name], lookback_days) is None
         ]
         if not missing:
             return []
         base = context.code_system_base
-        days = context.settings["electrolyte_lookback_days"]
+        days = context.settings.electrolyte_lookback_days
         names = " and ".join(missing)
         drugs = "; ".join(f"**{o.medication_label}** ({o.reference})" for o, _ in diuretics)
         detail = "\n\n".join(

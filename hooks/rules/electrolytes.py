@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.kit.terminology import ValueSet
-from hooks.valuesets import LabTest
+from cds_service.kit import ValueSet
+from hooks.valuesets import LabTest, uses, uses_lab
 
 # Basic metabolic panel: LOINC 51990-0 "Basic metabolic panel - Blood" (not in the shared
 # terminology reference; checked with the search tool in several public FHIR code bases,
@@ -25,12 +25,12 @@ TESTS = {
 
 @dataclass(frozen=True)
 class Electrolytes:
-    leg_cramps: ValueSet
-    rls_drugs: ValueSet
-    cramp_drugs: ValueSet
-    potassium: LabTest
-    magnesium: LabTest
-    calcium: LabTest
+    leg_cramps: ValueSet = uses("leg-cramps")
+    rls_drugs: ValueSet = uses("rls-drugs")
+    cramp_drugs: ValueSet = uses("cramp-drugs")
+    potassium: LabTest = uses_lab("potassium")
+    magnesium: LabTest = uses_lab("magnesium")
+    calcium: LabTest = uses_lab("calcium-total")
 
     def tests(self) -> dict[str, LabTest]:
         return {"potassium": self.potassium, "magnesium": self.magnesium, "calcium": self.calcium}

@@ -19,22 +19,28 @@ of ...") never stands for current dialysis, whatever a value set holds.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-from cds_service.kit.cards import Card
-from cds_service.kit.record import ConditionMatch, MedicationOrder
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    SNOMED,
+    Card,
+    ConditionMatch,
+    DataRequirement,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    ValueSet,
+)
 from hooks import data
 from hooks.rules.common import condition_line, describe_order, override_reason, source
 from hooks.rules.labs import runs_on
+from hooks.valuesets import uses
 
 RULE_ID = "esrd-cramps-gabapentin"
 
-SNOMED = "http://snomed.info/sct"
 # "History of renal dialysis": a past procedure, not current dialysis (terminology pitfalls).
 HISTORY_OF_DIALYSIS = frozenset({(SNOMED, "161693006")})
 HISTORY_OF = re.compile(r"\b(history|h/o)\b", re.IGNORECASE)
@@ -82,21 +88,21 @@ class EsrdCrampsGabapentin:
         "patient-view; order hooks while an RLS or cramp drug (gabapentin, pregabalin included) "
         "is ordered. Needs active ESRD or current dialysis and active RLS or leg cramps."
     )
-    esrd: ValueSet
-    dialysis: ValueSet
-    restless_legs: ValueSet
-    leg_cramps: ValueSet
-    alpha2delta_ligands: ValueSet
-    rls_drugs: ValueSet
-    cramp_drugs: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    esrd: ValueSet = uses("esrd")
+    dialysis: ValueSet = uses("dialysis")
+    restless_legs: ValueSet = uses("restless-legs")
+    leg_cramps: ValueSet = uses("leg-cramps")
+    alpha2delta_ligands: ValueSet = uses("alpha2delta-ligands")
+    rls_drugs: ValueSet = uses("rls-drugs")
+    cramp_drugs: ValueSet = uses("cramp-drugs")
+    rule_id: ClassVar[str] = RULE_ID
+    Settings = RuleSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         # Active gabapentin or pregabalin changes the card on every hook, not only patient-view.
         return (data.CONDITIONS, data.ACTIVE_MEDICATIONS)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
         if not runs_on(context, self.rls_drugs, self.cramp_drugs, self.alpha2delta_ligands):
             return []
         record = context.record
@@ -113,7 +119,7 @@ class EsrdCrampsGabapentin:
         return [self._card(context, kidney, rls, cramps, on_dialysis, ordered, active)]
 
     def _ligands(
-        self, context: RuleContext
+        self, context: RuleContext[RuleSettings]
     ) -> tuple[list[tuple[MedicationOrder, Match]], list[tuple[MedicationOrder, Match]]]:
         """Gabapentin or pregabalin being ordered (order hooks) and already active (any hook)."""
         ordered = []
@@ -133,7 +139,7 @@ class EsrdCrampsGabapentin:
 
     def _card(
         self,
-        context: RuleContext,
+        context: RuleContext[RuleSettings],
         kidney: list[ConditionMatch],
         rls: list[ConditionMatch],
         cramps: list[ConditionMatch],

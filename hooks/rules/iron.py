@@ -11,14 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.kit import observations
-from cds_service.kit.observations import LabResult
-from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import DataRequirement, LabResult, RuleContext, ValueSet
+from cds_service.kit import results as lab_results
 from hooks import data
 from hooks.rules.labs import latest, runs_on, window_start
-from hooks.valuesets import LabTest
+from hooks.valuesets import LabTest, uses, uses_lab
 
 FERRITIN_TEST = ("2276-4", "Ferritin [Mass/volume] in Serum or Plasma")
 TSAT_TEST = ("2502-3", "Iron saturation [Mass Fraction] in Serum or Plasma")
@@ -33,33 +30,34 @@ class IronPicture:
 
 @dataclass(frozen=True)
 class IronLabs:
-    restless_legs: ValueSet
-    rls_drugs: ValueSet
-    cramp_drugs: ValueSet
-    ferritin: LabTest
-    saturation: LabTest
-    serum_iron: LabTest
-    tibc: LabTest
+    restless_legs: ValueSet = uses("restless-legs")
+    rls_drugs: ValueSet = uses("rls-drugs")
+    cramp_drugs: ValueSet = uses("cramp-drugs")
+    ferritin: LabTest = uses_lab("ferritin")
+    saturation: LabTest = uses_lab("transferrin-saturation")
+    serum_iron: LabTest = uses_lab("serum-iron")
+    tibc: LabTest = uses_lab("tibc")
 
     def reads(self) -> Sequence[DataRequirement]:
         return (data.CONDITIONS, data.IRON_STUDIES)
 
-    def picture(self, context: RuleContext) -> IronPicture:
-        ferritin = latest(context, self.ferritin, "iron_lookback_days")
-        saturation = latest(context, self.saturation, "iron_lookback_days")
+    def picture(self, context: RuleContext[Any], lookback_days: int) -> IronPicture:
+        """The latest iron results within the last `lookback_days`."""
+        ferritin = latest(context, self.ferritin, lookback_days)
+        saturation = latest(context, self.saturation, lookback_days)
         computed = None
         if saturation is None:
-            computed = self._computed_saturation(context)
+            computed = self._computed_saturation(context, lookback_days)
         return IronPicture(ferritin, saturation, computed)
 
     def _computed_saturation(
-        self, context: RuleContext
+        self, context: RuleContext[Any], lookback_days: int
     ) -> tuple[float, LabResult, LabResult] | None:
-        since = window_start(context, "iron_lookback_days")
-        irons = observations.results(
+        since = window_start(context, lookback_days)
+        irons = lab_results(
             context.record.observations, self.serum_iron.value_set, self.serum_iron.units
         )
-        capacities = observations.results(
+        capacities = lab_results(
             context.record.observations, self.tibc.value_set, self.tibc.units
         )
         for iron in irons:
@@ -71,7 +69,7 @@ class IronLabs:
                     return percent, iron, capacity
         return None
 
-    def applies(self, context: RuleContext) -> list[Any]:
+    def applies(self, context: RuleContext[Any]) -> list[Any]:
         if not runs_on(context, self.rls_drugs, self.cramp_drugs):
             return []
         return context.record.active_conditions(self.restless_legs)

@@ -5,18 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from cds_service.kit import observations
-from cds_service.kit.cards import Action
-from cds_service.kit.observations import LabResult
-from cds_service.kit.record import ConditionMatch
-from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import LOINC, SNOMED, Action, ConditionMatch, LabResult, RuleContext, ValueSet
+from cds_service.kit import latest as latest_result
 from hooks.valuesets import LabTest
 
-LOINC = "http://loinc.org"
 
-
-def runs_on(context: RuleContext, *ordered_drugs: ValueSet) -> bool:
+def runs_on(context: RuleContext[Any], *ordered_drugs: ValueSet) -> bool:
     """Patient-level rules run on patient-view, and on order hooks only while a drug of
     `ordered_drugs` (an RLS or cramp drug) is among the orders the hook asks about."""
     if not context.is_order_hook:
@@ -27,17 +21,18 @@ def runs_on(context: RuleContext, *ordered_drugs: ValueSet) -> bool:
     )
 
 
-def window_start(context: RuleContext, setting: str) -> datetime:
-    return context.now - timedelta(days=context.settings[setting])
+def window_start(context: RuleContext[Any], lookback_days: int) -> datetime:
+    return context.now - timedelta(days=lookback_days)
 
 
-def latest(context: RuleContext, test: LabTest, setting: str) -> LabResult | None:
-    return observations.latest(context.record.observations, test.value_set, test.units,
-                               window_start(context, setting))
+def latest(context: RuleContext[Any], test: LabTest, lookback_days: int) -> LabResult | None:
+    """The newest countable result of `test` within the last `lookback_days`."""
+    return latest_result(context.record.observations, test.value_set, test.units,
+                         window_start(context, lookback_days))
 
 
 def service_request(
-    context: RuleContext, loinc: str, display: str, reason: ConditionMatch | None = None
+    context: RuleContext[Any], loinc: str, display: str, reason: ConditionMatch | None = None
 ) -> dict[str, Any]:
     """A draft lab order (FHIR R4 ServiceRequest) for one LOINC-coded test."""
     request: dict[str, Any] = {
@@ -45,7 +40,7 @@ def service_request(
         "status": "draft",
         "intent": "order",
         "category": [{"coding": [{
-            "system": "http://snomed.info/sct", "code": "108252007",
+            "system": SNOMED, "code": "108252007",
             "display": "Laboratory procedure"}]}],
         "code": {"coding": [{"system": LOINC, "code": loinc, "display": display}],
                  "text": display},
@@ -58,7 +53,7 @@ def service_request(
 
 
 def order_tests(
-    context: RuleContext, tests: list[tuple[str, str]], reason: ConditionMatch | None
+    context: RuleContext[Any], tests: list[tuple[str, str]], reason: ConditionMatch | None
 ) -> tuple[Action, ...]:
     return tuple(
         Action(type="create", description=f"Order {display}",

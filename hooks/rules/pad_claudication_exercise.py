@@ -22,23 +22,29 @@ specific "supervised exercise therapy" concept could be verified, so none is sen
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cds_service.kit.cards import Action, Card, Suggestion
-from cds_service.kit.record import ConditionMatch
-from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    SNOMED,
+    UCUM,
+    Action,
+    Card,
+    ConditionMatch,
+    DataRequirement,
+    RuleContext,
+    RuleSettings,
+    Suggestion,
+    ValueSet,
+)
 from hooks import data
 from hooks.rules.common import condition_line, override_reason, source
 from hooks.rules.labs import runs_on
+from hooks.valuesets import uses
 
 RULE_ID = "pad-claudication-exercise"
 
-SNOMED = "http://snomed.info/sct"
-UCUM = "http://unitsofmeasure.org"
 INTERMITTENT_CLAUDICATION = (SNOMED, "63491006")
 CLAUDICATION = re.compile(r"\bclaudication\b", re.IGNORECASE)
 EXERCISE_THERAPY = {"system": SNOMED, "code": "229065009", "display": "Exercise therapy"}
@@ -101,17 +107,17 @@ class PadClaudicationExercise:
         "patient-view; order hooks while an RLS or cramp drug is ordered. Needs active PAD and "
         "active leg cramps (or a claudication code)."
     )
-    pad: ValueSet
-    leg_cramps: ValueSet
-    rls_drugs: ValueSet
-    cramp_drugs: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    pad: ValueSet = uses("pad")
+    leg_cramps: ValueSet = uses("leg-cramps")
+    rls_drugs: ValueSet = uses("rls-drugs")
+    cramp_drugs: ValueSet = uses("cramp-drugs")
+    rule_id: ClassVar[str] = RULE_ID
+    Settings = RuleSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.CONDITIONS,)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
         if not runs_on(context, self.rls_drugs, self.cramp_drugs):
             return []
         record = context.record

@@ -12,17 +12,24 @@ when unsure, stay quiet).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-from cds_service.kit.cards import Card, Suggestion
-from cds_service.kit.record import MedicationOrder, PatientRecord, concept_label
-from cds_service.kit.terminology import ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    Card,
+    DataRequirement,
+    MedicationOrder,
+    PatientRecord,
+    RuleContext,
+    RuleSettings,
+    Suggestion,
+    ValueSet,
+    concept_label,
+)
 from hooks import data
 from hooks.rules.common import describe_order, override_reason, remove_order_action, source
+from hooks.valuesets import uses
 
 RULE_ID = "quinine-leg-cramps"
 
@@ -60,15 +67,15 @@ class QuinineLegCramps:
         "order hooks: quinine among the orders asked about; patient-view: active quinine. "
         "Quiet for active malaria or a malaria reason."
     )
-    quinine: ValueSet
-    malaria: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds: any dose counts
+    quinine: ValueSet = uses("quinine")
+    malaria: ValueSet = uses("malaria")
+    rule_id: ClassVar[str] = RULE_ID
+    Settings = RuleSettings  # no thresholds: any dose counts
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return data.order_rule_reads(hook)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
         record = context.record
         malaria = record.active_conditions(self.malaria)
         if malaria:
@@ -94,7 +101,7 @@ class QuinineLegCramps:
                 return True
         return False
 
-    def _card(self, order: MedicationOrder, found: str, context: RuleContext) -> Card:
+    def _card(self, order: MedicationOrder, found: str, context: RuleContext[RuleSettings]) -> Card:
         base = context.code_system_base
         action = remove_order_action(order, context.hook, "quinine")
         suggestions = []

@@ -14,15 +14,20 @@ count); other drugs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
-from cds_service.kit.cards import Card
-from cds_service.kit.record import ConditionMatch, MedicationOrder
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    Card,
+    ConditionMatch,
+    DataRequirement,
+    Match,
+    MedicationOrder,
+    RuleContext,
+    RuleSettings,
+    ValueSet,
+)
 from hooks import data
 from hooks.rules.common import (
     condition_line,
@@ -31,6 +36,7 @@ from hooks.rules.common import (
     override_reason,
     source,
 )
+from hooks.valuesets import uses
 
 RULE_ID = "rls-dopamine-antagonist"
 
@@ -47,15 +53,15 @@ class RlsDopamineAntagonist:
         "order hooks: antipsychotic or metoclopramide orders asked about; patient-view: active "
         "ones. Needs an active restless legs condition."
     )
-    dopamine_blockers: ValueSet
-    restless_legs: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds
+    dopamine_blockers: ValueSet = uses("dopamine-blockers")
+    restless_legs: ValueSet = uses("restless-legs")
+    rule_id: ClassVar[str] = RULE_ID
+    Settings = RuleSettings  # no thresholds
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return data.order_rule_reads(hook)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
         orders = matching_orders(context, self.dopamine_blockers)
         if not orders:
             return []
@@ -66,7 +72,7 @@ class RlsDopamineAntagonist:
 
     def _card(
         self, order: MedicationOrder, match: Match, rls: list[ConditionMatch],
-        context: RuleContext,
+        context: RuleContext[RuleSettings],
     ) -> Card:
         base = context.code_system_base
         conditions = "\n".join(

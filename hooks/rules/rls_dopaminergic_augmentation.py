@@ -23,22 +23,27 @@ that review instead.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from cds_service.kit.cards import Action, Card, Suggestion
-from cds_service.kit.record import (
+from cds_service.kit import (
     EXCLUDED_VERIFICATION_STATUSES,
+    RXNORM,
+    Action,
+    Card,
     ConditionMatch,
+    DataRequirement,
+    Match,
     MedicationOrder,
     PatientRecord,
+    RuleContext,
+    RuleSettings,
+    Suggestion,
+    ValueSet,
     concept_label,
     condition_counts,
 )
-from cds_service.kit.terminology import Match, ValueSet
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
 from hooks import data
 from hooks.rules.common import (
     condition_line,
@@ -47,9 +52,9 @@ from hooks.rules.common import (
     override_reason,
     source,
 )
+from hooks.valuesets import uses
 
 RULE_ID = "rls-dopaminergic-augmentation"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 # The first-line alternatives a suggestion drafts: RxNorm ingredient (IN) codes from the
 # project's terminology reference (rls-drugs value set), never a product or a dose.
@@ -97,17 +102,17 @@ class RlsDopaminergicAugmentation:
         "Needs active restless legs or an RLS order reason; quiet for Parkinson's disease "
         "unless the order's reason is restless legs."
     )
-    dopaminergic: ValueSet
-    restless_legs: ValueSet
-    parkinsons: ValueSet
-    alpha2delta: ValueSet
-    rule_id: str = RULE_ID
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # no thresholds
+    dopaminergic: ValueSet = uses("dopaminergic-drugs")
+    restless_legs: ValueSet = uses("restless-legs")
+    parkinsons: ValueSet = uses("parkinsons-disease")
+    alpha2delta: ValueSet = uses("alpha2delta-ligands")
+    rule_id: ClassVar[str] = RULE_ID
+    Settings = RuleSettings  # no thresholds
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return data.order_rule_reads(hook)
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
         orders = matching_orders(context, self.dopaminergic)
         if not orders:
             return []
@@ -158,7 +163,11 @@ class RlsDopaminergicAugmentation:
         )
 
     def _card(
-        self, order: MedicationOrder, match: Match, reason: RlsReason, context: RuleContext
+        self,
+        order: MedicationOrder,
+        match: Match,
+        reason: RlsReason,
+        context: RuleContext[RuleSettings],
     ) -> Card:
         base = context.code_system_base
         found = [f"- {condition_line(c, context.record.onset(c.condition))}"
@@ -219,7 +228,7 @@ class RlsDopaminergicAugmentation:
         )
 
     def _ligands_in_hand(
-        self, order: MedicationOrder, context: RuleContext
+        self, order: MedicationOrder, context: RuleContext[RuleSettings]
     ) -> list[MedicationOrder]:
         """Alpha-2-delta ligands among the open drafts (order hooks) or the active orders
         (patient-view), other than `order` itself."""
@@ -231,7 +240,7 @@ class RlsDopaminergicAugmentation:
                 and o.match_medication(self.alpha2delta)]
 
     def _suggestions(
-        self, order: MedicationOrder, reason: RlsReason, context: RuleContext
+        self, order: MedicationOrder, reason: RlsReason, context: RuleContext[RuleSettings]
     ) -> tuple[Suggestion, ...]:
         """Replace with gabapentin / pregabalin: only on order hooks, for a draft with an id."""
         if not context.is_order_hook or not order.id:
@@ -247,7 +256,11 @@ class RlsDopaminergicAugmentation:
 
 
 def replacement_order(
-    order: MedicationOrder, reason: RlsReason, context: RuleContext, name: str, code: str
+    order: MedicationOrder,
+    reason: RlsReason,
+    context: RuleContext[RuleSettings],
+    name: str,
+    code: str,
 ) -> dict[str, Any]:
     """A draft FHIR R4 MedicationRequest for the ingredient, for the prescriber to complete."""
     resource: dict[str, Any] = {

@@ -13,13 +13,19 @@ iron order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from cds_service.kit.cards import Action, Card, Suggestion
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import (
+    RXNORM,
+    Action,
+    Card,
+    DataRequirement,
+    RuleContext,
+    RuleSettings,
+    Suggestion,
+)
 from hooks.rules.common import override_reason, source
 from hooks.rules.iron import IronLabs
 
@@ -27,7 +33,7 @@ IRON_LOW = "rls-iron-low"
 ORAL_IRON = {
     "coding": [
         {
-            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "system": RXNORM,
             "code": "24947",
             "display": "ferrous sulfate",
         }
@@ -43,26 +49,27 @@ class RlsIronLow:
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 002"
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
-    labs: IronLabs
-    rule_id: str = IRON_LOW
-    defaults: Mapping[str, Any] = field(
-        default_factory=lambda: {
-            "iron_lookback_days": 365,
-            "ferritin_max_ng_ml": 75.0,
-            "tsat_min_percent": 20.0,
-        }
-    )
+    labs: IronLabs = field(default_factory=IronLabs)
+    rule_id: ClassVar[str] = IRON_LOW
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        iron_lookback_days: int = 365
+        ferritin_max_ng_ml: float = 75.0  # ng/mL = ug/L
+        tsat_min_percent: float = 20.0
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return self.labs.reads()
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         rls = self.labs.applies(context)
         if not rls:
             return []
-        picture = self.labs.picture(context)
-        ferritin_max = context.settings["ferritin_max_ng_ml"]
-        tsat_min = context.settings["tsat_min_percent"]
+        picture = self.labs.picture(context, context.settings.iron_lookback_days)
+        ferritin_max = context.settings.ferritin_max_ng_ml
+        tsat_min = context.settings.tsat_min_percent
         low = []
         ferritin = picture.ferritin
         if ferritin and ferritin.is_at_or_below(ferritin_max):

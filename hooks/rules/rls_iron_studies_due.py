@@ -10,13 +10,11 @@ missing test(s) as draft ServiceRequests with their LOINC codes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from cds_service.kit.cards import Card, Suggestion
-from cds_service.pipeline.prefetch import DataRequirement
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import Card, DataRequirement, RuleContext, RuleSettings, Suggestion
 from hooks.rules.common import format_date, override_reason, source
 from hooks.rules.iron import FERRITIN_TEST, TSAT_TEST, IronLabs
 from hooks.rules.labs import order_tests
@@ -31,18 +29,23 @@ class RlsIronStudiesDue:
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 002"
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
-    labs: IronLabs
-    rule_id: str = IRON_STUDIES_DUE
-    defaults: Mapping[str, Any] = field(default_factory=lambda: {"iron_lookback_days": 365})
+    labs: IronLabs = field(default_factory=IronLabs)
+    rule_id: ClassVar[str] = IRON_STUDIES_DUE
+
+    @dataclass(frozen=True)
+    class Settings(RuleSettings):
+        """This rule's thresholds and windows, with their defaults."""
+
+        iron_lookback_days: int = 365
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return self.labs.reads()
 
-    def evaluate(self, context: RuleContext) -> list[Card]:
+    def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         rls = self.labs.applies(context)
         if not rls:
             return []
-        picture = self.labs.picture(context)
+        picture = self.labs.picture(context, context.settings.iron_lookback_days)
         missing = []
         if picture.ferritin is None:
             missing.append(FERRITIN_TEST)
@@ -50,7 +53,7 @@ class RlsIronStudiesDue:
             missing.append(TSAT_TEST)
         if not missing:
             return []
-        days = context.settings["iron_lookback_days"]
+        days = context.settings.iron_lookback_days
         base = context.code_system_base
         names = " and ".join(
             "ferritin" if t is FERRITIN_TEST else "transferrin saturation" for t in missing

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cds_service.kit.terminology import ValueSet, ValueSetLibrary
-from cds_service.kit.units import UnitNormaliser
+from cds_service.kit import LOINC, UnitNormaliser, ValueSet, ValueSetLibrary
 
 DIRECTORY = Path(__file__).resolve().parent
-LOINC = "http://loinc.org"
 
 
 @cache
@@ -62,3 +60,24 @@ def codes_named(value_set_id: str, words: str) -> frozenset[tuple[str, str]]:
         (entry["system"], entry["code"]) for entry in documents()[value_set_id]["codes"]
         if wanted in (entry.get("display") or "").lower()
     )
+
+
+def uses(value_set_id: str) -> Any:
+    """A value set a rule uses, declared on the rule as a dataclass field
+    (`quinine: ValueSet = uses("quinine")`): loaded from this folder when the rule is made, and
+    named in the field's metadata so the catalog can list what each rule reads. A test may pass
+    another value set in its place."""
+    return field(default_factory=lambda: library()[value_set_id],
+                 metadata={"value_set": value_set_id})
+
+
+def uses_lab(value_set_id: str) -> Any:
+    """A laboratory test a rule reads (codes and unit conversions), declared like `uses`."""
+    return field(default_factory=lambda: lab(value_set_id), metadata={"value_set": value_set_id})
+
+
+def uses_codes_named(value_set_id: str, words: str) -> Any:
+    """The codes of a value set whose display contains `words`, declared like `uses` (e.g. the
+    extended-release products of a drug, which a rule treats apart)."""
+    return field(default_factory=lambda: codes_named(value_set_id, words),
+                 metadata={"value_set": value_set_id})

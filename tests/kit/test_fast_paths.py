@@ -24,10 +24,11 @@ from hypothesis import strategies as st
 
 from cds_service.errors import InvalidRequest
 from cds_service.kit import observations
-from cds_service.kit.lazy import LazyResources, concept_terms
+from cds_service.kit.lazy import LazyResources
 from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
-from cds_service.kit.record import RecordBuilder, _may_count, condition_counts
-from cds_service.kit.terminology import ValueSet
+from cds_service.kit.record import _may_count, condition_counts
+from cds_service.kit.terminology import ValueSet, concept_terms
+from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.web.limits import (
     Limits,
     _may_hold_long_string,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 
 from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
-from cds_service.kit.record import RecordBuilder, condition_counts, reference_key
+from cds_service.kit.record import condition_counts, reference_key
+from cds_service.pipeline.record_builder import RecordBuilder
 from tests.conftest import AS_OF, load_fixture, load_request
 
 

@@ -4,12 +4,11 @@ the same order, and guidance that does not repeat on every chart open."""
 from __future__ import annotations
 
 from dataclasses import replace
-from types import MappingProxyType
 
 from cds_service.config import load_config
+from cds_service.kit import RuleSettings, ServiceDeclaration
 from cds_service.kit.cards import Action, Card, Coding, Source, Suggestion
 from cds_service.pipeline.card_policy import combined, ordered
-from cds_service.pipeline.services import ServiceDeclaration
 from tests.conftest import load_request
 
 
@@ -52,7 +51,7 @@ def test_cards_are_ordered_critical_warning_info():
 class QuietGuidance:
     rule_id = "quiet-guidance"
     title = indicator = sources = applies = "t"
-    defaults = MappingProxyType({})
+    Settings = RuleSettings
 
     def reads(self, hook):
         return ()

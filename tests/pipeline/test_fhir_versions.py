@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from cds_service.cli import main
 from cds_service.kit.parsing import parse_resource
-from cds_service.kit.record import RecordBuilder
+from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.pipeline.versions import (
     DSTU2,
     R4,

@@ -19,15 +19,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from cds_service.config import Config, load_config
-from cds_service.errors import DataUnavailable
+from cds_service.errors import DataUnavailable, TemplateError
+from cds_service.kit.requirements import DataRequirement, validate_template
 from cds_service.pipeline.fhir_client import FhirError
-from cds_service.pipeline.prefetch import (
-    DataRequirement,
-    TemplateError,
-    fill_template,
-    resolve,
-    validate_template,
-)
+from cds_service.pipeline.prefetch import fill_template, resolve
 from cds_service.web.errors import status_of
 from hooks import data
 from tests.conftest import (

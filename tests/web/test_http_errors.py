@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from types import MappingProxyType
 
 from cds_service.config import load_config
+from cds_service.kit import RuleSettings, ServiceDeclaration
 from cds_service.kit.cards import Card
-from cds_service.pipeline.services import ServiceDeclaration
 from tests.conftest import assert_operation_outcome, load_request
 
 SIGN = "/cds-services/legcramp-order-sign"
@@ -131,7 +130,7 @@ def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
 
     class Exploding:
         rule_id = "exploding"
-        defaults = MappingProxyType({})
+        Settings = RuleSettings
 
         def reads(self, hook):
             return ()
