@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from cds_service.config import CONFIG_ENV_VAR, ConfigError, load_config
+from cds_service.kit import RuleSettings
 from cds_service.logs import JsonFormatter
+from cds_service.pipeline.rule_settings import rule_settings
+from hooks import build_services
 from tests.conftest import load_request
 
 
@@ -18,7 +21,9 @@ def test_embedded_defaults_run_as_is():
     config = load_config(None)
     assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
     assert config.cors.allowed_origins == ("*",)
-    assert config.rules["quinine-leg-cramps"] == {"enabled": True}
+    assert config.rules == {}  # no rule tables: each rule's own Settings defaults apply
+    settings = rule_settings(build_services(), config.rules)
+    assert settings["quinine-leg-cramps"] == RuleSettings(enabled=True)
 
 
 def test_file_overrides_defaults_and_env_var_names_the_file(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from tests.support.fhir import (
     condition,
     date_of,
     day,
+    declared_defaults,
     evaluate,
     medication_request,
     only_card,
@@ -201,7 +202,7 @@ def test_deceased_patient_has_no_active_medicines(m1):
 def test_m1_reads(m1):
     assert m1.reads("patient-view") == (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
     assert tuple(m1.reads("order-sign")) == () and tuple(m1.reads("order-select")) == ()
-    assert m1.defaults == {} and m1.catalog_code == "M1" and m1.indicator == "info"
+    assert declared_defaults(m1) == {} and m1.catalog_code == "M1" and m1.indicator == "info"
 
 
 def test_the_card_repeats_quietly(m1):

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from cds_service.kit import SUPPORTED_HOOKS, ServiceDeclaration
 from cds_service.kit.cards import Card
+from cds_service.kit.requirements import validate_template
 from cds_service.kit.terminology import ValueSet
 from cds_service.kit.units import UnitNormaliser
-from cds_service.pipeline.prefetch import validate_template
-from cds_service.pipeline.services import SUPPORTED_HOOKS, ServiceDeclaration
 from hooks import data
 from hooks.rules.cirrhosis_cramps_baclofen import CirrhosisCrampsBaclofen
 from hooks.rules.diabetes_spasm_b6 import VITAMIN_B6_KEY, DiabetesSpasmB6
@@ -37,6 +37,7 @@ from tests.support.fhir import (
     condition,
     date_of,
     day,
+    declared_defaults,
     dosage,
     evaluate,
     medication_request,
@@ -275,7 +276,7 @@ def test_each_rule_declares_its_catalog_metadata_and_defaults(s1, l1, p1, v1):
     for a_rule in (s1, l1, p1, v1):
         code, defaults = expected[a_rule.rule_id]
         assert (a_rule.catalog_code, a_rule.indicator) == (code, "info")
-        assert dict(a_rule.defaults) == defaults
+        assert declared_defaults(a_rule) == defaults
         assert a_rule.title and a_rule.sources.startswith("seed") and a_rule.applies
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cds_service.kit.record import RecordBuilder
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import RuleContext
+from cds_service.pipeline.record_builder import RecordBuilder
 from hooks.rules.quinine_leg_cramps import RULE_ID, QuinineLegCramps
 from hooks.valuesets import library
 from tests.conftest import AS_OF, load_fixture, load_request

@@ -25,6 +25,7 @@ from tests.support.fhir import (
     condition,
     date_of,
     day,
+    declared_defaults,
     evaluate,
     medication_request,
     only_card,
@@ -365,7 +366,7 @@ def test_d1_reads(d1):
     assert d1.reads("patient-view") == (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
     assert d1.reads("order-sign") == (data.CONDITIONS,)
     assert d1.reads("order-select") == (data.CONDITIONS,)
-    assert d1.defaults == {} and d1.catalog_code == "D1" and d1.indicator == "warning"
+    assert declared_defaults(d1) == {} and d1.catalog_code == "D1" and d1.indicator == "warning"
 
 
 # A1 ------------------------------------------------------------------------------------------
@@ -458,7 +459,7 @@ def test_a1_long_name_keeps_the_summary_under_140(a1):
 def test_a1_reads(a1):
     assert a1.reads("patient-view") == (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
     assert a1.reads("order-sign") == (data.CONDITIONS,)
-    assert a1.defaults == {} and a1.catalog_code == "A1" and a1.indicator == "info"
+    assert declared_defaults(a1) == {} and a1.catalog_code == "A1" and a1.indicator == "info"
 
 
 def test_patient_view_cards_repeat_quietly_and_order_hook_cards_do_not(d1, a1):

@@ -13,9 +13,9 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from cds_service.kit.cards import Card
-from cds_service.kit.record import RecordBuilder
-from cds_service.pipeline.services import RuleContext
+from cds_service.kit import Card, RuleContext, RuleSettings
+from cds_service.pipeline.record_builder import RecordBuilder
+from cds_service.pipeline.rule_settings import as_table, settings_for
 from hooks.services import catalog
 from hooks.valuesets import lab
 from tests.conftest import AS_OF
@@ -238,8 +238,14 @@ def observation(
 # Evaluating a rule ------------------------------------------------------------------------------
 
 
-def settings_of(a_rule: Any, **overrides: Any) -> dict[str, Any]:
-    return {"enabled": True, **a_rule.defaults, **overrides}
+def declared_defaults(a_rule: Any) -> dict[str, Any]:
+    """The thresholds and windows the rule declares, with their defaults (`enabled` aside)."""
+    return {k: v for k, v in as_table(a_rule.Settings()).items() if k != "enabled"}
+
+
+def settings_of(a_rule: Any, **overrides: Any) -> RuleSettings:
+    """The rule's settings with `overrides`, checked as the configuration loader checks them."""
+    return settings_for(a_rule, overrides)
 
 
 def context_for(
