@@ -260,6 +260,22 @@ def rules(config_path: str | None, output_format: str) -> None:
         click.echo(render_text(services, config), nl=False)
 
 
+@main.command("config-reference")
+@click.option("--write", "readme_path", default=None, type=click.Path(dir_okay=False),
+              help="Replace the reference in this README instead of printing it.")
+def config_reference(readme_path: str | None) -> None:
+    """Print the configuration reference (every key, its default and meaning) from the code."""
+    from cds_service.tools.config_reference import render, replaced_in
+    from hooks import build_services
+
+    reference = render(build_services())
+    if readme_path is None:
+        click.echo(reference)
+        return
+    path = Path(readme_path)
+    path.write_text(replaced_in(path.read_text(encoding="utf-8"), reference), encoding="utf-8")
+
+
 @main.command("review-page")
 @click.option("--examples", default="fixtures/golden", show_default=True,
               type=click.Path(file_okay=False, exists=True),

@@ -21,88 +21,119 @@ from cds_service.errors import ConfigError
 CONFIG_ENV_VAR = "LEGCRAMP_CDS_CONFIG"
 
 
+def _key(default: Any, doc: str) -> Any:
+    """A configuration key: its default (as the dataclass holds it) and what it means, for the
+    generated reference in the README (`legcramp-cds config-reference`)."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 2
-    threads: int = 4
-    gc_threshold: int = 50000
-    max_body_bytes: int = 5 * 1024 * 1024
-    max_json_depth: int = 64
-    max_bundle_entries: int = 10000
-    max_prefetch_keys: int = 32
-    max_string_length: int = 1048576
-    large_request_bytes: int = 1048576
-    max_large_requests: int = 1
-    large_request_wait_seconds: float = 10.0
-    metrics_enabled: bool = True
-    metrics_dir: str = ""
+    host: str = _key("127.0.0.1", "Where `serve` listens")
+    port: int = _key(8080, "Where `serve` listens")
+    workers: int = _key(2, "gunicorn worker processes")
+    threads: int = _key(4, "Threads per worker (FHIR calls block)")
+    gc_threshold: int = _key(50000, "Objects allocated between young-generation garbage "
+                             "collections in each worker (Python's default is 700)")
+    max_body_bytes: int = _key(5 * 1024 * 1024, "Larger request bodies get 413")
+    max_json_depth: int = _key(64, "Deeper JSON nesting gets 400 (hostile-input limit)")
+    max_bundle_entries: int = _key(10000, "Entries per Bundle (draftOrders or a prefetch "
+                                   "value); more gets 400")
+    max_prefetch_keys: int = _key(32, "Keys in `prefetch`; more gets 400")
+    max_string_length: int = _key(1048576, "Characters in any one JSON string; more gets 400")
+    large_request_bytes: int = _key(
+        1048576, "Hook requests this large (or chunked) are worked on `max_large_requests` at a "
+        "time per worker; small ones never wait. Each costs ~6x its size in memory and the "
+        "threads share one interpreter lock, so more at once only adds memory and delay")
+    max_large_requests: int = _key(1, "Large hook requests worked on at once per worker")
+    large_request_wait_seconds: float = _key(
+        10.0, "A large request that waits longer than this gets 503 + `Retry-After`")
+    metrics_enabled: bool = _key(True, "`GET /metrics`; `false` makes it answer 404")
+    metrics_dir: str = _key("", "Where `serve`'s workers keep their metric files (emptied at "
+                            "start); empty: a temporary directory removed at exit")
 
 
 @dataclass(frozen=True)
 class CorsConfig:
-    allowed_origins: tuple[str, ...] = ("*",)
-    max_age_seconds: int = 600
+    allowed_origins: tuple[str, ...] = _key(
+        ("*",), "Origins browsers may call from (the sandbox is a browser app)")
+    max_age_seconds: int = _key(600, "How long browsers cache a preflight")
 
 
 @dataclass(frozen=True)
 class FhirConfig:
-    connect_timeout_seconds: float = 3.05
-    read_timeout_seconds: float = 8.0
-    max_pages: int = 20
-    max_parallel_fetches: int = 8
-    pool_connections_per_server: int = 8
-    max_response_bytes: int = 20 * 1024 * 1024
-    request_budget_seconds: float = 10.0
-    allowed_servers: tuple[str, ...] = ()
-    allow_http_loopback: bool = False
+    connect_timeout_seconds: float = _key(3.05, "Per FHIR call: to connect")
+    read_timeout_seconds: float = _key(8.0, "Per FHIR call: between bytes of the answer")
+    max_pages: int = _key(20, "Pages followed per search; more makes the key unobtainable (412)")
+    max_parallel_fetches: int = _key(8, "Threads fetching missing keys and medications")
+    pool_connections_per_server: int = _key(8, "Pooled connections kept per FHIR server")
+    max_response_bytes: int = _key(20 * 1024 * 1024, "Larger FHIR answers are refused")
+    request_budget_seconds: float = _key(
+        10.0, "Time all FHIR calls of one hook request may take together")
+    allowed_servers: tuple[str, ...] = _key(
+        (), "FHIR bases any request may name (`http://127.0.0.1:*` = any port; `https://x/*` = "
+        "any path); a verified issuer adds its own `fhir_servers`")
+    allow_http_loopback: bool = _key(
+        False, "Plain http to loopback (development); otherwise https only")
 
 
 @dataclass(frozen=True)
 class IssuerConfig:
     """One EHR (or other client) whose JWTs are trusted, and where its tokens may be sent."""
 
-    iss: str
-    jwks_url: str = ""
-    jwks_file: str = ""
-    jku_allowlist: tuple[str, ...] = ()
-    algorithms: tuple[str, ...] = ("ES384", "RS384")
-    fhir_servers: tuple[str, ...] = ()
-    tenants: tuple[str, ...] = ()
+    iss: str = _key("", "The issuer (`iss` claim); required")
+    jwks_url: str = _key("", "Where its public keys are (JWKS over https)")
+    jwks_file: str = _key("", "Or a JWKS file")
+    jku_allowlist: tuple[str, ...] = _key((), "`jku` header values accepted for this issuer")
+    algorithms: tuple[str, ...] = _key(("ES384", "RS384"), "JWT algorithms accepted "
+                                       "(asymmetric only: ES*, RS*, PS*)")
+    fhir_servers: tuple[str, ...] = _key((), "FHIR servers this issuer's tokens may be sent to")
+    tenants: tuple[str, ...] = _key((), "Tenants accepted (`tenant` claim); empty: any")
 
 
 @dataclass(frozen=True)
 class AuthConfig:
-    required: bool = False
-    public_base_url: str = "http://127.0.0.1:8080"
-    aud_aliases: tuple[str, ...] = ()
-    leeway_seconds: int = 30
-    max_token_age_seconds: int = 3600
-    jwks_cache_seconds: int = 300
-    jwks_max_bytes: int = 65536
-    jwks_timeout_seconds: float = 3.0
-    sandbox_issuer: bool = False
-    issuers: tuple[IssuerConfig, ...] = ()
+    required: bool = _key(False, "Refuse calls without a valid JWT (401); `false` accepts "
+                          "anonymous calls and says so at start-up")
+    public_base_url: str = _key("http://127.0.0.1:8080", "The JWT `aud` is computed from "
+                                "this, never from request headers")
+    aud_aliases: tuple[str, ...] = _key((), "Other base URLs accepted as `aud`")
+    leeway_seconds: int = _key(30, "Clock skew allowed on `exp`, `nbf` and `iat`")
+    max_token_age_seconds: int = _key(3600, "Tokens older than this (by `iat`) are refused")
+    jwks_cache_seconds: int = _key(300, "How long an issuer's keys are cached")
+    jwks_max_bytes: int = _key(65536, "Larger JWKS answers are refused")
+    jwks_timeout_seconds: float = _key(3.0, "Per JWKS fetch")
+    sandbox_issuer: bool = _key(False, "Trust the public CDS Hooks sandbox, whose private key is "
+                                "public: development and testing only")
+    issuers: tuple[IssuerConfig, ...] = field(
+        default=(), metadata={"doc": "`[[auth.issuers]]` tables: the EHRs that may call"})
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    url: str = "sqlite:///var/legcramp-cds.sqlite3"
-    patient_hash_key: str = ""
-    record_cards: bool = True
-    record_cards_in_background: bool = True
+    url: str = _key("sqlite:///var/legcramp-cds.sqlite3", "The service's database (replay "
+                    "cache, cards shown, feedback); `postgresql+psycopg://...` for several "
+                    "instances")
+    patient_hash_key: str = _key("", "Secret for the keyed hash of patient ids kept with cards "
+                                 "(empty: none kept)")
+    record_cards: bool = _key(True, "Record every card shown for the report")
+    record_cards_in_background: bool = _key(
+        True, "Write them from a thread of each worker, the answers of 50 ms in one commit, "
+        "after the answer has gone (written at a worker's exit; failures retried, then counted "
+        "in `legcramp_cds_cards_not_recorded_total`); `false`: each answer waits for its own "
+        "commit")
 
 
 @dataclass(frozen=True)
 class ReportConfig:
-    override_rate_flag: float = 0.5
-    min_feedback: int = 10
+    override_rate_flag: float = _key(0.5, "The report flags a rule overridden more often than "
+                                     "this ...")
+    min_feedback: int = _key(10, "... once its cards have at least this many decisions")
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    as_of: str = ""
+    as_of: str = _key("", "Evaluate as of this ISO date/instant (tests and replays only)")
 
     def as_of_instant(self) -> datetime | None:
         """The fixed evaluation instant, or None for the system clock."""
@@ -122,8 +153,12 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class CardsConfig:
-    code_system_base: str = "https://legcramp-cds.example.org/fhir/CodeSystem"
-    repeat_quiet_days: int = 30
+    code_system_base: str = _key(
+        "https://legcramp-cds.example.org/fhir/CodeSystem", "Base of the code systems for "
+        "`source.topic` (`/rule`) and override reasons (`/override-reason`); set it to a URL "
+        "your organisation controls")
+    repeat_quiet_days: int = _key(30, "Guidance about a standing finding is not repeated on "
+                                  "patient-view within this many days (0: every time)")
 
 
 @dataclass(frozen=True)
@@ -185,7 +220,7 @@ def _coerce(section: str, name: str, expected: Any, value: Any) -> Any:
 
 
 def _build_section(name: str, cls: type, values: Mapping[str, Any]) -> Any:
-    defaults = cls(iss="") if cls is IssuerConfig else cls()
+    defaults = cls()
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from cds_service.cli import main
 from cds_service.config import default_document, load_config
 from cds_service.kit import RuleSettings
+from cds_service.tools import config_reference
 from cds_service.tools.catalog import render_markdown
 from hooks import build_services
 from hooks.services import catalog
@@ -64,3 +65,33 @@ def test_clinical_review_page_is_current_and_shows_every_rule():
     for rule_id in CATALOG_IDS:
         section = page.split(f"`{rule_id}`", 1)[1].split("\n## ", 1)[0]
         assert "**[" in section, f"no example card for {rule_id}"
+
+
+def test_readme_configuration_reference_is_current():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    reference = config_reference.render(build_services())
+    assert reference in readme, (
+        "the README's configuration reference is out of date: "
+        "legcramp-cds config-reference --write README.md")
+
+
+def test_configuration_reference_names_every_key_the_loader_accepts():
+    reference = config_reference.render(build_services())
+    for section in config_reference.SECTIONS:
+        for key in default_document().get(section, {}):
+            assert f"| `{section}.{key}` |" in reference, f"{section}.{key}"
+    for rule in catalog():
+        for key in vars(rule.Settings()):
+            if key != "enabled":
+                assert f'| `rules."{rule.rule_id}".{key}` |' in reference, (rule.rule_id, key)
+
+
+def test_every_configuration_key_says_what_it_means():
+    import dataclasses
+
+    from cds_service import config as config_module
+
+    for name in ("ServerConfig", "CorsConfig", "FhirConfig", "IssuerConfig", "AuthConfig",
+                 "StoreConfig", "ReportConfig", "EvaluationConfig", "CardsConfig"):
+        for item in dataclasses.fields(getattr(config_module, name)):
+            assert item.metadata.get("doc"), f"{name}.{item.name} has no meaning written"
