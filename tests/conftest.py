@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from cds_service.clock import FixedClock
 from cds_service.config import Config, StoreConfig, load_config
 from cds_service.pipeline import contracts
+from cds_service.tools.examples import complete_prefetch
 from cds_service.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +36,19 @@ def load_fixture(relative: str) -> Any:
 
 
 def load_request(name: str, **changes: Any) -> dict[str, Any]:
-    request = copy.deepcopy(load_fixture(f"requests/{name}.json"))
+    """A fixture request; one that carries the chart is completed for prefetch keys declared
+    after it was written (from its own resources), so adding a key edits no fixture."""
+    request = complete(copy.deepcopy(load_fixture(f"requests/{name}.json")))
     request.update(changes)
     return request
+
+
+def complete(request: dict[str, Any]) -> dict[str, Any]:
+    """`request` with every key its hook's service declares (see tools.examples)."""
+    from hooks import build_services
+
+    service = next((s for s in build_services() if s.hook == request.get("hook")), None)
+    return complete_prefetch(request, service.requirements) if service else request
 
 
 def assert_valid_response(body: Any) -> None:

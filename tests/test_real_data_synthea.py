@@ -25,6 +25,7 @@ import pytest
 from cds_service.clock import FixedClock
 from cds_service.config import Config, load_config
 from cds_service.web.app import create_app
+from hooks.services import service_for_hook
 from tests.conftest import _contract_checker
 from tests.support.fhir_server import declared_prefetch
 from tests.support.synthea import (
@@ -47,11 +48,7 @@ from tests.support.synthea import (
     stop_loopback_fhir,
 )
 
-SERVICES = {
-    "patient-view": "legcramp-patient-view",
-    "order-select": "legcramp-order-select",
-    "order-sign": "legcramp-order-sign",
-}
+SERVICES = service_for_hook()  # hook -> service id, from hooks/services.py
 PATHS = bundle_paths()
 
 

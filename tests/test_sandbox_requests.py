@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from cds_service.kit.parsing import ParseReport, parse_resource
+from hooks.services import service_for_hook
 from tests.conftest import SHARED, assert_operation_outcome, load_request
 from tests.support.fhir_server import declared_prefetch, expected_request, received_requests
 
@@ -26,11 +27,7 @@ CAPTURED_DIR = SHARED / "data" / "sandbox-captured"
 if not CAPTURED_DIR.is_dir():
     pytest.skip(f"no captured sandbox requests at {CAPTURED_DIR}", allow_module_level=True)
 
-SERVICE_FOR_HOOK = {
-    "order-select": "legcramp-order-select",
-    "order-sign": "legcramp-order-sign",
-    "patient-view": "legcramp-patient-view",
-}
+SERVICE_FOR_HOOK = service_for_hook()  # hook -> service id, from hooks/services.py
 # What each of our services fetches when prefetch does not carry it (discovery checks this).
 OUR_PREFETCH = {hook: declared_prefetch(service) for hook, service in SERVICE_FOR_HOOK.items()}
 OUR_KEYS = {hook: set(prefetch) for hook, prefetch in OUR_PREFETCH.items()}

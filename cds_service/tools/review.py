@@ -16,6 +16,7 @@ from cds_service.config import Config
 from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.pipeline.engine import CdsEngine
 from cds_service.tools.catalog import entries
+from cds_service.tools.examples import complete_prefetch
 
 BADGE = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
 
@@ -69,11 +70,12 @@ def _patient_line(request: dict[str, Any]) -> str:
 
 def render_review_page(services: Sequence[ServiceDeclaration], config: Config,
                        engine: CdsEngine, examples: Path) -> str:
-    by_hook = {service.hook: service.id for service in services}
+    by_hook = {service.hook: service for service in services}
     cases = []
     for path in sorted(examples.glob("*.request.json")):
         request = json.loads(path.read_text(encoding="utf-8"))
-        response = engine.call(by_hook[request["hook"]], request)
+        service = by_hook[request["hook"]]
+        response = engine.call(service.id, complete_prefetch(request, service.requirements))
         cases.append((path.name.removesuffix(".request.json"), request, response["cards"]))
     lines = [
         "# Clinical review: each rule, one example patient, the card it gets",

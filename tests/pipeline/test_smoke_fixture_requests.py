@@ -1,12 +1,9 @@
 import pytest
 
+from hooks.services import service_for_hook
 from tests.conftest import FIXTURES, load_request
 
-SERVICE_FOR_HOOK = {
-    "order-select": "legcramp-order-select",
-    "order-sign": "legcramp-order-sign",
-    "patient-view": "legcramp-patient-view",
-}
+SERVICE_FOR_HOOK = service_for_hook()  # hook -> service id, from hooks/services.py
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from cds_service.kit import Card, RuleContext, RuleSettings
 from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.pipeline.rule_settings import as_table, settings_for
-from hooks.services import catalog
+from hooks.services import catalog, service_for_hook
 from hooks.valuesets import lab
 from tests.conftest import AS_OF
 
@@ -32,11 +32,7 @@ GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 
-SERVICE_FOR_HOOK = {
-    "order-select": "legcramp-order-select",
-    "order-sign": "legcramp-order-sign",
-    "patient-view": "legcramp-patient-view",
-}
+SERVICE_FOR_HOOK = service_for_hook()  # hook -> service id, from hooks/services.py
 
 
 def rule(rule_id: str) -> Any:
