@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from cds_service.kit import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, RXNORM
+from cds_service.kit.requirements import CONTEXT_TOKENS, USER_TOKENS
 from cds_service.pipeline import contracts
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
@@ -36,14 +38,6 @@ DRAFT_ID = "conformance-draft-1"
 TOKEN_LIFETIME_SECONDS = 60
 STACK_TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+")
 TOKEN = re.compile(r"\{\{(.*?)\}\}")
-USER_TOKENS = {"userPractitionerId", "userPractitionerRoleId", "userPatientId",
-               "userRelatedPersonId"}
-# First-level context fields each hook marks "Prefetch Token: Yes" (reference §5).
-HOOK_TOKENS = {
-    "patient-view": {"userId", "patientId", "encounterId"},
-    "order-select": {"userId", "patientId", "encounterId"},
-    "order-sign": {"userId", "patientId", "encounterId"},
-}
 
 
 @dataclass(frozen=True)
@@ -127,7 +121,7 @@ def _draft_orders() -> dict[str, Any]:
             "resourceType": "MedicationRequest", "id": DRAFT_ID, "status": "draft",
             "intent": "order",
             "medicationCodeableConcept": {
-                "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "coding": [{"system": RXNORM,
                             "code": "313782", "display": "Acetaminophen 325 MG Oral Tablet"}],
                 "text": "Acetaminophen 325 MG Oral Tablet",
             },
@@ -140,12 +134,12 @@ def _draft_orders() -> dict[str, Any]:
 def hook_context(hook: str) -> dict[str, Any] | None:
     """A minimal valid context for `hook`, None for a hook the kit has no request for."""
     context: dict[str, Any] = {"userId": USER_ID, "patientId": PATIENT_ID}
-    if hook == "patient-view":
+    if hook == PATIENT_VIEW:
         return context
-    if hook == "order-select":
+    if hook == ORDER_SELECT:
         return {**context, "selections": [f"MedicationRequest/{DRAFT_ID}"],
                 "draftOrders": _draft_orders()}
-    if hook == "order-sign":
+    if hook == ORDER_SIGN:
         return {**context, "draftOrders": _draft_orders()}
     return None
 
@@ -177,7 +171,7 @@ def hook_request(hook: str, prefetch: dict[str, str], keys: Iterable[str] | None
 
 
 def bad_prefetch_tokens(hook: str, templates: dict[str, Any]) -> list[str]:
-    allowed_context = HOOK_TOKENS.get(hook)
+    allowed_context = CONTEXT_TOKENS.get(hook)
     bad = []
     for key, template in templates.items():
         if not isinstance(template, str):

@@ -36,14 +36,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cds_service.kit.code_systems import ATC, ICD10CM, LOINC, SNOMED
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_TERMINOLOGY = HERE.parents[1].parent / "shared" / "reference" / "terminology.json"
 VERIFIED = "verified-in-source"
-ATC = "http://www.whocc.no/atc"
-SNOMED = "http://snomed.info/sct"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
 ATC_SYSTEM_NOTE = (
     "ATC system URI http://www.whocc.no/atc is marked from-memory in the reference; it is the "
     "URI HL7 terminology names for ATC and the one public FHIR data uses (checked with the "
