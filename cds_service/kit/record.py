@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+
 from cds_service.kit.lazy import LazyResources
 from cds_service.kit.parsing import ParseReport
 from cds_service.kit.terminology import Match, ValueSet, raw_codings
@@ -57,7 +64,7 @@ def _status_code(concept: Any) -> str | None:
     return None
 
 
-def condition_counts(condition: Any) -> bool:
+def condition_counts(condition: Condition) -> bool:
     """Catalog ground rule: clinically active (or status absent) and not refuted/in error."""
     clinical = _status_code(condition.clinicalStatus)
     if clinical is not None and clinical not in ACTIVE_CLINICAL_STATUSES:
@@ -66,7 +73,7 @@ def condition_counts(condition: Any) -> bool:
     return verification not in EXCLUDED_VERIFICATION_STATUSES
 
 
-def condition_onset(condition: Any) -> datetime | date | None:
+def condition_onset(condition: Condition) -> datetime | date | None:
     """Onset from onsetDateTime, onsetPeriod.start, else recordedDate (catalog ground rule)."""
     if condition.onsetDateTime is not None:
         return condition.onsetDateTime
@@ -92,7 +99,7 @@ def concept_label(concept: Any) -> str | None:
 
 @dataclass(frozen=True)
 class ConditionMatch:
-    condition: Any
+    condition: Condition
     match: Match
 
     @property
@@ -113,11 +120,11 @@ class MedicationOrder:
     selections match and delete suggestions point at the client's own resource.
     """
 
-    model: Any
+    model: MedicationRequest
     raw: dict[str, Any]
-    medication: Any | None
+    medication: CodeableConcept | None
     medication_origin: str  # codeableConcept | contained | bundle | server | unresolved | absent
-    medication_resource: Any | None = None  # the Medication, when the order referenced one
+    medication_resource: Medication | None = None  # the Medication, when the order referenced one
     source_type: str = "MedicationRequest"  # the client's resource type
     fhir_version: str = R4  # R4 | STU3 | DSTU2, as the client sent it
 
@@ -144,7 +151,7 @@ class MedicationOrder:
         return self.model.authoredOn
 
     @property
-    def reason_codes(self) -> list[Any]:
+    def reason_codes(self) -> list[CodeableConcept]:
         return list(self.model.reasonCode or [])
 
     @property
@@ -207,15 +214,15 @@ class PatientRecord:
 
     patient_id: str
     as_of: datetime
-    patients: LazyResources[Any] = field(default_factory=_no_resources)
-    conditions: LazyResources[Any] = field(default_factory=_no_resources)
-    observations: LazyResources[Any] = field(default_factory=_no_resources)
+    patients: LazyResources[Patient] = field(default_factory=_no_resources)
+    conditions: LazyResources[Condition] = field(default_factory=_no_resources)
+    observations: LazyResources[Observation] = field(default_factory=_no_resources)
     medication_requests: LazyResources[MedicationOrder] = field(default_factory=_no_resources)
     draft_orders: tuple[MedicationOrder, ...] = ()
     report: ParseReport = field(default_factory=ParseReport)
 
     @property
-    def patient(self) -> Any | None:
+    def patient(self) -> Patient | None:
         """The Patient resource (the last one the request carried, as a client would update)."""
         found = list(self.patients)
         return found[-1] if found else None
@@ -240,7 +247,7 @@ class PatientRecord:
                 found.append(ConditionMatch(condition, match))
         return found
 
-    def onset(self, condition: Any) -> datetime | date | None:
+    def onset(self, condition: Condition) -> datetime | date | None:
         """Onset by the catalog's ground rule; onsetAge counts from the birth date when known."""
         onset = condition_onset(condition)
         age = condition.onsetAge
@@ -256,7 +263,7 @@ class PatientRecord:
                     return from_age
         return onset
 
-    def condition(self, reference: str) -> Any | None:
+    def condition(self, reference: str) -> Condition | None:
         wanted = reference_key(reference)
         target_id = referenced_id(reference)
 

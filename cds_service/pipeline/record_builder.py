@@ -108,14 +108,17 @@ class RecordBuilder:
         model = self._parse(raw)
         if model is None:
             return None
-        version = {"source_type": mapped.source_type, "fhir_version": mapped.fhir_version}
+
+        def order(medication: Any, origin: str, resource: Any = None) -> MedicationOrder:
+            return MedicationOrder(model, raw, medication, origin, resource,
+                                   source_type=mapped.source_type,
+                                   fhir_version=mapped.fhir_version)
+
         if model.medicationCodeableConcept is not None:
-            return MedicationOrder(
-                model, raw, model.medicationCodeableConcept, "codeableConcept", **version
-            )
+            return order(model.medicationCodeableConcept, "codeableConcept")
         reference = medication_reference(raw)
         if reference is None:
-            return MedicationOrder(model, raw, None, "absent", **version)
+            return order(None, "absent")
         origin, medication_raw = "unresolved", None
         if reference.startswith("#"):
             origin, medication_raw = "contained", contained_resource(raw, reference)
@@ -126,8 +129,8 @@ class RecordBuilder:
         medication = self._parse(medication_to_r4(medication_raw)) if medication_raw else None
         if medication is None or medication.get_resource_type() != "Medication":
             self.report.skip("MedicationRequest", "medicationReference could not be resolved")
-            return MedicationOrder(model, raw, None, "unresolved", **version)
-        return MedicationOrder(model, raw, medication.code, origin, medication, **version)
+            return order(None, "unresolved")
+        return order(medication.code, origin, medication)
 
     def _index(
         self, chart: Sequence[dict[str, Any]], drafts: Sequence[tuple[dict[str, Any], str | None]]

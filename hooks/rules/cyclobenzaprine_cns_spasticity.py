@@ -68,6 +68,7 @@ class CyclobenzaprineCnsSpasticity:
             reasons += [
                 c.code for ref in order.reason_references
                 if (c := record.condition(ref)) is not None
+                and c.code is not None
                 and condition_counts(c)
                 and self.spasticity.match(c.code)
             ]
