@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime
+from datetime import date
+from datetime import datetime
 from typing import Any
 
-from cds_service.kit import (
-    ORDER_HOOKS,
-    Action,
-    Coding,
-    ConditionMatch,
-    Match,
-    MedicationOrder,
-    RuleContext,
-    Source,
-    Suggestion,
-    ValueSet,
-)
+from cds_service.kit import ORDER_HOOKS
+from cds_service.kit import Action
+from cds_service.kit import Coding
+from cds_service.kit import ConditionMatch
+from cds_service.kit import Match
+from cds_service.kit import MedicationOrder
+from cds_service.kit import RuleContext
+from cds_service.kit import Source
+from cds_service.kit import Suggestion
+from cds_service.kit import ValueSet
 
 
 def topic(base: str, rule_id: str, display: str) -> Coding:

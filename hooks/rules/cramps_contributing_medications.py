@@ -17,18 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cds_service.kit import (
-    PATIENT_VIEW,
-    Card,
-    DataRequirement,
-    Match,
-    MedicationOrder,
-    RuleContext,
-    RuleSettings,
-    ValueSet,
-)
+from cds_service.kit import PATIENT_VIEW
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import Match
+from cds_service.kit import MedicationOrder
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import ValueSet
 from hooks import data
-from hooks.rules.common import condition_line, format_date, how_identified, override_reason, source
+from hooks.rules.common import condition_line
+from hooks.rules.common import format_date
+from hooks.rules.common import how_identified
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
 from hooks.valuesets import uses
 
 RULE_ID = "cramps-contributing-medications"

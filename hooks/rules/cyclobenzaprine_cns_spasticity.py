@@ -15,25 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cds_service.kit import (
-    Card,
-    DataRequirement,
-    Match,
-    MedicationOrder,
-    RuleContext,
-    RuleSettings,
-    ValueSet,
-    concept_label,
-    condition_counts,
-)
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import Match
+from cds_service.kit import MedicationOrder
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import ValueSet
+from cds_service.kit import concept_label
+from cds_service.kit import condition_counts
 from hooks import data
-from hooks.rules.common import (
-    condition_line,
-    describe_order,
-    matching_orders,
-    override_reason,
-    source,
-)
+from hooks.rules.common import condition_line
+from hooks.rules.common import describe_order
+from hooks.rules.common import matching_orders
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
 from hooks.valuesets import uses
 
 RULE_ID = "cyclobenzaprine-cns-spasticity"

@@ -14,21 +14,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cds_service.kit import (
-    PATIENT_VIEW,
-    Card,
-    DataRequirement,
-    MedicationOrder,
-    RuleContext,
-    RuleSettings,
-    ValueSet,
-    daily_dose,
-    strength_from_concept,
-    strength_from_medication,
-)
+from cds_service.kit import PATIENT_VIEW
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import MedicationOrder
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import ValueSet
+from cds_service.kit import daily_dose
+from cds_service.kit import strength_from_concept
+from cds_service.kit import strength_from_medication
 from hooks import data
-from hooks.rules.common import describe_order, matching_orders, override_reason, source
-from hooks.valuesets import uses, uses_codes_named
+from hooks.rules.common import describe_order
+from hooks.rules.common import matching_orders
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
+from hooks.valuesets import uses
+from hooks.valuesets import uses_codes_named
 
 DOSE = "cyclobenzaprine-dose"
 EXTENDED_RELEASE = re.compile(r"\b(extended[ -]release|ER|XR|24 ?HR|amrix)\b", re.IGNORECASE)

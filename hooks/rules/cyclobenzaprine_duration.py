@@ -14,25 +14,28 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
-from cds_service.kit import (
-    UCUM,
-    Action,
-    Card,
-    DataRequirement,
-    DurationEstimate,
-    Match,
-    MedicationOrder,
-    RuleContext,
-    RuleSettings,
-    Suggestion,
-    ValueSet,
-    as_instant,
-    intended_duration,
-)
+from cds_service.kit import UCUM
+from cds_service.kit import Action
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import DurationEstimate
+from cds_service.kit import Match
+from cds_service.kit import MedicationOrder
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import Suggestion
+from cds_service.kit import ValueSet
+from cds_service.kit import as_instant
+from cds_service.kit import intended_duration
 from hooks import data
-from hooks.rules.common import describe_order, format_date, matching_orders, override_reason, source
+from hooks.rules.common import describe_order
+from hooks.rules.common import format_date
+from hooks.rules.common import matching_orders
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
 from hooks.valuesets import uses
 
 DURATION = "cyclobenzaprine-duration"

@@ -24,30 +24,37 @@ test was done, and this rule only asks whether it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import ClassVar
 
-from cds_service.kit import (
-    COUNTABLE_STATUSES,
-    Action,
-    Card,
-    ConditionMatch,
-    DataRequirement,
-    RuleContext,
-    RuleSettings,
-    Suggestion,
-    ValueSet,
-    as_instant,
-    concept_label,
-    newest,
-    observation_time,
-)
+from cds_service.kit import COUNTABLE_STATUSES
+from cds_service.kit import Action
+from cds_service.kit import Card
+from cds_service.kit import ConditionMatch
+from cds_service.kit import DataRequirement
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import Suggestion
+from cds_service.kit import ValueSet
+from cds_service.kit import as_instant
+from cds_service.kit import concept_label
+from cds_service.kit import newest
+from cds_service.kit import observation_time
 from hooks import data
-from hooks.rules.common import condition_line, format_date, override_reason, source
-from hooks.rules.labs import runs_on, service_request
-from hooks.valuesets import LabTest, uses, uses_lab
+from hooks.rules.common import condition_line
+from hooks.rules.common import format_date
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
+from hooks.rules.labs import runs_on
+from hooks.rules.labs import service_request
+from hooks.valuesets import LabTest
+from hooks.valuesets import uses
+from hooks.valuesets import uses_lab
 
 RULE_ID = "diabetes-spasm-b6"
 

@@ -11,14 +11,25 @@ names which is missing. Suggests a basic metabolic panel (it holds potassium) an
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import ClassVar
 
-from cds_service.kit import Card, DataRequirement, RuleContext, RuleSettings, Suggestion, ValueSet
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import Suggestion
+from cds_service.kit import ValueSet
 from hooks import data
-from hooks.rules.common import override_reason, source
-from hooks.rules.electrolytes import BASIC_METABOLIC_PANEL, TESTS, Electrolytes
-from hooks.rules.labs import latest, order_tests, runs_on
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
+from hooks.rules.electrolytes import BASIC_METABOLIC_PANEL
+from hooks.rules.electrolytes import TESTS
+from hooks.rules.electrolytes import Electrolytes
+from hooks.rules.labs import latest
+from hooks.rules.labs import order_tests
+from hooks.rules.labs import runs_on
 from hooks.valuesets import uses
 
 DUE = "diuretic-electrolytes-due"

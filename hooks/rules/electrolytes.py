@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds_service.kit import ValueSet
-from hooks.valuesets import LabTest, uses, uses_lab
+from hooks.valuesets import LabTest
+from hooks.valuesets import uses
+from hooks.valuesets import uses_lab
 
 # Basic metabolic panel: LOINC 51990-0 "Basic metabolic panel - Blood" (not in the shared
 # terminology reference; checked with the search tool in several public FHIR code bases,

@@ -11,11 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.kit import DataRequirement, LabResult, RuleContext, ValueSet
+from cds_service.kit import DataRequirement
+from cds_service.kit import LabResult
+from cds_service.kit import RuleContext
+from cds_service.kit import ValueSet
 from cds_service.kit import results as lab_results
 from hooks import data
-from hooks.rules.labs import latest, runs_on, window_start
-from hooks.valuesets import LabTest, uses, uses_lab
+from hooks.rules.labs import latest
+from hooks.rules.labs import runs_on
+from hooks.rules.labs import window_start
+from hooks.valuesets import LabTest
+from hooks.valuesets import uses
+from hooks.valuesets import uses_lab
 
 FERRITIN_TEST = ("2276-4", "Ferritin [Mass/volume] in Serum or Plasma")
 TSAT_TEST = ("2502-3", "Iron saturation [Mass Fraction] in Serum or Plasma")

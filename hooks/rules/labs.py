@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
-from cds_service.kit import LOINC, SNOMED, Action, ConditionMatch, LabResult, RuleContext, ValueSet
+from cds_service.kit import LOINC
+from cds_service.kit import SNOMED
+from cds_service.kit import Action
+from cds_service.kit import ConditionMatch
+from cds_service.kit import LabResult
+from cds_service.kit import RuleContext
+from cds_service.kit import ValueSet
 from cds_service.kit import latest as latest_result
 from hooks.valuesets import LabTest
 

@@ -24,22 +24,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
+from typing import ClassVar
 
-from cds_service.kit import (
-    SNOMED,
-    UCUM,
-    Action,
-    Card,
-    ConditionMatch,
-    DataRequirement,
-    RuleContext,
-    RuleSettings,
-    Suggestion,
-    ValueSet,
-)
+from cds_service.kit import SNOMED
+from cds_service.kit import UCUM
+from cds_service.kit import Action
+from cds_service.kit import Card
+from cds_service.kit import ConditionMatch
+from cds_service.kit import DataRequirement
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import Suggestion
+from cds_service.kit import ValueSet
 from hooks import data
-from hooks.rules.common import condition_line, override_reason, source
+from hooks.rules.common import condition_line
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
 from hooks.rules.labs import runs_on
 from hooks.valuesets import uses
 

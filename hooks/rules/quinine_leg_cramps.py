@@ -16,19 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cds_service.kit import (
-    Card,
-    DataRequirement,
-    MedicationOrder,
-    PatientRecord,
-    RuleContext,
-    RuleSettings,
-    Suggestion,
-    ValueSet,
-    concept_label,
-)
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import MedicationOrder
+from cds_service.kit import PatientRecord
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import Suggestion
+from cds_service.kit import ValueSet
+from cds_service.kit import concept_label
 from hooks import data
-from hooks.rules.common import describe_order, override_reason, remove_order_action, source
+from hooks.rules.common import describe_order
+from hooks.rules.common import override_reason
+from hooks.rules.common import remove_order_action
+from hooks.rules.common import source
 from hooks.valuesets import uses
 
 RULE_ID = "quinine-leg-cramps"

@@ -18,24 +18,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cds_service.kit import (
-    Card,
-    ConditionMatch,
-    DataRequirement,
-    Match,
-    MedicationOrder,
-    RuleContext,
-    RuleSettings,
-    ValueSet,
-)
+from cds_service.kit import Card
+from cds_service.kit import ConditionMatch
+from cds_service.kit import DataRequirement
+from cds_service.kit import Match
+from cds_service.kit import MedicationOrder
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import ValueSet
 from hooks import data
-from hooks.rules.common import (
-    condition_line,
-    describe_order,
-    matching_orders,
-    override_reason,
-    source,
-)
+from hooks.rules.common import condition_line
+from hooks.rules.common import describe_order
+from hooks.rules.common import matching_orders
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
 from hooks.valuesets import uses
 
 RULE_ID = "rls-dopamine-antagonist"

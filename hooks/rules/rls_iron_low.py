@@ -14,19 +14,20 @@ iron order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import ClassVar
 
-from cds_service.kit import (
-    RXNORM,
-    Action,
-    Card,
-    DataRequirement,
-    RuleContext,
-    RuleSettings,
-    Suggestion,
-)
-from hooks.rules.common import override_reason, source
+from cds_service.kit import RXNORM
+from cds_service.kit import Action
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import Suggestion
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
 from hooks.rules.iron import IronLabs
 
 IRON_LOW = "rls-iron-low"

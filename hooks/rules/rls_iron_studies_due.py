@@ -11,12 +11,21 @@ missing test(s) as draft ServiceRequests with their LOINC codes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import ClassVar
 
-from cds_service.kit import Card, DataRequirement, RuleContext, RuleSettings, Suggestion
-from hooks.rules.common import format_date, override_reason, source
-from hooks.rules.iron import FERRITIN_TEST, TSAT_TEST, IronLabs
+from cds_service.kit import Card
+from cds_service.kit import DataRequirement
+from cds_service.kit import RuleContext
+from cds_service.kit import RuleSettings
+from cds_service.kit import Suggestion
+from hooks.rules.common import format_date
+from hooks.rules.common import override_reason
+from hooks.rules.common import source
+from hooks.rules.iron import FERRITIN_TEST
+from hooks.rules.iron import TSAT_TEST
+from hooks.rules.iron import IronLabs
 from hooks.rules.labs import order_tests
 
 IRON_STUDIES_DUE = "rls-iron-studies-due"
