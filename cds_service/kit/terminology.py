@@ -13,20 +13,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from cds_service.kit.code_systems import ICD10CM
-
-
-class CodingLike(Protocol):
-    system: str | None
-    code: str | None
-    display: str | None
-
-
-class ConceptLike(Protocol):
-    coding: list[Any] | None
-    text: str | None
 
 
 @dataclass(frozen=True)
@@ -180,10 +169,6 @@ class ValueSetLibrary:
 
     def __init__(self, value_sets: Iterable[ValueSet]):
         self._by_id = {vs.id: vs for vs in value_sets}
-
-    @classmethod
-    def from_directory(cls, directory: Path) -> ValueSetLibrary:
-        return cls(ValueSet.load(path) for path in sorted(directory.glob("*.json")))
 
     def __getitem__(self, value_set_id: str) -> ValueSet:
         return self._by_id[value_set_id]
