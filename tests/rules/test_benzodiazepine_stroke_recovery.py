@@ -7,48 +7,36 @@ from typing import Any
 import pytest
 
 from hooks.valuesets import documents
-from tests.support.fhir import (
-    ATC,
-    ICD10CM,
-    RX,
-    SNOMED,
-    UCUM,
+from tests.support import fhir
+from tests.support.cards import (
     actions_of,
     cards_by_rule,
     check_card,
+    check_delete_suggestion,
     check_json_actions,
-    concept,
-    condition,
-    date_of,
-    day,
-    evaluate,
-    hook_request,
-    medication_request,
     only_card,
-    patient,
-    rule,
-    validate_fhir,
-    with_contained_medication,
 )
+from tests.support.fhir import ATC, ICD10CM, RX, SNOMED, UCUM
+from tests.support.rules import evaluate, hook_request, not_counting
 
 RULE_ID = "benzodiazepine-stroke-recovery"
-DIAZEPAM_10 = concept(RX, "197589", "diazepam 10 MG Oral Tablet")
-ISCHEMIC = concept(SNOMED, "422504002", "Ischemic stroke")
-INFARCT = concept(ICD10CM, "I63.9", "Cerebral infarction, unspecified")
-
-
-@pytest.fixture(scope="module")
-def b1() -> Any:
-    return rule(RULE_ID)
+DIAZEPAM_10 = fhir.concept(RX, "197589", "diazepam 10 MG Oral Tablet")
+ISCHEMIC = fhir.concept(SNOMED, "422504002", "Ischemic stroke")
+INFARCT = fhir.concept(ICD10CM, "I63.9", "Cerebral infarction, unspecified")
 
 
 def stroke(code: dict[str, Any] = ISCHEMIC, days_ago: float | None = 30, **extra: Any):
-    return condition(code, id="stroke", onset=None if days_ago is None else day(days_ago), **extra)
+    return fhir.condition(
+        code, id="stroke", onset=None if days_ago is None else fhir.day(days_ago), **extra
+    )
 
 
 def sign(b1: Any, chart: list[dict[str, Any]], *drafts: dict[str, Any]) -> list[Any]:
     return evaluate(
-        b1, "order-sign", [patient(), *chart], list(drafts or [medication_request(DIAZEPAM_10)])
+        b1,
+        "order-sign",
+        [fhir.patient(), *chart],
+        list(drafts or [fhir.medication_request(DIAZEPAM_10)]),
     )
 
 
@@ -56,21 +44,15 @@ def test_diazepam_after_a_stroke_30_days_ago_gets_one_warning(b1):
     card = only_card(sign(b1, [stroke()]))
     check_card(card, RULE_ID, "warning", "diazepam", "stroke")
     assert "Ischemic stroke" in card.detail and "Condition/stroke" in card.detail
-    assert date_of(30) in card.detail
+    assert fhir.date_of(30) in card.detail
     assert "MedicationRequest/d1" in card.detail and "197589" in card.detail
     assert card.identity == "MedicationRequest/d1"
 
 
 def test_card_suggests_deleting_the_draft_and_offers_the_four_override_reasons(b1):
     card = only_card(sign(b1, [stroke()]))
-    (suggestion,) = card.suggestions
-    assert suggestion.is_recommended is True and card.selection_behavior == "at-most-one"
-    (action,) = suggestion.actions
-    assert (action.type, action.resource_id, action.resource) == (
-        "delete",
-        "MedicationRequest/d1",
-        None,
-    )
+    check_delete_suggestion(card, "MedicationRequest/d1")
+    assert card.selection_behavior == "at-most-one"
     assert {r.code for r in card.override_reasons} == {
         "seizure",
         "alcohol-withdrawal",
@@ -89,8 +71,8 @@ def test_stroke_counts_only_within_the_180_day_recovery_window(b1, days_ago, fir
 
 
 def test_recovery_window_is_configurable(b1):
-    chart = [patient(), stroke(days_ago=200)]
-    drafts = [medication_request(DIAZEPAM_10)]
+    chart = [fhir.patient(), stroke(days_ago=200)]
+    drafts = [fhir.medication_request(DIAZEPAM_10)]
     assert evaluate(b1, "order-sign", chart, drafts) == []
     assert len(evaluate(b1, "order-sign", chart, drafts, recovery_window_days=365)) == 1
 
@@ -98,10 +80,10 @@ def test_recovery_window_is_configurable(b1):
 @pytest.mark.parametrize(
     "code",
     [
-        concept(ICD10CM, "Z86.73", "Personal history of TIA and cerebral infarction"),
-        concept(ICD10CM, "I69.351", "Hemiplegia following cerebral infarction"),
-        concept(ICD10CM, "I69.30", "Unspecified sequelae of cerebral infarction"),
-        concept(SNOMED, "275526006", "History of cerebrovascular accident"),
+        fhir.concept(ICD10CM, "Z86.73", "Personal history of TIA and cerebral infarction"),
+        fhir.concept(ICD10CM, "I69.351", "Hemiplegia following cerebral infarction"),
+        fhir.concept(ICD10CM, "I69.30", "Unspecified sequelae of cerebral infarction"),
+        fhir.concept(SNOMED, "275526006", "History of cerebrovascular accident"),
     ],
     ids=["Z86.73", "I69.351", "I69.30", "sct-history"],
 )
@@ -120,32 +102,23 @@ def test_stroke_with_unknown_onset_and_no_clinical_status_counts_as_active(b1):
     assert len(sign(b1, [stroke(INFARCT, None, clinical=None, verification=None)])) == 1
 
 
-@pytest.mark.parametrize(
-    "status",
-    [
-        {"clinical": "resolved"},
-        {"clinical": "inactive"},
-        {"verification": "refuted"},
-        {"verification": "entered-in-error"},
-    ],
-    ids=lambda s: next(iter(s.values())),
-)
+@not_counting("resolved", "inactive", "refuted", "entered-in-error")
 @pytest.mark.parametrize("days_ago", [30, None], ids=["recent", "no-onset"])
 def test_stroke_that_does_not_count_gives_no_card(b1, status, days_ago):
     assert sign(b1, [stroke(INFARCT, days_ago, **status)]) == []
 
 
 def test_onset_period_start_is_the_onset(b1):
-    recent = stroke(INFARCT, None, onsetPeriod={"start": day(20), "end": day(19)})
+    recent = stroke(INFARCT, None, onsetPeriod={"start": fhir.day(20), "end": fhir.day(19)})
     card = only_card(sign(b1, [recent]))
-    assert date_of(20) in card.detail
-    old = stroke(INFARCT, None, onsetPeriod={"start": day(300)})
+    assert fhir.date_of(20) in card.detail
+    old = stroke(INFARCT, None, onsetPeriod={"start": fhir.day(300)})
     assert sign(b1, [old]) == []
 
 
 def test_recorded_date_is_the_fallback_onset(b1):
-    assert len(sign(b1, [stroke(INFARCT, None, recordedDate=date_of(25))])) == 1
-    assert sign(b1, [stroke(INFARCT, None, recordedDate=date_of(400))]) == []
+    assert len(sign(b1, [stroke(INFARCT, None, recordedDate=fhir.date_of(25))])) == 1
+    assert sign(b1, [stroke(INFARCT, None, recordedDate=fhir.date_of(400))]) == []
 
 
 def test_onset_age_far_in_the_past_is_not_recent(b1):
@@ -156,11 +129,11 @@ def test_onset_age_far_in_the_past_is_not_recent(b1):
 @pytest.mark.parametrize(
     "code",
     [
-        concept(ICD10CM, "I61.9", "Nontraumatic intracerebral hemorrhage, unspecified"),
-        concept(ICD10CM, "I60.9", "Nontraumatic subarachnoid hemorrhage, unspecified"),
-        concept(SNOMED, "230690007", "Cerebrovascular accident"),
-        concept(ICD10CM, "I63.512", "Cerebral infarction, left MCA"),
-        concept(text="Haemorrhagic stroke"),
+        fhir.concept(ICD10CM, "I61.9", "Nontraumatic intracerebral hemorrhage, unspecified"),
+        fhir.concept(ICD10CM, "I60.9", "Nontraumatic subarachnoid hemorrhage, unspecified"),
+        fhir.concept(SNOMED, "230690007", "Cerebrovascular accident"),
+        fhir.concept(ICD10CM, "I63.512", "Cerebral infarction, left MCA"),
+        fhir.concept(text="Haemorrhagic stroke"),
     ],
     ids=["ich", "sah", "cva", "i63-prefix", "text"],
 )
@@ -171,22 +144,24 @@ def test_ischemic_and_hemorrhagic_strokes_count(b1, code):
 @pytest.mark.parametrize(
     "medication",
     [
-        concept(RX, "3322", "diazepam"),
-        concept(ATC, "N05BA01"),
-        concept(text="Valium 5 mg"),
-        concept(text="Klonopin 0.5 mg"),
-        concept(text="Ativan 1 mg"),
-        concept(RX, "197527", "clonazepam 0.5 MG Oral Tablet"),
+        fhir.concept(RX, "3322", "diazepam"),
+        fhir.concept(ATC, "N05BA01"),
+        fhir.concept(text="Valium 5 mg"),
+        fhir.concept(text="Klonopin 0.5 mg"),
+        fhir.concept(text="Ativan 1 mg"),
+        fhir.concept(RX, "197527", "clonazepam 0.5 MG Oral Tablet"),
     ],
     ids=["ingredient", "atc", "valium", "klonopin", "ativan", "clonazepam-scd"],
 )
 def test_benzodiazepines_are_recognised_by_code_and_by_brand_name(b1, medication):
-    card = only_card(sign(b1, [stroke()], medication_request(medication)))
+    card = only_card(sign(b1, [stroke()], fhir.medication_request(medication)))
     assert ("by code" if medication.get("coding") else "by its name") in card.detail
 
 
 def test_brand_name_is_in_the_summary(b1):
-    card = only_card(sign(b1, [stroke()], medication_request(concept(text="Valium 5 mg"))))
+    card = only_card(
+        sign(b1, [stroke()], fhir.medication_request(fhir.concept(text="Valium 5 mg")))
+    )
     assert "Valium" in card.summary
 
 
@@ -197,14 +172,14 @@ def test_every_rxnorm_product_of_the_value_set_is_recognised(b1):
     missed = [
         code
         for code in codes
-        if len(sign(b1, record_chart, medication_request(concept(RX, code)))) != 1
+        if len(sign(b1, record_chart, fhir.medication_request(fhir.concept(RX, code)))) != 1
     ]
     assert missed == []
 
 
 def test_contained_lorazepam_medication_is_recognised(b1):
-    order = with_contained_medication(
-        medication_request(concept(RX, "197901", "lorazepam 1 MG Oral Tablet"))
+    order = fhir.with_contained_medication(
+        fhir.medication_request(fhir.concept(RX, "197901", "lorazepam 1 MG Oral Tablet"))
     )
     card = only_card(sign(b1, [stroke()], order))
     assert "lorazepam 1 MG Oral Tablet" in card.detail
@@ -214,30 +189,29 @@ def test_contained_lorazepam_medication_is_recognised(b1):
 @pytest.mark.parametrize(
     "medication",
     [
-        concept(RX, "1292", "baclofen"),
-        concept(text="zolpidem 5 mg"),
-        concept(RX, "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet"),
+        fhir.concept(RX, "1292", "baclofen"),
+        fhir.concept(text="zolpidem 5 mg"),
+        fhir.concept(RX, "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet"),
     ],
     ids=["baclofen", "zolpidem", "cyclobenzaprine"],
 )
 def test_other_drugs_after_a_stroke_get_no_card(b1, medication):
-    assert sign(b1, [stroke()], medication_request(medication)) == []
+    assert sign(b1, [stroke()], fhir.medication_request(medication)) == []
 
 
 def test_benzodiazepine_without_any_stroke_gets_no_card(b1):
-    other = condition(concept(SNOMED, "449918009", "Cramp in lower leg"))
+    other = fhir.condition(fhir.concept(SNOMED, "449918009", "Cramp in lower leg"))
     assert sign(b1, [other]) == []
 
 
 def test_one_card_per_benzodiazepine_order_listing_every_recent_stroke(b1):
     chart = [
         stroke(),
-        condition(concept(ICD10CM, "I61.9", "Intracerebral hemorrhage"), id="ich", onset=day(5)),
+        fhir.condition(
+            fhir.concept(ICD10CM, "I61.9", "Intracerebral hemorrhage"), id="ich", onset=fhir.day(5)
+        ),
     ]
-    drafts = [
-        medication_request(DIAZEPAM_10, id="d1"),
-        medication_request(concept(RX, "6470", "lorazepam"), id="d2"),
-    ]
+    drafts = fhir.drafts(d1=DIAZEPAM_10, d2=fhir.concept(RX, "6470", "lorazepam"))
     cards = sign(b1, chart, *drafts)
     assert sorted(c.identity for c in cards) == ["MedicationRequest/d1", "MedicationRequest/d2"]
     for card in cards:
@@ -246,15 +220,12 @@ def test_one_card_per_benzodiazepine_order_listing_every_recent_stroke(b1):
 
 
 def test_cancelled_draft_gets_no_card(b1):
-    assert sign(b1, [stroke()], medication_request(DIAZEPAM_10, status="cancelled")) == []
+    assert sign(b1, [stroke()], fhir.medication_request(DIAZEPAM_10, status="cancelled")) == []
 
 
 def test_order_select_judges_only_the_selected_order(b1):
-    drafts = [
-        medication_request(DIAZEPAM_10, id="d1"),
-        medication_request(concept(RX, "1292", "baclofen"), id="d2"),
-    ]
-    chart = [patient(), stroke()]
+    drafts = fhir.drafts(d1=DIAZEPAM_10, d2=fhir.concept(RX, "1292", "baclofen"))
+    chart = [fhir.patient(), stroke()]
     assert evaluate(b1, "order-select", chart, drafts, selections=["MedicationRequest/d2"]) == []
     card = only_card(
         evaluate(b1, "order-select", chart, drafts, selections=["MedicationRequest/d1"])
@@ -263,14 +234,10 @@ def test_order_select_judges_only_the_selected_order(b1):
 
 
 def test_patient_view_suggests_stopping_the_active_order_with_the_complete_resource(b1):
-    active = medication_request(
-        DIAZEPAM_10,
-        id="m1",
-        status="active",
-        authored=day(10),
-        dosageInstruction=[{"text": "5 mg at night"}],
+    active = fhir.active_order(
+        DIAZEPAM_10, id="m1", days_ago=10, dosageInstruction=[{"text": "5 mg at night"}]
     )
-    card = only_card(evaluate(b1, "patient-view", [patient(), stroke(), active]))
+    card = only_card(evaluate(b1, "patient-view", [fhir.patient(), stroke(), active]))
     check_card(card, RULE_ID, "warning", "diazepam")
     (action,) = actions_of(card)
     assert action.type == "update"
@@ -278,12 +245,12 @@ def test_patient_view_suggests_stopping_the_active_order_with_the_complete_resou
     assert {k: v for k, v in action.resource.items() if k != "status"} == {
         k: v for k, v in active.items() if k != "status"
     }
-    validate_fhir(action.resource)
+    fhir.validate(action.resource)
 
 
 def test_patient_view_ignores_stopped_benzodiazepines(b1):
-    stopped = medication_request(DIAZEPAM_10, id="m1", status="stopped", authored=day(10))
-    assert evaluate(b1, "patient-view", [patient(), stroke(), stopped]) == []
+    stopped = fhir.medication_request(DIAZEPAM_10, id="m1", status="stopped", authored=fhir.day(10))
+    assert evaluate(b1, "patient-view", [fhir.patient(), stroke(), stopped]) == []
 
 
 # Through the service ------------------------------------------------------------------------
@@ -291,7 +258,9 @@ def test_patient_view_ignores_stopped_benzodiazepines(b1):
 
 def test_order_sign_answers_a_warning_with_a_delete_action(call):
     request = hook_request(
-        "order-sign", [patient(), stroke()], [medication_request(DIAZEPAM_10, id="benzo-1")]
+        "order-sign",
+        [fhir.patient(), stroke()],
+        [fhir.medication_request(DIAZEPAM_10, id="benzo-1")],
     )
     response = call("legcramp-order-sign", request)
     (card,) = cards_by_rule(response.get_json())[RULE_ID]
@@ -308,20 +277,18 @@ def test_order_sign_answers_a_warning_with_a_delete_action(call):
 def test_order_select_with_old_stroke_answers_no_b1_card(call):
     request = hook_request(
         "order-select",
-        [patient(), stroke(days_ago=365)],
-        [medication_request(DIAZEPAM_10, id="benzo-1")],
+        [fhir.patient(), stroke(days_ago=365)],
+        [fhir.medication_request(DIAZEPAM_10, id="benzo-1")],
     )
     response = call("legcramp-order-select", request)
     assert RULE_ID not in cards_by_rule(response.get_json())
 
 
 def test_patient_view_answers_a_stop_suggestion_that_is_valid_fhir(call):
-    active = medication_request(
-        concept(text="Valium 5 mg"), id="m1", status="active", authored=day(3)
-    )
+    active = fhir.active_order(fhir.concept(text="Valium 5 mg"), id="m1", days_ago=3)
     response = call(
         "legcramp-patient-view",
-        hook_request("patient-view", [patient(), stroke(days_ago=None), active]),
+        hook_request("patient-view", [fhir.patient(), stroke(days_ago=None), active]),
     )
     (card,) = cards_by_rule(response.get_json())[RULE_ID]
     check_json_actions(card)

@@ -7,62 +7,27 @@ from typing import Any
 
 import pytest
 
-from cds_service.kit.terminology import ValueSet
 from hooks import data
-from hooks.rules.cramps_contributing_medications import CrampsContributingMedications
-from hooks.valuesets import documents, library
-from tests.support.fhir import (
-    ICD10CM,
-    RX,
-    SNOMED,
-    check_card,
-    concept,
-    condition,
-    date_of,
-    day,
-    declared_defaults,
-    evaluate,
-    medication_request,
-    only_card,
-    patient,
-    with_contained_medication,
-)
+from hooks.valuesets import documents
+from tests.support import fhir
+from tests.support.cards import check_card, only_card
+from tests.support.fhir import ICD10CM, RX, SNOMED
+from tests.support.rules import declared_defaults, evaluate, not_counting, view
 
 M1 = "cramps-contributing-medications"
-
-
-def value_set(value_set_id: str) -> ValueSet:
-    return library()[value_set_id]
-
-
-@pytest.fixture(scope="module")
-def m1() -> CrampsContributingMedications:
-    return CrampsContributingMedications(
-        leg_cramps=value_set("leg-cramps"),
-        diuretics=value_set("diuretics"),
-        statins=value_set("statins"),
-        beta_blockers=value_set("beta-blockers"),
-    )
-
-
-FUROSEMIDE_80 = concept(RX, "197732", "furosemide 80 MG Oral Tablet")
-ATORVASTATIN = concept(RX, "83367", "atorvastatin")
-ATENOLOL_25 = concept(RX, "197380", "atenolol 25 MG Oral Tablet")
-SPIRONOLACTONE_100 = concept(RX, "198222", "spironolactone 100 MG Oral Tablet")
+FUROSEMIDE_80 = fhir.concept(RX, "197732", "furosemide 80 MG Oral Tablet")
+ATORVASTATIN = fhir.concept(RX, "83367", "atorvastatin")
+ATENOLOL_25 = fhir.concept(RX, "197380", "atenolol 25 MG Oral Tablet")
+SPIRONOLACTONE_100 = fhir.concept(RX, "198222", "spironolactone 100 MG Oral Tablet")
 
 
 def cramps(**extra: Any) -> dict[str, Any]:
-    return condition(concept(ICD10CM, "G47.62", "Sleep related leg cramps"), id="cramps",
-                     onset=day(60), **extra)
+    return fhir.condition(fhir.concept(ICD10CM, "G47.62", "Sleep related leg cramps"),
+                          id="cramps", onset=fhir.day(60), **extra)
 
 
 def active(medication: dict[str, Any], id: str, days_ago: float = 300, **extra: Any):
-    return medication_request(medication, id=id, status="active", authored=day(days_ago),
-                              **extra)
-
-
-def view(m1: Any, *chart: dict[str, Any]) -> list[Any]:
-    return evaluate(m1, "patient-view", [patient(), *chart])
+    return fhir.active_order(medication, id=id, days_ago=days_ago, **extra)
 
 
 def test_cramps_on_a_diuretic_and_a_statin_get_one_card_listing_both(m1):
@@ -70,10 +35,10 @@ def test_cramps_on_a_diuretic_and_a_statin_get_one_card_listing_both(m1):
                           active(ATORVASTATIN, "m2", 700)))
     check_card(card, M1, "info", "leg cramps", "furosemide", "atorvastatin")
     assert card.identity == "contributing:MedicationRequest/m1,MedicationRequest/m2"
-    assert "MedicationRequest/m1" in card.detail and date_of(300) in card.detail
-    assert "MedicationRequest/m2" in card.detail and date_of(700) in card.detail
+    assert "MedicationRequest/m1" in card.detail and fhir.date_of(300) in card.detail
+    assert "MedicationRequest/m2" in card.detail and fhir.date_of(700) in card.detail
     assert "diuretic" in card.detail and "statin" in card.detail
-    assert "Condition/cramps" in card.detail and date_of(60) in card.detail
+    assert "Condition/cramps" in card.detail and fhir.date_of(60) in card.detail
     assert "electrolyte" in card.detail
     assert card.suggestions == ()
 
@@ -88,8 +53,8 @@ def test_identity_is_stable_whatever_the_order_of_the_chart(m1):
     "medication, how",
     [
         (SPIRONOLACTONE_100, "by code 198222"),
-        (concept(RX, "9997", "spironolactone"), "by code 9997"),
-        (concept(text="Spironolactone 25 mg tablet"), "by its name"),
+        (fhir.concept(RX, "9997", "spironolactone"), "by code 9997"),
+        (fhir.concept(text="Spironolactone 25 mg tablet"), "by its name"),
     ],
     ids=["spironolactone-product", "spironolactone-ingredient", "spironolactone-text"],
 )
@@ -103,11 +68,11 @@ def test_spironolactone_counts_as_a_diuretic(m1, medication, how):
     "medication, kind",
     [
         (ATENOLOL_25, "beta-blocker"),
-        (concept(RX, "6918", "metoprolol"), "beta-blocker"),
-        (concept(text="carvedilol 6.25 mg twice daily"), "beta-blocker"),
-        (concept(RX, "36567", "simvastatin"), "statin"),
-        (concept(text="rosuvastatin 10 mg"), "statin"),
-        (concept(RX, "5487", "hydrochlorothiazide"), "diuretic"),
+        (fhir.concept(RX, "6918", "metoprolol"), "beta-blocker"),
+        (fhir.concept(text="carvedilol 6.25 mg twice daily"), "beta-blocker"),
+        (fhir.concept(RX, "36567", "simvastatin"), "statin"),
+        (fhir.concept(text="rosuvastatin 10 mg"), "statin"),
+        (fhir.concept(RX, "5487", "hydrochlorothiazide"), "diuretic"),
     ],
     ids=["atenolol-product", "metoprolol-in", "carvedilol-text", "simvastatin-in",
          "rosuvastatin-text", "hctz-in"],
@@ -122,18 +87,18 @@ def test_every_code_of_the_three_value_sets_is_listed(m1, value_set_id):
     codes = [(c["system"], c["code"]) for c in documents()[value_set_id]["codes"]]
     assert len(codes) > 50
     missed = [code for code in codes
-              if len(view(m1, cramps(), active(concept(*code), "m1"))) != 1]
+              if len(view(m1, cramps(), active(fhir.concept(*code), "m1"))) != 1]
     assert missed == []
 
 
 def test_contained_medication_is_recognised(m1):
-    order = with_contained_medication(active(ATENOLOL_25, "m1"))
+    order = fhir.with_contained_medication(active(ATENOLOL_25, "m1"))
     card = only_card(view(m1, cramps(), order))
     assert "atenolol 25 MG Oral Tablet" in card.summary and "beta-blocker" in card.detail
 
 
 def test_a_combination_product_is_listed_once_with_both_classes(m1):
-    combination = concept(text="atenolol 50 mg / chlorthalidone 25 mg tablet")
+    combination = fhir.concept(text="atenolol 50 mg / chlorthalidone 25 mg tablet")
     card = only_card(view(m1, cramps(), active(combination, "m1")))
     assert card.detail.count("MedicationRequest/m1") == 1
     assert "beta-blocker" in card.detail and "diuretic" in card.detail
@@ -141,53 +106,50 @@ def test_a_combination_product_is_listed_once_with_both_classes(m1):
 
 def test_many_long_names_keep_the_summary_under_140(m1):
     chart = [cramps()] + [
-        active(concept(text=f"24 HR metoprolol succinate {n} MG Extended Release Oral Tablet"),
-               f"m{n}")
+        active(
+            fhir.concept(text=f"24 HR metoprolol succinate {n} MG Extended Release Oral Tablet"),
+            f"m{n}")
         for n in (25, 50, 100, 200)
     ]
     card = only_card(view(m1, *chart))
     assert len(card.summary) < 140 and "more" in card.summary
     assert card.summary.startswith("Leg cramps")
-    single = only_card(view(m1, cramps(), active(concept(text="atenolol " + "x" * 200), "m1")))
+    single = only_card(view(m1, cramps(), active(fhir.concept(text="atenolol " + "x" * 200), "m1")))
     assert len(single.summary) < 140
 
 
 def test_cramps_without_clinical_status_count(m1):
-    chart = [condition(concept(SNOMED, "449918009", "Cramp in lower leg"), id="c",
-                       clinical=None, verification=None)]
+    chart = [fhir.condition(fhir.concept(SNOMED, "449918009", "Cramp in lower leg"), id="c",
+                            clinical=None, verification=None)]
     assert len(view(m1, *chart, active(ATORVASTATIN, "m1"))) == 1
 
 
-# Quiet ----------------------------------------------------------------------------------------
+# Quiet --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("hook", ["order-sign", "order-select"])
 def test_quiet_on_order_hooks(m1, hook):
-    chart = [patient(), cramps(), active(FUROSEMIDE_80, "m1"), active(ATORVASTATIN, "m2")]
-    drafts = [medication_request(SPIRONOLACTONE_100, id="d1")]
+    chart = [fhir.patient(), cramps(), active(FUROSEMIDE_80, "m1"), active(ATORVASTATIN, "m2")]
+    drafts = [fhir.medication_request(SPIRONOLACTONE_100, id="d1")]
     assert evaluate(m1, hook, chart, drafts) == []
 
 
-@pytest.mark.parametrize(
-    "status",
-    [{"clinical": "resolved"}, {"clinical": "inactive"}, {"verification": "refuted"},
-     {"verification": "entered-in-error"}],
-    ids=lambda s: next(iter(s.values())),
-)
+@not_counting("resolved", "inactive", "refuted", "entered-in-error")
 def test_quiet_when_cramps_do_not_count(m1, status):
     assert view(m1, cramps(**status), active(FUROSEMIDE_80, "m1")) == []
 
 
 def test_quiet_without_cramps_or_without_contributing_medicines(m1):
-    rls = condition(concept(SNOMED, "32914008", "Restless legs"), id="rls")
+    rls = fhir.condition(fhir.concept(SNOMED, "32914008", "Restless legs"), id="rls")
     assert view(m1, rls, active(FUROSEMIDE_80, "m1")) == []
-    assert view(m1, cramps(), active(concept(RX, "25480", "gabapentin"), "m1")) == []
-    assert view(m1, cramps(), active(concept(text="amlodipine 5 mg"), "m1")) == []
+    assert view(m1, cramps(), active(fhir.concept(RX, "25480", "gabapentin"), "m1")) == []
+    assert view(m1, cramps(), active(fhir.concept(text="amlodipine 5 mg"), "m1")) == []
 
 
 def test_stopped_and_draft_orders_do_not_count(m1):
-    stopped = medication_request(ATORVASTATIN, id="m1", status="stopped", authored=day(100))
-    draft = medication_request(FUROSEMIDE_80, id="m2", status="draft")
+    stopped = fhir.medication_request(ATORVASTATIN, id="m1", status="stopped",
+                                      authored=fhir.day(100))
+    draft = fhir.medication_request(FUROSEMIDE_80, id="m2", status="draft")
     assert view(m1, cramps(), stopped, draft) == []
     card = only_card(view(m1, cramps(), stopped, active(ATENOLOL_25, "m3")))
     assert "MedicationRequest/m1" not in card.detail
@@ -195,7 +157,7 @@ def test_stopped_and_draft_orders_do_not_count(m1):
 
 
 def test_deceased_patient_has_no_active_medicines(m1):
-    chart = [patient(deceasedBoolean=True), cramps(), active(FUROSEMIDE_80, "m1")]
+    chart = [fhir.patient(deceasedBoolean=True), cramps(), active(FUROSEMIDE_80, "m1")]
     assert evaluate(m1, "patient-view", chart) == []
 
 

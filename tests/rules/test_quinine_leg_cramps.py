@@ -9,18 +9,13 @@ import pytest
 
 from cds_service.kit import RuleContext
 from cds_service.pipeline.record_builder import RecordBuilder
-from hooks.rules.quinine_leg_cramps import RULE_ID, QuinineLegCramps
-from hooks.valuesets import library
+from hooks.rules.quinine_leg_cramps import RULE_ID
 from tests.conftest import AS_OF, load_fixture, load_request
-
-RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
-BASE = "https://legcramp-cds.example.org/fhir/CodeSystem"
-
-
-@pytest.fixture(scope="module")
-def rule() -> QuinineLegCramps:
-    value_sets = library()
-    return QuinineLegCramps(quinine=value_sets["quinine"], malaria=value_sets["malaria"])
+from tests.support import fhir
+from tests.support.cards import check_delete_suggestion
+from tests.support.concepts import QUININE
+from tests.support.fhir import RX
+from tests.support.rules import BASE
 
 
 def chart(name: str = "cramps-001") -> list[dict[str, Any]]:
@@ -28,22 +23,9 @@ def chart(name: str = "cramps-001") -> list[dict[str, Any]]:
 
 
 def draft(concept: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    order = {
-        "resourceType": "MedicationRequest",
-        "id": "d1",
-        "status": "draft",
-        "intent": "order",
-        "subject": {"reference": "Patient/cramps-001"},
-        "authoredOn": "2026-11-21",
-        "medicationCodeableConcept": concept
-        or {
-            "coding": [
-                {"system": RX, "code": "997010", "display": "quinine sulfate 324 MG Oral Capsule"}
-            ]
-        },
-    }
-    order.update(extra)
-    return order
+    """A draft order for cramps-001 authored on AS_OF: quinine 324 mg unless `concept` says."""
+    subject = {"reference": "Patient/cramps-001"}
+    return fhir.medication_request(concept or QUININE, **{"subject": subject, **extra})
 
 
 def evaluate(rule, hook: str, resources, drafts=(), patient_id: str = "cramps-001"):
@@ -65,21 +47,14 @@ def evaluate(rule, hook: str, resources, drafts=(), patient_id: str = "cramps-00
     return rule.evaluate(context)
 
 
-def test_quinine_draft_gets_one_critical_card_with_delete_suggestion(rule):
-    cards = evaluate(rule, "order-sign", chart(), [draft()])
+def test_quinine_draft_gets_one_critical_card_with_delete_suggestion(q1):
+    cards = evaluate(q1, "order-sign", chart(), [draft()])
     assert len(cards) == 1
     card = cards[0]
     assert card.indicator == "critical"
     assert card.source.topic.code == RULE_ID
     assert len(card.summary) < 140 and "quinine" in card.summary.lower()
-    (suggestion,) = card.suggestions
-    assert suggestion.is_recommended is True
-    (action,) = suggestion.actions
-    assert (action.type, action.resource_id, action.resource) == (
-        "delete",
-        "MedicationRequest/d1",
-        None,
-    )
+    check_delete_suggestion(card, "MedicationRequest/d1")
     assert {r.code for r in card.override_reasons} == {
         "treating-malaria",
         "other-documented-indication",
@@ -89,16 +64,16 @@ def test_quinine_draft_gets_one_critical_card_with_delete_suggestion(rule):
     assert "997010" in card.detail
 
 
-def test_quinine_matched_by_ingredient_code_or_atc(rule):
+def test_quinine_matched_by_ingredient_code_or_atc(q1):
     for coding in (
         {"system": RX, "code": "9071"},
         {"system": "http://www.whocc.no/atc", "code": "P01BC01"},
     ):
-        assert len(evaluate(rule, "order-sign", chart(), [draft({"coding": [coding]})])) == 1
+        assert len(evaluate(q1, "order-sign", chart(), [draft({"coding": [coding]})])) == 1
 
 
-def test_brand_name_without_code_is_matched_by_whole_word_text(rule):
-    cards = evaluate(rule, "order-sign", chart(), [draft({"text": "Qualaquin 324 mg capsule"})])
+def test_brand_name_without_code_is_matched_by_whole_word_text(q1):
+    cards = evaluate(q1, "order-sign", chart(), [draft({"text": "Qualaquin 324 mg capsule"})])
     assert len(cards) == 1
     assert "by its name" in cards[0].detail
 
@@ -112,14 +87,14 @@ def test_brand_name_without_code_is_matched_by_whole_word_text(rule):
         {"coding": [{"system": RX, "code": "283742", "display": "esomeprazole"}]},
     ],
 )
-def test_quinidine_and_lookalikes_get_no_card(rule, concept):
-    assert evaluate(rule, "order-sign", chart(), [draft(concept)]) == []
+def test_quinidine_and_lookalikes_get_no_card(q1, concept):
+    assert evaluate(q1, "order-sign", chart(), [draft(concept)]) == []
 
 
-def test_active_malaria_keeps_the_rule_quiet(rule):
+def test_active_malaria_keeps_the_rule_quiet(q1):
     assert (
         evaluate(
-            rule,
+            q1,
             "order-sign",
             chart("malaria-002"),
             [draft(subject={"reference": "Patient/malaria-002"})],
@@ -129,17 +104,17 @@ def test_active_malaria_keeps_the_rule_quiet(rule):
     )
 
 
-def test_resolved_malaria_does_not_count_as_malaria(rule):
+def test_resolved_malaria_does_not_count_as_malaria(q1):
     # cramps-001 had malaria in 2009, clinicalStatus resolved
-    assert len(evaluate(rule, "order-sign", chart(), [draft()])) == 1
+    assert len(evaluate(q1, "order-sign", chart(), [draft()])) == 1
 
 
-def test_refuted_malaria_does_not_keep_the_rule_quiet(rule):
+def test_refuted_malaria_does_not_keep_the_rule_quiet(q1):
     resources = chart("malaria-002")
     condition = next(r for r in resources if r["resourceType"] == "Condition")
     condition["verificationStatus"]["coding"][0]["code"] = "refuted"
     cards = evaluate(
-        rule,
+        q1,
         "order-sign",
         resources,
         [draft(subject={"reference": "Patient/malaria-002"})],
@@ -148,34 +123,34 @@ def test_refuted_malaria_does_not_keep_the_rule_quiet(rule):
     assert len(cards) == 1
 
 
-def test_malaria_as_order_reason_code_keeps_the_rule_quiet(rule):
+def test_malaria_as_order_reason_code_keeps_the_rule_quiet(q1):
     reason = [
         {"coding": [{"system": "http://snomed.info/sct", "code": "61462000", "display": "Malaria"}]}
     ]
-    assert evaluate(rule, "order-sign", chart(), [draft(reasonCode=reason)]) == []
+    assert evaluate(q1, "order-sign", chart(), [draft(reasonCode=reason)]) == []
     by_text = [{"text": "falciparum malaria, returned traveller"}]
-    assert evaluate(rule, "order-sign", chart(), [draft(reasonCode=by_text)]) == []
+    assert evaluate(q1, "order-sign", chart(), [draft(reasonCode=by_text)]) == []
 
 
-def test_malaria_condition_as_reason_reference_keeps_the_rule_quiet(rule):
+def test_malaria_condition_as_reason_reference_keeps_the_rule_quiet(q1):
     resources = chart()
     # the 2009 malaria condition is resolved, but the order cites it as its reason
     order = draft(reasonReference=[{"reference": "Condition/cramps-001-c3"}])
-    assert evaluate(rule, "order-sign", resources, [order]) == []
+    assert evaluate(q1, "order-sign", resources, [order]) == []
 
 
-def test_unresolvable_reason_reference_keeps_the_rule_quiet(rule):
+def test_unresolvable_reason_reference_keeps_the_rule_quiet(q1):
     order = draft(reasonReference=[{"reference": "Condition/not-in-the-record"}])
-    assert evaluate(rule, "order-sign", chart(), [order]) == []
+    assert evaluate(q1, "order-sign", chart(), [order]) == []
 
 
-def test_leg_cramp_reason_reference_still_fires(rule):
+def test_leg_cramp_reason_reference_still_fires(q1):
     order = draft(reasonReference=[{"reference": "Condition/cramps-001-c1"}])
-    assert len(evaluate(rule, "order-sign", chart(), [order])) == 1
+    assert len(evaluate(q1, "order-sign", chart(), [order])) == 1
 
 
-def test_patient_view_active_quinine_suggests_stopping_with_complete_resource(rule):
-    (card,) = evaluate(rule, "patient-view", chart())
+def test_patient_view_active_quinine_suggests_stopping_with_complete_resource(q1):
+    (card,) = evaluate(q1, "patient-view", chart())
     (action,) = card.suggestions[0].actions
     assert action.type == "update"
     assert action.resource["id"] == "cramps-001-m2"
@@ -184,25 +159,25 @@ def test_patient_view_active_quinine_suggests_stopping_with_complete_resource(ru
     assert "Night leg cramps" in card.detail
 
 
-def test_patient_view_ignores_stopped_quinine_and_deceased_patients(rule):
+def test_patient_view_ignores_stopped_quinine_and_deceased_patients(q1):
     resources = chart()
     stopped = copy.deepcopy(resources)
     for resource in stopped:
         if resource.get("id") == "cramps-001-m2":
             resource["status"] = "stopped"
-    assert evaluate(rule, "patient-view", stopped) == []
+    assert evaluate(q1, "patient-view", stopped) == []
     deceased = copy.deepcopy(resources)
     deceased[0]["deceasedDateTime"] = "2026-11-01T00:00:00Z"
-    assert evaluate(rule, "patient-view", deceased) == []
+    assert evaluate(q1, "patient-view", deceased) == []
 
 
-def test_cancelled_draft_gets_no_card(rule):
-    assert evaluate(rule, "order-sign", chart(), [draft(status="cancelled")]) == []
+def test_cancelled_draft_gets_no_card(q1):
+    assert evaluate(q1, "order-sign", chart(), [draft(status="cancelled")]) == []
 
 
-def test_one_card_per_order(rule):
+def test_one_card_per_order(q1):
     second = draft(id="d2")
-    cards = evaluate(rule, "order-sign", chart(), [draft(), second])
+    cards = evaluate(q1, "order-sign", chart(), [draft(), second])
     assert sorted(c.identity for c in cards) == ["MedicationRequest/d1", "MedicationRequest/d2"]
 
 

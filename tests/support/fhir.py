@@ -1,27 +1,21 @@
-"""Builders and checks shared by the rule tests: a small chart, draft orders, lab results, a
-RuleContext as the engine makes one, the card contract, and hook requests for the HTTP tests.
+"""FHIR R4 JSON for the rule tests: a small chart, draft orders, lab results, as an EHR sends them.
 
-Every builder returns plain FHIR R4 JSON (dicts) so a test reads like the data an EHR sends.
+Every builder returns plain dicts so a test reads like the data; `validate` holds a resource to
+the R4B models. Times count back from AS_OF, the date every test is evaluated at.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from cds_service.kit import Card, RuleContext, RuleSettings
-from cds_service.pipeline.record_builder import RecordBuilder
-from cds_service.pipeline.rule_settings import as_table, settings_for
-from hooks.services import catalog, service_for_hook
-from hooks.valuesets import lab
 from tests.conftest import AS_OF
 
 PATIENT_ID = "pt-1"
-BASE = "https://legcramp-cds.example.org/fhir/CodeSystem"
 RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 SNOMED = "http://snomed.info/sct"
@@ -31,13 +25,6 @@ UCUM = "http://unitsofmeasure.org"
 GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
-
-SERVICE_FOR_HOOK = service_for_hook()  # hook -> service id, from hooks/services.py
-
-
-def rule(rule_id: str) -> Any:
-    """The rule as `catalog()` wires it to its value sets."""
-    return next(r for r in catalog() if r.rule_id == rule_id)
 
 
 def day(days_ago: float) -> str:
@@ -126,6 +113,13 @@ def medication_request(
     }
     resource.update(extra)
     return resource
+
+
+def active_order(
+    medication: dict[str, Any], id: str, days_ago: float, **extra: Any
+) -> dict[str, Any]:
+    """An active MedicationRequest authored `days_ago` days before AS_OF."""
+    return medication_request(medication, id=id, status="active", authored=day(days_ago), **extra)
 
 
 def with_contained_medication(order: dict[str, Any], **medication: Any) -> dict[str, Any]:
@@ -231,188 +225,25 @@ def observation(
     return resource
 
 
-# Evaluating a rule ------------------------------------------------------------------------------
+
+def lab_result(loinc: str, unit: str | None) -> Callable[..., dict[str, Any]]:
+    """A builder of `loinc` results: `value` in `unit` (unless told otherwise), 10 days ago
+    (unless told otherwise), as `observation` makes them."""
+
+    def result(
+        value: Any, unit: str | None = unit, days_ago: float = 10, **extra: Any
+    ) -> dict[str, Any]:
+        return observation(loinc, value, unit, days_ago, **extra)
+
+    return result
 
 
-def declared_defaults(a_rule: Any) -> dict[str, Any]:
-    """The thresholds and windows the rule declares, with their defaults (`enabled` aside)."""
-    return {k: v for k, v in as_table(a_rule.Settings()).items() if k != "enabled"}
-
-
-def settings_of(a_rule: Any, **overrides: Any) -> RuleSettings:
-    """The rule's settings with `overrides`, checked as the configuration loader checks them."""
-    return settings_for(a_rule, overrides)
-
-
-def context_for(
-    a_rule: Any,
-    hook: str,
-    chart: Iterable[dict[str, Any]] = (),
-    drafts: Sequence[dict[str, Any]] = (),
-    selections: Sequence[str] | None = None,
-    **overrides: Any,
-) -> RuleContext:
-    """The RuleContext the engine would give `a_rule`: selections on order-select (all drafts
-    when not given), every open draft on order-sign, active medications on patient-view."""
-    record = RecordBuilder(PATIENT_ID, AS_OF).build(list(chart), [(d, None) for d in drafts])
-    others: tuple[Any, ...] = ()
-    if hook == "patient-view":
-        subjects = tuple(record.active_medications())
-    elif hook == "order-select" and selections is not None:
-        subjects = tuple(o for o in record.open_drafts() if o.reference in selections)
-        others = tuple(o for o in record.open_drafts() if o.reference not in selections)
-    else:
-        subjects = tuple(record.open_drafts())
-    return RuleContext(
-        hook=hook,
-        record=record,
-        subject_orders=subjects,
-        context_orders=others,
-        now=AS_OF,
-        settings=settings_of(a_rule, **overrides),
-        code_system_base=BASE,
-    )
-
-
-def evaluate(
-    a_rule: Any,
-    hook: str,
-    chart: Iterable[dict[str, Any]] = (),
-    drafts: Sequence[dict[str, Any]] = (),
-    selections: Sequence[str] | None = None,
-    **overrides: Any,
-) -> list[Card]:
-    return a_rule.evaluate(context_for(a_rule, hook, chart, drafts, selections, **overrides))
-
-
-def only_card(cards: list[Card]) -> Card:
-    assert len(cards) == 1, [c.summary for c in cards]
-    return cards[0]
-
-
-# The card contract --------------------------------------------------------------------------
-
-
-def validate_fhir(resource: dict[str, Any]) -> Any:
+def validate(resource: dict[str, Any]) -> Any:
     """The resource as an R4B model; raises when it is not valid FHIR."""
     return get_fhir_model_class(resource["resourceType"]).model_validate(resource)
 
 
-def actions_of(card: Card) -> list[Any]:
-    return [action for suggestion in card.suggestions for action in suggestion.actions]
-
-
-def check_card(card: Card, rule_id: str, indicator: str, *summary_words: str) -> None:
-    """What every card owes the catalog: indicator, topic, short summary naming what and why,
-    Markdown detail, override reasons with displays, real FHIR in every action."""
-    assert card.indicator == indicator
-    assert card.source.label
-    assert card.source.topic is not None and card.source.topic.code == rule_id
-    assert 0 < len(card.summary) < 140
-    for word in summary_words:
-        assert word.lower() in card.summary.lower(), (word, card.summary)
-    assert card.detail and "**Why:**" in card.detail
-    assert card.override_reasons, "a clinician may proceed: override reasons are offered"
-    assert all(reason.code and reason.display for reason in card.override_reasons)
-    for action in actions_of(card):
-        if action.type == "delete":
-            assert action.resource is None
-            assert action.resource_id and action.resource_id.startswith("MedicationRequest/")
-            continue
-        validate_fhir(action.resource)
-        if action.resource["resourceType"] == "ServiceRequest":
-            codes = action.resource["code"]["coding"]
-            assert codes and all(c["system"] == LOINC for c in codes)
-            assert (action.resource["status"], action.resource["intent"]) == ("draft", "order")
-            assert action.resource["subject"] == {"reference": f"Patient/{PATIENT_ID}"}
-
-
-def ordered_loinc_codes(card: Card) -> list[str]:
-    return [
-        coding["code"]
-        for action in actions_of(card)
-        if action.resource and action.resource["resourceType"] == "ServiceRequest"
-        for coding in action.resource["code"]["coding"]
-    ]
-
-
-# Hook requests for the HTTP tests ----------------------------------------------------------------
-
-
-def _bundle(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    entries = [{"resource": copy.deepcopy(r)} for r in resources]
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
-    if entries:
-        bundle["entry"] = entries
-    return bundle
-
-
-def _loinc(resource: dict[str, Any]) -> set[str]:
-    return {c.get("code") for c in resource.get("code", {}).get("coding", [])}
-
-
-def hook_request(
-    hook: str,
-    chart: Sequence[dict[str, Any]] = (),
-    drafts: Sequence[dict[str, Any]] = (),
-    selections: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """A complete CDS Hooks 2.0 request whose prefetch holds `chart` under every key our
-    services declare (so nothing is fetched): the patient, conditions, active medications, and
-    observations split into iron studies and electrolytes by LOINC code."""
-    iron_codes = {
-        code
-        for name in ("ferritin", "transferrin-saturation", "serum-iron", "tibc")
-        for code in lab(name).loinc_codes
-    }
-    of_type = [r for r in chart if r["resourceType"] == "Observation"]
-    b6_codes = set(lab("vitamin-b6").loinc_codes)
-    prefetch = {
-        "patient": patient(),
-        "conditions": _bundle(r for r in chart if r["resourceType"] == "Condition"),
-        "activeMedications": _bundle(
-            r
-            for r in chart
-            if r["resourceType"] == "MedicationRequest" and r.get("status") == "active"
-        ),
-        "ironStudies": _bundle(r for r in of_type if _loinc(r) & iron_codes),
-        "electrolytes": _bundle(r for r in of_type if not _loinc(r) & (iron_codes | b6_codes)),
-        "vitaminB6": _bundle(r for r in of_type if _loinc(r) & b6_codes),
-    }
-    context: dict[str, Any] = {"userId": "Practitioner/dr-1", "patientId": PATIENT_ID}
-    if hook != "patient-view":
-        context["draftOrders"] = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": copy.deepcopy(d)} for d in drafts],
-        }
-    if hook == "order-select":
-        context["selections"] = list(
-            selections
-            if selections is not None
-            else [f"MedicationRequest/{d['id']}" for d in drafts]
-        )
-    return {
-        "hook": hook,
-        "hookInstance": "0b9e4c1a-3f5d-4e2b-9a7c-1d2e3f4a5b6c",
-        "context": context,
-        "prefetch": prefetch,
-    }
-
-
-def cards_by_rule(response_json: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    for card in response_json["cards"]:
-        found.setdefault(card["source"]["topic"]["code"], []).append(card)
-    return found
-
-
-def check_json_actions(card: dict[str, Any]) -> None:
-    """Every action in a serialised card: deletes name resourceId only, others carry valid R4."""
-    for suggestion in card.get("suggestions", []):
-        for action in suggestion.get("actions", []):
-            if action["type"] == "delete":
-                assert "resource" not in action
-                assert action["resourceId"].startswith("MedicationRequest/")
-            else:
-                validate_fhir(action["resource"])
+def drafts(**medications: dict[str, Any]) -> list[dict[str, Any]]:
+    """Draft orders by id: `drafts(d1=A, d2=B)` is `[medication_request(A, id="d1"),
+    medication_request(B, id="d2")]`."""
+    return [medication_request(medication, id=id) for id, medication in medications.items()]
