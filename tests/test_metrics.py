@@ -24,7 +24,6 @@ import requests
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from cds_service.cli import main
 from cds_service.config import FhirConfig, load_config
@@ -47,7 +46,7 @@ from tests.support.auth import (
     token,
     write_jwks,
 )
-from tests.support.fhir_server import FHIR_JSON, declared_prefetch, searchset
+from tests.support.fhir_server import answer_from, declared_prefetch, searchset
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "legcramp_cds_"
@@ -187,20 +186,7 @@ def test_a_call_without_cards_moves_no_card_counter(client, call):
 def serve_chart(server: HTTPServer) -> None:
     """/fhir answers reads and searches from cramps-001's chart; /broken/fhir answers 500."""
     chart = [entry["resource"] for entry in load_fixture(f"patients/{PATIENT}.json")["entry"]]
-
-    def fhir(request: Request) -> Response:
-        parts = request.path.strip("/").split("/")  # fhir, Type[, id]
-        kind = parts[1] if len(parts) > 1 else ""
-        if len(parts) == 3:
-            found = [r for r in chart if r["resourceType"] == kind and r["id"] == parts[2]]
-            if not found:
-                return Response('{"resourceType": "OperationOutcome"}', status=404,
-                                content_type=FHIR_JSON)
-            return Response(json.dumps(found[0]), content_type=FHIR_JSON)
-        return Response(json.dumps(searchset([r for r in chart if r["resourceType"] == kind])),
-                        content_type=FHIR_JSON)
-
-    server.expect_request(re.compile(r"^/fhir/")).respond_with_handler(fhir)
+    server.expect_request(re.compile(r"^/fhir/")).respond_with_handler(answer_from(chart))
     server.expect_request(re.compile(r"^/broken/")).respond_with_data("down", status=500)
 
 

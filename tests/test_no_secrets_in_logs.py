@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 import requests
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from cds_service.logs import JsonFormatter
 from tests.conftest import FIXTURES, load_fixture, load_request
@@ -46,7 +45,7 @@ from tests.support.auth import (
     toml_string,
     write_jwks,
 )
-from tests.support.fhir_server import FHIR_JSON, searchset
+from tests.support.fhir_server import answer_from
 
 KEY = ec_key("logs-1", slot=6)
 OTHER = ec_key("logs-1", slot=7)  # same kid, different key: a bad signature
@@ -127,21 +126,7 @@ def chart(name: str = "cramps-001") -> list[dict[str, Any]]:
 def serve_ehr(server: HTTPServer) -> None:
     """/fhir answers reads and searches from cramps-001's chart; /broken answers 500 with the
     patient's name in the body; /moved answers a redirect."""
-    resources = chart()
-
-    def fhir(request: Request) -> Response:
-        parts = request.path.strip("/").split("/")  # fhir, Type[, id]
-        kind = parts[1] if len(parts) > 1 else ""
-        if len(parts) == 3:
-            match = [r for r in resources if r["resourceType"] == kind and r["id"] == parts[2]]
-            if not match:
-                return Response('{"resourceType": "OperationOutcome"}', status=404,
-                                content_type=FHIR_JSON)
-            return Response(json.dumps(match[0]), content_type=FHIR_JSON)
-        return Response(json.dumps(searchset([r for r in resources if r["resourceType"] == kind])),
-                        content_type=FHIR_JSON)
-
-    server.expect_request(re.compile(r"^/fhir/")).respond_with_handler(fhir)
+    server.expect_request(re.compile(r"^/fhir/")).respond_with_handler(answer_from(chart()))
     server.expect_request(re.compile(r"^/broken/")).respond_with_data(
         "Internal error for patient Hartley, Margaret (1951-03-14)", status=500)
     server.expect_request(re.compile(r"^/moved/")).respond_with_data(

@@ -1,10 +1,12 @@
-"""Loopback FHIR server helpers shared by the FHIR client, prefetch and sandbox replay tests."""
+"""Loopback FHIR server helpers shared by the FHIR client, prefetch, sandbox replay, metrics and
+log tests."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -101,6 +103,25 @@ def searchset(resources: list[dict[str, Any]]) -> dict[str, Any]:
         "total": len(resources),
         "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
     }
+
+
+def answer_from(resources: list[dict[str, Any]]) -> Callable[[Request], Response]:
+    """A handler for a FHIR server at `/<base>`: `<base>/Type/id` reads (404 when not there)
+    and `<base>/Type` searches (the query is not looked at) answered from `resources`."""
+
+    def fhir(request: Request) -> Response:
+        parts = request.path.strip("/").split("/")  # base, Type[, id]
+        kind = parts[1] if len(parts) > 1 else ""
+        if len(parts) == 3:
+            found = [r for r in resources if r["resourceType"] == kind and r["id"] == parts[2]]
+            if not found:
+                return Response('{"resourceType": "OperationOutcome"}', status=404,
+                                content_type=FHIR_JSON)
+            return Response(json.dumps(found[0]), content_type=FHIR_JSON)
+        return Response(json.dumps(searchset([r for r in resources if r["resourceType"] == kind])),
+                        content_type=FHIR_JSON)
+
+    return fhir
 
 
 class HeldHandler:
