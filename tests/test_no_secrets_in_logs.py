@@ -25,31 +25,13 @@ from pytest_httpserver import HTTPServer
 
 from cds_service.logs import JsonFormatter
 from tests.conftest import FIXTURES, load_fixture, load_request
-from tests.support.auth import (
-    BASE,
-    ISS,
-    NOW,
-    Served,
-    auth_config,
-    bearer,
-    claims,
-    ec_key,
-    free_port,
-    hand_made,
-    issuer,
-    rsa_key,
-    serve,
-    sign,
-    stop,
-    token,
-    toml_string,
-    write_jwks,
-)
+from tests.support import auth
 from tests.support.fhir_server import answer_from
+from tests.support.live_server import Served, free_port, serve, stop
 
-KEY = ec_key("logs-1", slot=6)
-OTHER = ec_key("logs-1", slot=7)  # same kid, different key: a bad signature
-RSA = rsa_key("logs-rsa")
+KEY = auth.ec_key("logs-1", slot=6)
+OTHER = auth.ec_key("logs-1", slot=7)  # same kid, different key: a bad signature
+RSA = auth.rsa_key("logs-rsa")
 ORDER_SIGN = "/cds-services/legcramp-order-sign"
 PATIENT_VIEW = "/cds-services/legcramp-patient-view"
 DISCOVERY = "/cds-services"
@@ -110,7 +92,7 @@ def test_the_secret_list_covers_what_the_run_sends():
     assert {"cramps-001", "malaria-002", "Hartley", "Margaret", "1951-03-14",
             "example-access-token-not-real"} <= IDENTITIES
     secrets = Secrets()
-    jwt = secrets.jwt(token(KEY))
+    jwt = secrets.jwt(auth.token(KEY))
     assert secrets.found_in(f"x {jwt.split('.')[2]} y") == [jwt.split(".")[2]]
     assert secrets.found_in('{"patient": "cramps-001"}') == ["cramps-001"]
     assert secrets.found_in("cramps-0012 Margarethe") == []
@@ -147,7 +129,7 @@ def full_run(send: Callable[..., int], secrets: Secrets, ehr: str, base: str) ->
     """Every kind of call, each with its own token; the statuses, by what was sent."""
 
     def fresh(path: str, **options: Any) -> str:
-        return secrets.jwt(token(KEY, path, base=base, **options))
+        return secrets.jwt(auth.token(KEY, path, base=base, **options))
 
     partial = load_request("order-sign-quinine-partial-prefetch")
     statuses: dict[str, int] = {}
@@ -169,17 +151,19 @@ def full_run(send: Callable[..., int], secrets: Secrets, ehr: str, base: str) ->
     statuses["off allowlist"] = send("POST", ORDER_SIGN, fresh(ORDER_SIGN),
                                      with_token(partial, "https://elsewhere.example/fhir"))
     statuses["bad signature"] = send("POST", ORDER_SIGN,
-                                     secrets.jwt(token(OTHER, ORDER_SIGN, base=base)),
+                                     secrets.jwt(auth.token(OTHER, ORDER_SIGN, base=base)),
                                      with_token(partial, f"{ehr}/fhir"))
-    statuses["expired"] = send("POST", ORDER_SIGN, fresh(ORDER_SIGN, now=NOW - 4000),
+    statuses["expired"] = send("POST", ORDER_SIGN, fresh(ORDER_SIGN, now=auth.NOW - 4000),
                                with_token(partial, f"{ehr}/fhir"))
     statuses["unknown issuer"] = send("POST", ORDER_SIGN,
                                       fresh(ORDER_SIGN, iss="https://evil.example"), partial)
-    statuses["alg none"] = send("POST", ORDER_SIGN, secrets.jwt(hand_made(
-        {"alg": "none", "typ": "JWT", "kid": KEY.kid}, claims(f"{base}{ORDER_SIGN}"))), partial)
+    statuses["alg none"] = send("POST", ORDER_SIGN, secrets.jwt(auth.hand_made(
+        {"alg": "none", "typ": "JWT", "kid": KEY.kid}, auth.claims(f"{base}{ORDER_SIGN}"))),
+        partial)
     statuses["alg/key mismatch"] = send(  # the 500 path: its log must be clean too
         "POST", ORDER_SIGN,
-        secrets.jwt(sign(RSA.with_kid(KEY.kid), claims(f"{base}{ORDER_SIGN}"))), partial)
+        secrets.jwt(auth.sign(RSA.with_kid(KEY.kid), auth.claims(f"{base}{ORDER_SIGN}"))),
+        partial)
     statuses["garbage token"] = send("POST", ORDER_SIGN, secrets.jwt("cramps-001.Hartley.x"),
                                      partial)
     statuses["invalid JSON"] = send("POST", ORDER_SIGN, fresh(ORDER_SIGN),
@@ -229,10 +213,10 @@ def captured_run(make_app: Callable[..., Any], tmp_path: Path, httpserver: HTTPS
     httpserver.expect_request("/jwks.json").respond_with_json(
         {"keys": [KEY.jwk(), RSA.jwk()]})
     ehr = httpserver.url_for("").rstrip("/")
-    config = auth_config(
+    config = auth.auth_config(
         tmp_path,
-        [issuer(jwks_url=httpserver.url_for("/jwks.json"),
-                fhir_servers=[f"{ehr}/fhir", f"{ehr}/broken/fhir", f"{ehr}/moved/fhir"])],
+        [auth.issuer(jwks_url=httpserver.url_for("/jwks.json"),
+                     fhir_servers=[f"{ehr}/fhir", f"{ehr}/broken/fhir", f"{ehr}/moved/fhir"])],
         fhir={"allowed_servers": []},
     )
     client = make_app(config).test_client()
@@ -241,12 +225,12 @@ def captured_run(make_app: Callable[..., Any], tmp_path: Path, httpserver: HTTPS
     def send(method: str, path: str, jwt: str, body: Any = None) -> int:
         if isinstance(body, str):
             response = client.open(path, method=method, data=body, headers={
-                **bearer(jwt), "Content-Type": "application/json"})
+                **auth.bearer(jwt), "Content-Type": "application/json"})
         else:
-            response = client.open(path, method=method, json=body, headers=bearer(jwt))
+            response = client.open(path, method=method, json=body, headers=auth.bearer(jwt))
         return response.status_code
 
-    assert_expected(full_run(send, secrets, ehr, BASE))
+    assert_expected(full_run(send, secrets, ehr, auth.BASE))
     yield list(caplog.records), secrets
 
 
@@ -283,32 +267,13 @@ def live(tmp_path: Path, httpserver: HTTPServer) -> Iterator[tuple[Served, str]]
     serve_ehr(httpserver)
     ehr = httpserver.url_for("").rstrip("/")
     port = free_port()
-    jwks = write_jwks(tmp_path / "jwks.json", KEY, RSA)
     servers = json.dumps([f"{ehr}/fhir", f"{ehr}/broken/fhir", f"{ehr}/moved/fhir"])
-    config = tmp_path / "serve.toml"
-    config.write_text(f"""
-[server]
-workers = 1
-threads = 2
-
-[fhir]
-allowed_servers = []
-
-[evaluation]
-as_of = "2026-11-21"
-
-[auth]
-required = true
-public_base_url = "http://127.0.0.1:{port}"
-
-[[auth.issuers]]
-iss = {toml_string(ISS)}
-jwks_file = {toml_string(str(jwks))}
-fhir_servers = {servers}
-
-[store]
-url = {toml_string(f"sqlite:///{tmp_path / 'replay.sqlite3'}")}
-""", encoding="utf-8")
+    config = auth.live_config(
+        tmp_path / "serve.toml",
+        server="[server]\nworkers = 1\nthreads = 2\n\n[fhir]\nallowed_servers = []",
+        public_base_url=f"http://127.0.0.1:{port}",
+        jwks_path=auth.write_jwks(tmp_path / "jwks.json", KEY, RSA),
+        store_url=f"sqlite:///{tmp_path / 'replay.sqlite3'}", issuer=f"fhir_servers = {servers}")
     with serve(config, port, tmp_path / "serve.log") as served:
         yield served, ehr
 
@@ -320,7 +285,8 @@ def test_live_server_stderr_carries_no_secret(live):
     def send(method: str, path: str, jwt: str, body: Any = None) -> int:
         data = body if isinstance(body, str) else json.dumps(body) if body is not None else None
         response = requests.request(method, f"{served.base}{path}", data=data, timeout=20,
-                                    headers={**bearer(jwt), "Content-Type": "application/json"})
+                                    headers={**auth.bearer(jwt),
+                                             "Content-Type": "application/json"})
         return response.status_code
 
     assert_expected(full_run(send, secrets, ehr, served.base))

@@ -31,18 +31,8 @@ from sqlalchemy.pool import NullPool
 
 from cds_service.store.schema import card_shown, feedback
 from tests.conftest import REQUIRE_POSTGRES_ENV, load_fixture
-from tests.support.auth import (
-    DISCOVERY_PATH,
-    ISS,
-    Served,
-    bearer,
-    ec_key,
-    free_port,
-    serve,
-    token,
-    toml_string,
-    write_jwks,
-)
+from tests.support.auth import DISCOVERY_PATH, bearer, ec_key, live_config, token, write_jwks
+from tests.support.live_server import Served, free_port, serve
 
 KEY = ec_key("scale-out-1", slot=5)
 SERVICE_PATH = "/cds-services/legcramp-order-select"
@@ -136,28 +126,10 @@ def nginx(prefix: Path, port: int, upstreams: list[int]) -> Iterator[str]:
 
 
 def write_config(path: Path, *, public_base_url: str, store_url: str, jwks_path: Path) -> Path:
-    path.write_text(f"""
-[server]
-workers = 1
-threads = 4
-
-[evaluation]
-as_of = "2026-11-21"
-
-[auth]
-required = true
-public_base_url = {toml_string(public_base_url)}
-
-[[auth.issuers]]
-iss = {toml_string(ISS)}
-jwks_file = {toml_string(str(jwks_path))}
-algorithms = ["ES384"]
-
-[store]
-url = {toml_string(store_url)}
-patient_hash_key = "scale-out-test-key-shared-by-all-replicas"
-""", encoding="utf-8")
-    return path
+    return live_config(path, server="[server]\nworkers = 1\nthreads = 4",
+                       public_base_url=public_base_url, jwks_path=jwks_path, store_url=store_url,
+                       issuer='algorithms = ["ES384"]',
+                       store='patient_hash_key = "scale-out-test-key-shared-by-all-replicas"')
 
 
 def discovery_served(instance: Served) -> float:

@@ -173,3 +173,30 @@ def write_jwks(path: Path, *keys: SigningKey) -> Path:
 
 def toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def live_config(path: Path, *, server: str, public_base_url: str, jwks_path: Path,
+                store_url: str, issuer: str = "", store: str = "") -> Path:
+    """A `legcramp-cds serve` configuration written to `path`: the `server` TOML (its [server]
+    table and any other first), evaluation as of 2026-11-21, a JWT required from ISS signed by a
+    key in `jwks_path` (`issuer`: more lines for that issuer), and the store at `store_url`
+    (`store`: more lines for it)."""
+    path.write_text(f"""{server}
+
+[evaluation]
+as_of = "2026-11-21"
+
+[auth]
+required = true
+public_base_url = {toml_string(public_base_url)}
+
+[[auth.issuers]]
+iss = {toml_string(ISS)}
+jwks_file = {toml_string(str(jwks_path))}
+{issuer}
+
+[store]
+url = {toml_string(store_url)}
+{store}
+""", encoding="utf-8")
+    return path

@@ -18,18 +18,8 @@ import pytest
 import requests
 
 from tests.conftest import load_fixture
-from tests.support.auth import (
-    ISS,
-    SERVICE_PATH,
-    Served,
-    bearer,
-    ec_key,
-    free_port,
-    serve,
-    token,
-    toml_string,
-    write_jwks,
-)
+from tests.support.auth import SERVICE_PATH, bearer, ec_key, live_config, token, write_jwks
+from tests.support.live_server import Served, free_port, serve
 
 KEY = ec_key("live-1", slot=4)
 REQUEST = load_fixture("requests/order-sign-quinine-malaria.json")
@@ -40,28 +30,11 @@ ATTEMPTS = 16
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp_path = tmp_path_factory.mktemp("live-auth")
     port = free_port()
-    jwks_path = write_jwks(tmp_path / "jwks.json", KEY)
-    config = tmp_path / "serve.toml"
-    config.write_text(f"""
-[server]
-workers = 2
-threads = 4
-
-[evaluation]
-as_of = "2026-11-21"
-
-[auth]
-required = true
-public_base_url = "http://127.0.0.1:{port}"
-
-[[auth.issuers]]
-iss = {toml_string(ISS)}
-jwks_file = {toml_string(str(jwks_path))}
-algorithms = ["ES384"]
-
-[store]
-url = {toml_string(f"sqlite:///{tmp_path / 'replay.sqlite3'}")}
-""", encoding="utf-8")
+    config = live_config(
+        tmp_path / "serve.toml", server="[server]\nworkers = 2\nthreads = 4",
+        public_base_url=f"http://127.0.0.1:{port}",
+        jwks_path=write_jwks(tmp_path / "jwks.json", KEY),
+        store_url=f"sqlite:///{tmp_path / 'replay.sqlite3'}", issuer='algorithms = ["ES384"]')
     with serve(config, port, tmp_path / "serve.log") as served:
         # One call first, so the replay table exists before the bursts below: creating it from
         # two workers at once is a separate (known) failure, pinned down deterministically in
