@@ -21,21 +21,9 @@ import pytest
 from cds_service.clock import FixedClock
 from cds_service.config import Config, load_config
 from hooks.valuesets import lab, library
+from tests.support import synthea
 from tests.support.fhir_server import declared_prefetch
-from tests.support.synthea import (
-    SYNTHEA_R4,
-    Store,
-    add_resource,
-    card_key,
-    copy_store,
-    draft_copy,
-    evaluation_date,
-    hook_request,
-    load_store,
-    most_recent_order,
-    prefetch_for,
-    rule_ids,
-)
+from tests.support.synthea import SYNTHEA_R4, Store
 
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -123,8 +111,8 @@ def pick(n: int) -> Store:
     """The n-th eligible patient of synthea-r4 (files in name order)."""
     found = [
         s
-        for s in (load_store(p) for p in sorted(SYNTHEA_R4.glob("*.json")))
-        if eligible(s, evaluation_date(s))
+        for s in (synthea.load_store(p) for p in sorted(SYNTHEA_R4.glob("*.json")))
+        if eligible(s, synthea.evaluation_date(s))
     ]
     assert len(found) > n, f"only {len(found)} eligible patients"
     return found[n]
@@ -340,11 +328,11 @@ def scenario_config() -> Config:
 
 def run(post: Callable[..., Any], hook: str, store: Store, drafts: list[dict[str, Any]]) -> Any:
     service_id = SERVICES[hook]
-    request = hook_request(
+    request = synthea.hook_request(
         hook,
         store,
         str(uuid.uuid4()),
-        prefetch=prefetch_for(store, declared_prefetch(service_id)),
+        prefetch=synthea.prefetch_for(store, declared_prefetch(service_id)),
         draft=drafts[0] if drafts else None,
     )
     if hook == "order-sign":
@@ -357,13 +345,13 @@ def run(post: Callable[..., Any], hook: str, store: Store, drafts: list[dict[str
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_card_appears_on_the_real_patient(make_app, scenario: Scenario):
     base = pick(scenario.nth)
-    as_of = evaluation_date(base)
+    as_of = synthea.evaluation_date(base)
     post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
 
     added = scenario.build(base, as_of)
     chart = [r for r in added if r["resourceType"] != "MedicationRequest"]
     drafts = [r for r in added if r["resourceType"] == "MedicationRequest"]
-    baseline_drafts = [draft_copy(most_recent_order(base), as_of)] if drafts else []
+    baseline_drafts = [synthea.draft_copy(synthea.most_recent_order(base), as_of)] if drafts else []
     for draft in drafts:
         vs = {"997010": "quinine", "828348": "cyclobenzaprine", "197900": "benzodiazepines"}[
             draft["medicationCodeableConcept"]["coding"][0]["code"]
@@ -371,20 +359,23 @@ def test_scenario_card_appears_on_the_real_patient(make_app, scenario: Scenario)
         assert in_value_set(draft["medicationCodeableConcept"], vs), draft
 
     before = run(post, scenario.hook, base, baseline_drafts)
-    assert not set(rule_ids(before)) & set(scenario.rules), (base.name, rule_ids(before))
+    assert not set(synthea.rule_ids(before)) & set(scenario.rules), (
+        base.name,
+        synthea.rule_ids(before),
+    )
 
-    changed = copy_store(base)
+    changed = synthea.copy_store(base)
     for resource in chart:
-        add_resource(changed, resource)
+        synthea.add_resource(changed, resource)
     after = run(post, scenario.hook, changed, baseline_drafts + drafts)
 
-    old = Counter(map(card_key, before["cards"]))
-    new = Counter(map(card_key, after["cards"]))
+    old = Counter(map(synthea.card_key, before["cards"]))
+    new = Counter(map(synthea.card_key, after["cards"]))
     assert not old - new, f"{base.name}: cards of the unmodified bundle changed: {old - new}"
     appeared = {key[0]: key[1] for key in new - old}
     assert appeared == scenario.rules, (base.name, appeared)
     for card in after["cards"]:
-        if card_key(card)[0] in scenario.rules and drafts:
+        if synthea.card_key(card)[0] in scenario.rules and drafts:
             targets = {
                 a.get("resourceId")
                 for s in card.get("suggestions") or []
