@@ -37,6 +37,7 @@ from cds_service.web.limits import (
     nested_deeper_than,
 )
 from tests.conftest import load_request
+from tests.support.documents import depth
 
 PROPERTIES = settings(
     max_examples=300,
@@ -53,14 +54,6 @@ documents = st.recursive(
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(text, inner, max_size=4),
     max_leaves=60,
 )
-
-
-def depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((depth(v) for v in value), default=0)
-    return 0
 
 
 def outcome(check: Any, *args: Any) -> Any:

@@ -18,6 +18,7 @@ from cds_service.errors import InvalidRequest
 from cds_service.web.errors import status_of
 from cds_service.web.limits import Limits, check_limits, json_path
 from tests.conftest import assert_operation_outcome, load_request
+from tests.support.documents import depth
 
 SELECT = "/cds-services/legcramp-order-select"
 ENDPOINTS = [
@@ -79,15 +80,6 @@ def nested_lists(levels: int, leaf: Any = SECRET) -> Any:
     for _ in range(levels):
         value = [value]
     return value
-
-
-def depth(value: Any) -> int:
-    """Containers nested in `value` (a scalar is 0), the measure max_json_depth limits."""
-    if isinstance(value, dict):
-        return 1 + max((depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((depth(v) for v in value), default=0)
-    return 0
 
 
 # --- nesting depth ----------------------------------------------------------------------------
