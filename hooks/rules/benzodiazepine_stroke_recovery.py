@@ -40,6 +40,7 @@ RULE_ID = "benzodiazepine-stroke-recovery"
 
 @dataclass(frozen=True)
 class BenzodiazepineStrokeRecovery:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "B1"
     title: ClassVar[str] = "Benzodiazepines during stroke recovery"
     indicator: ClassVar[str] = "warning"
@@ -49,7 +50,6 @@ class BenzodiazepineStrokeRecovery:
     )
     benzodiazepines: ValueSet = uses("benzodiazepines")
     stroke: ValueSet = uses("stroke")
-    rule_id: ClassVar[str] = RULE_ID
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

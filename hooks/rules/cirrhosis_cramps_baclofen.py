@@ -53,6 +53,7 @@ def liver_name(found: ConditionMatch) -> str:
 
 @dataclass(frozen=True)
 class CirrhosisCrampsBaclofen:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "L1"
     title: ClassVar[str] = "Cirrhosis with leg cramps"
     indicator: ClassVar[str] = "info"
@@ -66,7 +67,6 @@ class CirrhosisCrampsBaclofen:
     baclofen: ValueSet = uses("baclofen")
     rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
-    rule_id: ClassVar[str] = RULE_ID
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

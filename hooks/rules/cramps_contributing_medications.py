@@ -52,6 +52,7 @@ class Contributor:
 
 @dataclass(frozen=True)
 class CrampsContributingMedications:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "M1"
     title: ClassVar[str] = "Medicines that may contribute to leg cramps"
     indicator: ClassVar[str] = "info"
@@ -64,7 +65,6 @@ class CrampsContributingMedications:
     diuretics: ValueSet = uses("diuretics")
     statins: ValueSet = uses("statins")
     beta_blockers: ValueSet = uses("beta-blockers")
-    rule_id: ClassVar[str] = RULE_ID
     Settings = RuleSettings  # no thresholds
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:

@@ -38,13 +38,13 @@ ABNORMAL = "cramps-electrolytes-abnormal"
 
 @dataclass(frozen=True)
 class CrampsElectrolytesAbnormal:
+    rule_id: ClassVar[str] = ABNORMAL
     catalog_code: ClassVar[str] = "E1"
     title: ClassVar[str] = "Cramps with abnormal electrolytes"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seeds 000, 003, 004"
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
     labs: Electrolytes = field(default_factory=Electrolytes)
-    rule_id: ClassVar[str] = ABNORMAL
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

@@ -37,6 +37,7 @@ RULE_ID = "cyclobenzaprine-cns-spasticity"
 
 @dataclass(frozen=True)
 class CyclobenzaprineCnsSpasticity:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "C2"
     title: ClassVar[str] = "Cyclobenzaprine for spasticity from CNS disease"
     indicator: ClassVar[str] = "warning"
@@ -48,7 +49,6 @@ class CyclobenzaprineCnsSpasticity:
     cns_conditions: ValueSet = uses("cns-spasticity-conditions")
     stroke: ValueSet = uses("stroke")
     spasticity: ValueSet = uses("spasticity")
-    rule_id: ClassVar[str] = RULE_ID
     Settings = RuleSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:

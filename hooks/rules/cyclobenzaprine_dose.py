@@ -38,6 +38,7 @@ EXTENDED_RELEASE = re.compile(r"\b(extended[ -]release|ER|XR|24 ?HR|amrix)\b", r
 
 @dataclass(frozen=True)
 class CyclobenzaprineDose:
+    rule_id: ClassVar[str] = DOSE
     catalog_code: ClassVar[str] = "C3"
     title: ClassVar[str] = "Cyclobenzaprine above the labelled dose"
     indicator: ClassVar[str] = "warning"
@@ -49,7 +50,6 @@ class CyclobenzaprineDose:
     cyclobenzaprine: ValueSet = uses("cyclobenzaprine")
     extended_release_codes: frozenset[tuple[str, str]] = uses_codes_named(
         "cyclobenzaprine", "extended release")
-    rule_id: ClassVar[str] = DOSE
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

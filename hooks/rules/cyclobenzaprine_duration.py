@@ -43,6 +43,7 @@ DURATION = "cyclobenzaprine-duration"
 
 @dataclass(frozen=True)
 class CyclobenzaprineDuration:
+    rule_id: ClassVar[str] = DURATION
     catalog_code: ClassVar[str] = "C1"
     title: ClassVar[str] = "Cyclobenzaprine beyond 2 to 3 weeks"
     indicator: ClassVar[str] = "warning"
@@ -51,7 +52,6 @@ class CyclobenzaprineDuration:
         "order hooks: cyclobenzaprine orders asked about; patient-view: active cyclobenzaprine."
     )
     cyclobenzaprine: ValueSet = uses("cyclobenzaprine")
-    rule_id: ClassVar[str] = DURATION
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

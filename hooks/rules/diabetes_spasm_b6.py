@@ -128,6 +128,7 @@ def _b6_of(observation: Any, value_set: ValueSet) -> list[B6Result]:
 
 @dataclass(frozen=True)
 class DiabetesSpasmB6:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "V1"
     title: ClassVar[str] = "Diabetes with persistent spasm and no vitamin B6 result"
     indicator: ClassVar[str] = "info"
@@ -141,7 +142,6 @@ class DiabetesSpasmB6:
     vitamin_b6: LabTest = uses_lab("vitamin-b6")
     rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
-    rule_id: ClassVar[str] = RULE_ID
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

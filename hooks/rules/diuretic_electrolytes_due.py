@@ -37,6 +37,7 @@ DUE = "diuretic-electrolytes-due"
 
 @dataclass(frozen=True)
 class DiureticElectrolytesDue:
+    rule_id: ClassVar[str] = DUE
     catalog_code: ClassVar[str] = "E2"
     title: ClassVar[str] = "Cramps on diuretics with no recent electrolytes"
     indicator: ClassVar[str] = "info"
@@ -44,7 +45,6 @@ class DiureticElectrolytesDue:
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
     labs: Electrolytes = field(default_factory=Electrolytes)
     diuretics: ValueSet = uses("loop-thiazide-diuretics")
-    rule_id: ClassVar[str] = DUE
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

@@ -82,6 +82,7 @@ def ligand_name(order: MedicationOrder) -> str:
 
 @dataclass(frozen=True)
 class EsrdCrampsGabapentin:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "S1"
     title: ClassVar[str] = "ESRD or dialysis with restless legs or leg cramps"
     indicator: ClassVar[str] = "info"
@@ -97,7 +98,6 @@ class EsrdCrampsGabapentin:
     alpha2delta_ligands: ValueSet = uses("alpha2delta-ligands")
     rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
-    rule_id: ClassVar[str] = RULE_ID
     Settings = RuleSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:

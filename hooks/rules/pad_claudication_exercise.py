@@ -100,6 +100,7 @@ def exercise_referral(context: RuleContext, reason: ConditionMatch) -> dict[str,
 
 @dataclass(frozen=True)
 class PadClaudicationExercise:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "P1"
     title: ClassVar[str] = "PAD with leg cramping: supervised exercise therapy"
     indicator: ClassVar[str] = "info"
@@ -112,7 +113,6 @@ class PadClaudicationExercise:
     leg_cramps: ValueSet = uses("leg-cramps")
     rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
-    rule_id: ClassVar[str] = RULE_ID
     Settings = RuleSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:

@@ -58,6 +58,7 @@ INSTEAD = (
 
 @dataclass(frozen=True)
 class QuinineLegCramps:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "Q1"
     title: ClassVar[str] = "Quinine is not for leg cramps"
     indicator: ClassVar[str] = "critical"
@@ -70,7 +71,6 @@ class QuinineLegCramps:
     )
     quinine: ValueSet = uses("quinine")
     malaria: ValueSet = uses("malaria")
-    rule_id: ClassVar[str] = RULE_ID
     Settings = RuleSettings  # no thresholds: any dose counts
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:

@@ -41,6 +41,7 @@ SUMMARY_REASON = " blocks dopamine and may worsen the patient's restless legs; r
 
 @dataclass(frozen=True)
 class RlsDopamineAntagonist:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "A1"
     title: ClassVar[str] = "Dopamine-blocking drugs in restless legs"
     indicator: ClassVar[str] = "info"
@@ -51,7 +52,6 @@ class RlsDopamineAntagonist:
     )
     dopamine_blockers: ValueSet = uses("dopamine-blockers")
     restless_legs: ValueSet = uses("restless-legs")
-    rule_id: ClassVar[str] = RULE_ID
     Settings = RuleSettings  # no thresholds
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:

@@ -90,6 +90,7 @@ class RlsReason:
 
 @dataclass(frozen=True)
 class RlsDopaminergicAugmentation:
+    rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "D1"
     title: ClassVar[str] = "Dopaminergic drugs for restless legs"
     indicator: ClassVar[str] = "warning"
@@ -103,7 +104,6 @@ class RlsDopaminergicAugmentation:
     restless_legs: ValueSet = uses("restless-legs")
     parkinsons: ValueSet = uses("parkinsons-disease")
     alpha2delta: ValueSet = uses("alpha2delta-ligands")
-    rule_id: ClassVar[str] = RULE_ID
     Settings = RuleSettings  # no thresholds
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:

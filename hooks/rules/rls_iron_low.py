@@ -45,13 +45,13 @@ ORAL_IRON = {
 
 @dataclass(frozen=True)
 class RlsIronLow:
+    rule_id: ClassVar[str] = IRON_LOW
     catalog_code: ClassVar[str] = "R2"
     title: ClassVar[str] = "RLS with low iron stores"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 002"
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
     labs: IronLabs = field(default_factory=IronLabs)
-    rule_id: ClassVar[str] = IRON_LOW
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):

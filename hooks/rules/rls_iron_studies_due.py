@@ -33,13 +33,13 @@ IRON_STUDIES_DUE = "rls-iron-studies-due"
 
 @dataclass(frozen=True)
 class RlsIronStudiesDue:
+    rule_id: ClassVar[str] = IRON_STUDIES_DUE
     catalog_code: ClassVar[str] = "R1"
     title: ClassVar[str] = "RLS without recent iron studies"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 002"
     applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
     labs: IronLabs = field(default_factory=IronLabs)
-    rule_id: ClassVar[str] = IRON_STUDIES_DUE
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):
