@@ -20,17 +20,15 @@ import pytest
 
 from cds_service.clock import FixedClock
 from cds_service.config import Config, load_config
+from cds_service.kit import CONDITION_CLINICAL as CLINICAL
+from cds_service.kit import CONDITION_VERIFICATION as VERIFICATION
+from cds_service.kit import LOINC, SNOMED, UCUM
+from cds_service.kit import RXNORM as RX
 from hooks.valuesets import lab, library
 from tests.support import synthea
 from tests.support.fhir_server import declared_prefetch
 from tests.support.synthea import SYNTHEA_R4, Store
 
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
-UCUM = "http://unitsofmeasure.org"
-CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 SERVICES = {"patient-view": "legcramp-patient-view", "order-sign": "legcramp-order-sign"}
 
 # Conditions and active drugs that bring in rules other than the scenario's.

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import load_fixture
-from tests.pipeline.test_fhir_versions import CRAMP, CYCLOBENZAPRINE, QUININE, UCUM
 from tests.support.fhir_server import declared_prefetch
+from tests.support.sandbox_orders import CRAMP, CYCLOBENZAPRINE, QUININE, UCUM
 
 PATIENT = "smart-1288992"
 USER = "Practitioner/COREPRACTITIONER1"

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from cds_service.kit import GTS_ABBREVIATION as GTS
+from cds_service.kit import UCUM
 from cds_service.kit.dosing import (
     DailyDose,
     Strength,
@@ -17,8 +19,6 @@ from cds_service.kit.dosing import (
 )
 from cds_service.kit.parsing import parse_resource
 
-UCUM = "http://unitsofmeasure.org"
-GTS = "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation"
 PRODUCT = "cyclobenzaprine hydrochloride 10 MG Oral Tablet"
 
 

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_service.errors import InvalidRequest
-from cds_service.kit import observations
+from cds_service.kit import LOINC, observations
+from cds_service.kit import RXNORM as RX
 from cds_service.kit.lazy import LazyResources
 from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
 from cds_service.kit.record import _may_count, condition_counts
@@ -149,7 +150,6 @@ QUININE = ValueSet.from_document({
     "id": "q", "codes": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "9071"}],
     "icd10cm_prefixes": ["B50"], "text_terms": ["quinine"],
 })
-RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 codings = st.fixed_dictionaries({}, optional={
     "system": st.sampled_from([RX, "http://hl7.org/fhir/sid/icd-10-cm", "http://x", 5]),
@@ -223,7 +223,6 @@ def test_screen_never_drops_a_concept_the_models_would_match(concept):
 
 # --- the lazy record finds what the eager one did ----------------------------------------------
 
-LOINC = "http://loinc.org"
 POTASSIUM = ValueSet.from_document({"id": "k", "codes": [{"system": LOINC, "code": "2823-3"}]})
 AS_OF = datetime(2026, 11, 21, tzinfo=UTC)
 

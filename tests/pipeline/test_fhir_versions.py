@@ -25,18 +25,9 @@ from cds_service.pipeline.versions import (
     to_r4,
 )
 from tests.conftest import load_request
+from tests.support.sandbox_orders import CRAMP, CYCLOBENZAPRINE, QUININE, UCUM
 
-RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
-UCUM = "http://unitsofmeasure.org"
 PATIENT = "cramps-001"
-QUININE = {"coding": [{"system": RX, "code": "997010",
-                       "display": "quinine sulfate 324 MG Oral Capsule"}],
-           "text": "quinine sulfate 324 MG Oral Capsule"}
-CYCLOBENZAPRINE = {"coding": [{"system": RX, "code": "828348",
-                               "display": "cyclobenzaprine hydrochloride 10 MG Oral Tablet"}]}
-CRAMP = {"coding": [{"system": "http://snomed.info/sct", "code": "449918009",
-                     "display": "Cramp in lower leg"}]}
-
 
 def dstu2_order(order_id: str = "order-123", **changes: Any) -> dict[str, Any]:
     """A MedicationOrder as the sandbox builds one on its default (DSTU2) FHIR server."""

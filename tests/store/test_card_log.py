@@ -16,8 +16,7 @@ from prometheus_client import REGISTRY
 from cds_service.store.card_log import CardLog
 from cds_service.store.database import CardRecord, LazyStore, ShownCards, Store, StoreError
 from tests.conftest import load_request
-from tests.pipeline.test_card_policy import _app as quiet_guidance_client
-from tests.pipeline.test_card_policy import _view as view
+from tests.support.card_policy import quiet_guidance_client, view
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

@@ -7,13 +7,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from cds_service.kit import RXNORM as RX
 from cds_service.kit.terminology import ICD10CM, ValueSet
 from hooks.valuesets import DIRECTORY, library
 from hooks.valuesets.build import build, main, render
 from tests.conftest import SHARED
 
 TERMINOLOGY = SHARED / "reference" / "terminology.json"
-RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 
 def concept(*codings, text=None):
