@@ -115,7 +115,8 @@ class ConditionMatch:
 class MedicationOrder:
     """A MedicationRequest with its medication resolved, whichever way the client coded it.
 
-    `raw` is R4 JSON: a DSTU2 MedicationOrder or STU3 MedicationRequest mapped by `versions`.
+    `raw` is R4 JSON: a DSTU2 MedicationOrder or STU3 MedicationRequest mapped onto R4 by
+    `pipeline.versions`.
     `reference` names the order as the client did (`MedicationOrder/<id>` for DSTU2), so
     selections match and delete suggestions point at the client's own resource.
     """

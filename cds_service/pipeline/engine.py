@@ -1,7 +1,7 @@
 """The request pipeline: request JSON -> typed hook request -> resolve prefetch / fetch ->
 PatientRecord -> rules -> card policy -> response JSON.
 
-Data flows one way. HTTP lives in `http_api`; this module takes a decoded JSON document and
+Data flows one way. HTTP lives in `web`; this module takes a decoded JSON document and
 returns one, so the CLI's `evaluate` and the web service run exactly the same code.
 """
 
