@@ -1,6 +1,6 @@
 """Rebuild the value sets derived from the shared terminology reference.
 
-    python -m hooks.valuesets.build [--terminology PATH] [--check]
+    python -m hooks.valuesets.build [--terminology PATH] [--products DIR] [--check]
 
 Only codes marked `verified-in-source` there are shipped; the others are listed under
 `left_out` with the reason, so a reviewer sees what was dropped. `--check` exits 1 when the files
@@ -30,13 +30,17 @@ the command fails, naming what changed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cds_service.kit.code_systems import ATC, ICD10CM, LOINC, SNOMED
+from cds_service.kit.code_systems import RXNORM as RX
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_TERMINOLOGY = HERE.parents[1].parent / "shared" / "reference" / "terminology.json"
@@ -162,11 +166,13 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
     "benzodiazepines": {
         "title": "Benzodiazepines",
         "medication_groups": ["benzodiazepine"],
+        "public_sets": ["benzodiazepine-medications.json"],
         "purpose": "B1 benzodiazepine-stroke-recovery: any benzodiazepine order.",
     },
     "rls-drugs": {
         "title": "Restless legs drugs: alpha-2-delta ligands and dopaminergic drugs",
         "medication_groups": ["alpha2delta_ligand", "dopaminergic", "dopamine_agonist"],
+        "public_sets": ["gabapentinoid-medications-derived.json"],
         "purpose": "Orders that bring the RLS rules (R1, R2) onto order hooks: gabapentin, "
         "gabapentin enacarbil, pregabalin, levodopa, pramipexole, ropinirole, rotigotine. "
         "It mixes first-line and dopaminergic drugs, so it cannot tell D1's dopaminergic "
@@ -181,6 +187,13 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "magnesium",
         "medications": ["quinine", "cyclobenzaprine", "baclofen"],
         "medication_groups": ["magnesium_supplement"],
+        "single_ingredient_only": {
+            "terms": ["magnesium oxide", "magnesium sulfate", "magnesium chloride",
+                      "magnesium gluconate", "magnesium acetate"],
+            "reason": "a combination product with a magnesium salt (a multivitamin, calcium "
+            "and magnesium, a bowel preparation) is not a magnesium supplement ordered for "
+            "cramps; single-ingredient magnesium products are members",
+        },
         "exclude_codes": [
             (ATC, "B05XA", "class-level ATC 'electrolyte solutions' (given for magnesium "
              "chloride): it also holds potassium chloride (B05XA01 in the reference) and "
@@ -474,6 +487,7 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
     "alpha2delta-ligands": {
         "title": "Alpha-2-delta ligands: gabapentin, gabapentin enacarbil, pregabalin",
         "medication_groups": ["alpha2delta_ligand"],
+        "public_sets": ["gabapentinoid-medications-derived.json"],
         "purpose": "D1 rls-dopaminergic-augmentation (first-line alternative the card "
         "suggests; an order already in place) and S1 esrd-cramps-gabapentin: gabapentin, "
         "gabapentin enacarbil or pregabalin.",
@@ -488,6 +502,7 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "title": "Dopamine-blocking drugs for RLS: antipsychotics and metoclopramide",
         "medication_groups": ["antipsychotic_dopamine_blocker"],
         "medications": ["metoclopramide"],
+        "public_sets": ["antipsychotic-medications-derived.json"],
         "left_out_medications": {
             concept_id: ANTIEMETIC_NOT_A1 for concept_id in (
                 "prochlorperazine", "promethazine", "droperidol", "trimethobenzamide",
@@ -546,6 +561,10 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
     "beta-blockers": {
         "title": "Beta-blockers (systemic and ophthalmic ingredients)",
         "medication_groups": ["beta_blocker"],
+        "exclude_forms": {
+            "Ophthalmic": "an eye-drop product: topical ophthalmic beta-blockers are not the "
+            "systemic beta-blocker that M1 means (little systemic effect)",
+        },
         "exclude_codes": [
             (ATC, "S01ED01", "ATC S01ED01 is timolol as an ophthalmological (eye drops); "
              "topical ophthalmic beta-blockers have little systemic effect. Systemic timolol "
@@ -794,14 +813,17 @@ class ReferenceChanged(ValueError):
     """The reference no longer fits a value set's declaration."""
 
 
-def _code_record(code: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    return {
+def _code_record(code: Mapping[str, Any], kind: str, rule: str | None = None) -> dict[str, Any]:
+    record = {
         "system": code["system"],
         "code": code.get("code"),
         "display": code.get("display"),
         "kind": kind,
         "source": code.get("source"),
     }
+    if rule:
+        record["rule"] = rule
+    return record
 
 
 class _Collector:
@@ -814,11 +836,11 @@ class _Collector:
         self._exclude = {(system, code): reason for system, code, reason in exclude}
         self._excluded: set[tuple[str, str]] = set()
 
-    def add(self, code: Mapping[str, Any], kind: str) -> None:
+    def add(self, code: Mapping[str, Any], kind: str, rule: str | None = None) -> None:
         system, value = code["system"], code.get("code")
         if value is not None and (system, value) in self._seen:
             return
-        record = _code_record(code, kind)
+        record = _code_record(code, kind, rule)
         if value is None:
             self.left_out.append({**record, "reason": f"confidence: {code.get('confidence')}"})
             return
@@ -831,7 +853,8 @@ class _Collector:
         else:
             self.codes.append(record)
 
-    def leave_out(self, code: Mapping[str, Any], kind: str, reason: str) -> None:
+    def leave_out(self, code: Mapping[str, Any], kind: str, reason: str,
+                  rule: str | None = None) -> None:
         """A code of a concept deliberately kept out of the set, listed with the reason (once;
         never when the set already holds it)."""
         system, value = code["system"], code.get("code")
@@ -841,7 +864,7 @@ class _Collector:
             self._seen.add((system, value))
         if code.get("confidence") != VERIFIED:
             reason = f"{reason}; confidence: {code.get('confidence')}"
-        self.left_out.append({**_code_record(code, kind), "reason": reason})
+        self.left_out.append({**_code_record(code, kind, rule), "reason": reason})
 
     def check_exclusions(self) -> None:
         missing = sorted(set(self._exclude) - self._excluded)
@@ -867,7 +890,132 @@ def _add_unique(target: list[str], items: Iterable[str]) -> None:
     target.extend(item for item in items if item.strip() and item not in target)
 
 
-def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, Any]) -> dict:
+REFERENCE_FILE = "shared/reference/terminology.json"
+SANDBOX_FILE = "shared/reference/rxnorm-sandbox/medication-list.json"
+SANDBOX_SOURCE = (
+    f"{SANDBOX_FILE}: the official CDS Hooks sandbox's medication list "
+    "(github.com/cds-hooks/sandbox src/assets/medication-list.js @ 3b7e255, Apache-2.0)"
+)
+PUBLIC_DIR = "shared/reference/valuesets-public"
+# The shape of an RxNorm name: `<quantity> <ingredient> <strength> / ... <dose form> [<brand>]`,
+# and the term type that shape means (RxNorm's own names, see the sandbox list's README).
+_BRAND = re.compile(r"\s*\[[^\]]*\]\s*$")
+_STRENGTH = re.compile(
+    r"\s+\d[\d.,]*\s*(?:MG|MCG|UG|UNT|MEQ|ML|MMOL|GM|G|%|ACTUAT|HR)\b.*$", re.IGNORECASE)
+_LEADING_QUANTITY = re.compile(r"^(?:\{\d+\s*\(|\(|\d[\d.,]*\s*(?:ML|HR|ACTUAT)\s+)",
+                               re.IGNORECASE)
+_FORM_AFTER_STRENGTH = re.compile(
+    r"\d[\d.,]*\s*(?:MG|MCG|UG|UNT|MEQ|ML|MMOL|GM|G|%)(?:/[A-Z0-9]+)*\s+[A-Za-z]", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ProductSources:
+    """RxNorm products named in public lists, to expand a medication value set beyond the
+    reference's ingredients: the official sandbox's medication list (what a sandbox user's
+    orders are coded with) and the public CDS value sets (`valuesets-public/`)."""
+
+    sandbox: Mapping[str, str]  # RxCUI -> RxNorm name
+    public: Mapping[str, Mapping[str, Any]]  # file name -> document
+
+    @classmethod
+    def load(cls, reference_dir: Path) -> ProductSources:
+        sandbox_path = reference_dir / "rxnorm-sandbox" / "medication-list.json"
+        if not sandbox_path.exists():
+            raise ReferenceChanged(f"no sandbox medication list at {sandbox_path}")
+        sandbox = json.loads(sandbox_path.read_text(encoding="utf-8"))["cuiToName"]
+        public = {path.name: json.loads(path.read_text(encoding="utf-8"))
+                  for path in sorted((reference_dir / "valuesets-public").glob("*.json"))}
+        return cls(sandbox=sandbox, public=public)
+
+
+@functools.cache
+def default_products() -> ProductSources:
+    return ProductSources.load(DEFAULT_TERMINOLOGY.parent)
+
+
+@functools.cache
+def ingredient_names(name: str) -> tuple[str, ...]:
+    """The ingredient part of each component of an RxNorm name, lower case:
+    'Carbidopa 25 MG / Levodopa 100 MG Oral Tablet [Sinemet]' -> ['carbidopa', 'levodopa']."""
+    base = _BRAND.sub("", name).removesuffix(" Pill")
+    base = re.sub(r"\)\s*\}?\s*Pack$", "", base)
+    names = []
+    for part in base.split(" / "):
+        part = _LEADING_QUANTITY.sub("", part.strip())
+        names.append(_STRENGTH.sub("", part).strip().lower())
+    return tuple(names)
+
+
+def term_type(name: str) -> str:
+    """RxNorm's term type, read from the shape of the name: SCD / SBD (drug), SCDC / SBDC
+    (component), SCDG / SBDG (dose form group, the sandbox's 'Pill' concepts), GPCK / BPCK."""
+    branded = bool(_BRAND.search(name))
+    base = _BRAND.sub("", name)
+    if base.startswith("{") or base.endswith("Pack"):
+        return "BPCK" if branded else "GPCK"
+    if base.endswith(" Pill"):
+        return "SBDG" if branded else "SCDG"
+    has_form = _FORM_AFTER_STRENGTH.search(base.split(" / ")[-1]) is not None
+    return ("SBD" if branded else "SCD") if has_form else ("SBDC" if branded else "SCDC")
+
+
+@functools.cache
+def _terms_pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(t.lower()) for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?:{alternatives})(?![\w-])")
+
+
+def _starting_term(name: str, terms: Sequence[str]) -> str | None:
+    """The value set term that begins one of the name's ingredients (a whole word), if any:
+    'quinine' begins 'quinine sulfate', never 'quinidine gluconate'."""
+    if not terms:
+        return None
+    pattern = _terms_pattern(tuple(terms))
+    for ingredient in ingredient_names(name):
+        found = pattern.match(ingredient)
+        if found:
+            return next(t for t in terms if t.lower() == found.group(0))
+    return None
+
+
+def _add_products(collector: _Collector, definition: Mapping[str, Any], terms: Sequence[str],
+                  products: ProductSources) -> None:
+    """RxNorm products whose name has an ingredient the value set names (its text terms, as
+    the first words of an ingredient), from the sandbox list and the declared public sets;
+    dose forms the set's scope leaves out, and combinations it says do not count, are listed
+    under `left_out` with the reason."""
+    exclude_forms: Mapping[str, str] = definition.get("exclude_forms", {})
+    single: Mapping[str, Any] = definition.get("single_ingredient_only", {})
+    candidates: list[tuple[str, str, str]] = [
+        (code, name, SANDBOX_SOURCE) for code, name in products.sandbox.items()]
+    for file_name in definition.get("public_sets", ()):
+        document = products.public.get(file_name)
+        if document is None:
+            raise ReferenceChanged(f"public value set {file_name} is no longer in the reference")
+        origin = document["source"]
+        source = (f"{PUBLIC_DIR}/{file_name}: {origin.get('title', document['name'])} "
+                  f"({origin['repo']} @ {origin['commit'][:7]}, {origin['path']})")
+        candidates += [(c["code"], c["display"], source) for c in document["codes"]
+                       if c.get("system") == RX]
+    for code, name, source in sorted(candidates, key=lambda c: (int(c[0]), c[2])):
+        term = _starting_term(name, terms)
+        if term is None:
+            continue
+        record = {"system": RX, "code": code, "display": name, "source": source}
+        rule = f"an ingredient of its RxNorm name begins with '{term}'"
+        form = next((w for w in exclude_forms if re.search(rf"\b{re.escape(w)}\b", name, re.I)),
+                    None)
+        if form is not None:
+            collector.leave_out(record, term_type(name), exclude_forms[form], rule)
+        elif (term in single.get("terms", ()) and len(ingredient_names(name)) > 1
+              and _starting_term(name, [t for t in terms if t not in single["terms"]]) is None):
+            collector.leave_out(record, term_type(name), single["reason"], rule)
+        else:
+            collector.add({**record, "confidence": VERIFIED}, term_type(name), rule)
+
+
+def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, Any],
+                       products: ProductSources) -> dict:
     medications = _by_id(terminology, "medications")
     selected = [_concept(medications, cid) for cid in definition.get("medications", [])]
     for group in definition.get("medication_groups", []):
@@ -882,7 +1030,9 @@ def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, 
     for concept in selected:
         for kind in kinds:
             for code in concept.get(kind, []):
-                collector.add(code, kind.removesuffix("_codes"))
+                collector.add(code, kind.removesuffix("_codes"),
+                              f"{kind.removesuffix('_codes')} code of concept "
+                              f"'{concept['concept_id']}' ({REFERENCE_FILE})")
         _add_unique(terms, concept.get("text_match_terms", []))
         _add_unique(notes, concept.get("notes", []))
     for concept_id, reason in definition.get("left_out_medications", {}).items():
@@ -898,6 +1048,7 @@ def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, 
             raise ReferenceChanged(f"text term '{term}' to drop is no longer in the reference")
         terms.remove(term)
         notes.append(reason)
+    _add_products(collector, definition, terms, products)
     _add_unique(notes, definition.get("notes", []))
     if any(c["system"] == ATC for c in collector.codes):
         notes.append(ATC_SYSTEM_NOTE)
@@ -1117,17 +1268,20 @@ def _kind(definition: Mapping[str, Any]) -> str:
 
 
 BUILDERS = {
-    "medication": _build_medications,
     "condition": _build_conditions,
     "observation": _build_observation,
 }
 
 
 def build_document(
-    value_set_id: str, definition: Mapping[str, Any], terminology: Mapping[str, Any]
+    value_set_id: str, definition: Mapping[str, Any], terminology: Mapping[str, Any],
+    products: ProductSources | None = None,
 ) -> dict[str, Any]:
     kind = _kind(definition)
-    parts = BUILDERS[kind](definition, terminology)
+    if kind == "medication":
+        parts = _build_medications(definition, terminology, products or default_products())
+    else:
+        parts = BUILDERS[kind](definition, terminology)
     notes = parts.pop("notes")
     return {
         "id": value_set_id,
@@ -1145,23 +1299,25 @@ def build_document(
 
 
 def build_all(
-    terminology: Mapping[str, Any],
+    terminology: Mapping[str, Any], products: ProductSources | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Every derived value set the reference gives, and why the others could not be built."""
     built: dict[str, dict[str, Any]] = {}
     problems: dict[str, str] = {}
     for value_set_id, definition in DERIVED.items():
         try:
-            built[value_set_id] = build_document(value_set_id, definition, terminology)
+            built[value_set_id] = build_document(value_set_id, definition, terminology,
+                                                 products)
         except ReferenceChanged as error:
             problems[value_set_id] = str(error)
     return built, problems
 
 
-def build(terminology: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def build(terminology: Mapping[str, Any],
+          products: ProductSources | None = None) -> dict[str, dict[str, Any]]:
     """The derived value sets this (possibly partial) terminology gives; `main` fails on any
     value set it cannot build."""
-    return build_all(terminology)[0]
+    return build_all(terminology, products)[0]
 
 
 def render(document: Mapping[str, Any]) -> str:
@@ -1171,10 +1327,17 @@ def render(document: Mapping[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--terminology", type=Path, default=DEFAULT_TERMINOLOGY)
+    parser.add_argument("--products", type=Path, default=DEFAULT_TERMINOLOGY.parent,
+                        help="folder with rxnorm-sandbox/ and valuesets-public/ (RxNorm products)")
     parser.add_argument("--check", action="store_true", help="fail on drift, write nothing")
     args = parser.parse_args(argv)
     terminology = json.loads(args.terminology.read_text(encoding="utf-8"))
-    built, problems = build_all(terminology)
+    try:
+        products = ProductSources.load(args.products)
+    except ReferenceChanged as error:
+        print(f"cannot build the medication value sets: {error}", file=sys.stderr)
+        return 1
+    built, problems = build_all(terminology, products)
     drifted = []
     for value_set_id, document in built.items():
         path = HERE / f"{value_set_id}.json"

@@ -10,7 +10,7 @@ import pytest
 from cds_service.kit import RXNORM as RX
 from cds_service.kit.terminology import ICD10CM, ValueSet
 from hooks.valuesets import DIRECTORY, library
-from hooks.valuesets.build import build, main, render
+from hooks.valuesets.build import ProductSources, build, main, render
 from tests.conftest import SHARED
 
 TERMINOLOGY = SHARED / "reference" / "terminology.json"
@@ -40,6 +40,9 @@ def test_drift_is_detected(tmp_path):
     assert main(["--terminology", str(changed), "--check"]) == 1
 
 
+NO_PRODUCTS = ProductSources(sandbox={}, public={})
+
+
 def test_unverified_codes_are_left_out_and_listed():
     document = {
         "meta": {"generated": "test"},
@@ -58,7 +61,7 @@ def test_unverified_codes_are_left_out_and_listed():
             }
         ],
     }
-    built = build(document)["quinine"]
+    built = build(document, NO_PRODUCTS)["quinine"]  # the reference's codes alone
     assert [c["code"] for c in built["codes"]] == ["9071"]
     assert [c["code"] for c in built["left_out"]] == ["123"]
 
