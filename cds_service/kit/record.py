@@ -82,6 +82,11 @@ def condition_onset(condition: Condition) -> datetime | date | None:
     return condition.recordedDate
 
 
+def _has_name(concept: CodeableConcept | None) -> bool:
+    return concept is not None and bool(
+        concept.text or any(c.display for c in concept.coding or []))
+
+
 def concept_label(concept: Any) -> str | None:
     """What a clinician would call this concept: its text, else a display, else a code."""
     if concept is None:
@@ -128,6 +133,8 @@ class MedicationOrder:
     medication_resource: Medication | None = None  # the Medication, when the order referenced one
     source_type: str = "MedicationRequest"  # the client's resource type
     fhir_version: str = R4  # R4 | STU3 | DSTU2, as the client sent it
+    # The product's name in the rules' value sets, for an order that carries a code only.
+    known_name: str | None = None
 
     @property
     def id(self) -> str | None:
@@ -161,10 +168,36 @@ class MedicationOrder:
 
     @property
     def medication_label(self) -> str:
+        """What a clinician calls the drug: the order's own text or display, else the name the
+        value sets give its code (an order sent by code alone), else its code."""
+        if self.known_name and not _has_name(self.medication):
+            return self.known_name
         return concept_label(self.medication) or "the ordered medication"
 
+    @property
+    def ingredient_concepts(self) -> list[CodeableConcept]:
+        """The referenced Medication's `ingredient[].itemCodeableConcept` codes."""
+        resource = self.medication_resource
+        return [i.itemCodeableConcept for i in (resource.ingredient or [])
+                if i.itemCodeableConcept is not None] if resource is not None else []
+
+    @property
+    def is_identifiable(self) -> bool:
+        """Whether the order names its drug at all: a coding with a code, a text or display,
+        or a coded ingredient. An order that does not is never guessed at."""
+        concepts = [self.medication, *self.ingredient_concepts]
+        return any(concept is not None and (concept.text or any(
+            c.code or c.display for c in concept.coding or [])) for concept in concepts)
+
     def match_medication(self, value_set: ValueSet) -> Match | None:
-        return value_set.match(self.medication)
+        """The same order for every rule: any coding of the medication (the order's concept or
+        the referenced Medication's code), then the Medication's coded ingredients, then the
+        whole-word text of the medication's names."""
+        medication = self.medication
+        by_code = value_set.match_codings(medication.coding or []) if medication else None
+        for ingredient in self.ingredient_concepts:
+            by_code = by_code or value_set.match_codings(ingredient.coding or [])
+        return by_code or value_set.match_text(medication)
 
 
 def _no_resources() -> LazyResources[Any]:

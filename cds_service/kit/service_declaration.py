@@ -3,6 +3,7 @@ prefetch templates and dispatch are all derived (never written twice)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from cds_service.kit.hook_names import SUPPORTED_HOOKS
 from cds_service.kit.requirements import DataRequirement, union, validate_template
 from cds_service.kit.rules import Rule
+from cds_service.kit.terminology import ValueSet
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,22 @@ class ServiceDeclaration:
     def requirements(self) -> tuple[DataRequirement, ...]:
         """Prefetch keys: the service's own plus every rule's, each key once."""
         return union([self.base_requirements, *(rule.reads(self.hook) for rule in self.rules)])
+
+    def value_sets(self) -> list[ValueSet]:
+        """Every value set the service's rules declare (their fields, and the fields of the
+        helpers they hold), each once."""
+        found: dict[int, ValueSet] = {}
+
+        def walk(value: Any, depth: int = 0) -> None:
+            if isinstance(value, ValueSet):
+                found.setdefault(id(value), value)
+            elif dataclasses.is_dataclass(value) and not isinstance(value, type) and depth < 3:
+                for item in dataclasses.fields(value):
+                    walk(getattr(value, item.name), depth + 1)
+
+        for rule in self.rules:
+            walk(rule)
+        return list(found.values())
 
     def discovery_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,15 @@ from cds_service.kit.code_systems import ICD10CM
 
 @dataclass(frozen=True)
 class Match:
-    """How a concept matched: by `code` (with the coding that matched) or by `text`."""
+    """How a concept matched: by `code` (with the coding that matched, and the product's name
+    in the value set: what a clinician calls a code-only order) or by `text`."""
 
     value_set: str
     how: str
     system: str | None = None
     code: str | None = None
     text: str | None = None
+    name: str | None = None
 
     def describe(self) -> str:
         if self.how == "code":
@@ -46,15 +48,24 @@ class ValueSet:
     icd10cm_prefixes: tuple[str, ...]
     text_pattern: re.Pattern[str] | None
     provenance: Mapping[str, Any]
+    # The RxNorm (or reference) name of each code, for cards about orders that carry a code only.
+    names: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # Words that put a name out of the set's scope (e.g. 'ophthalmic' for a systemic effect):
+    # a concept matched only by its name is not a member when its name carries one.
+    out_of_scope: re.Pattern[str] | None = None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> ValueSet:
         codes: set[tuple[str, str]] = set()
+        names: dict[tuple[str, str], str] = {}
         for entry in document.get("codes", []):
             system, code = entry["system"], str(entry["code"])
             if system == ICD10CM:
                 code = _normalise_icd10(code)
             codes.add((system, code))
+            name = entry.get("name") or entry.get("display")
+            if name:
+                names[(system, code)] = name
         prefixes = tuple(_normalise_icd10(p) for p in document.get("icd10cm_prefixes", []))
         terms = sorted(
             {t.strip().lower() for t in document.get("text_terms", []) if t.strip()},
@@ -65,6 +76,10 @@ class ValueSet:
         if terms:
             alternatives = "|".join(re.escape(term).replace(r"\ ", r"\s+") for term in terms)
             pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+        scope_words = [w.strip() for w in document.get("out_of_scope_words", []) if w.strip()]
+        out_of_scope = re.compile(
+            r"\b(?:" + "|".join(re.escape(w) for w in scope_words) + r")\b", re.IGNORECASE
+        ) if scope_words else None
         return cls(
             id=document["id"],
             title=document.get("title", document["id"]),
@@ -72,6 +87,8 @@ class ValueSet:
             icd10cm_prefixes=prefixes,
             text_pattern=pattern,
             provenance=document.get("provenance", {}),
+            names=names,
+            out_of_scope=out_of_scope,
         )
 
     @classmethod
@@ -94,8 +111,24 @@ class ValueSet:
     def match_codings(self, codings: Iterable[Any]) -> Match | None:
         for coding in codings:
             system, code = getattr(coding, "system", None), getattr(coding, "code", None)
-            if self.has_code(system, code):
-                return Match(self.id, "code", system=system, code=code)
+            if self.has_code(system, code) and system and code:
+                key = (system, _normalise_icd10(code) if system == ICD10CM else code.strip())
+                return Match(self.id, "code", system=system, code=code, name=self.names.get(key))
+        return None
+
+    def match_text(self, concept: Any | None) -> Match | None:
+        """Whole-word text of `concept.text` and each `coding.display`; a name the set's scope
+        leaves out (an eye drop for a systemic set) never matches."""
+        if concept is None:
+            return None
+        codings = list(getattr(concept, "coding", None) or [])
+        texts = [getattr(concept, "text", None)] + [getattr(c, "display", None) for c in codings]
+        if self.out_of_scope is not None and any(
+                t and self.out_of_scope.search(t) for t in texts):
+            return None
+        for text in texts:
+            if self.matches_text(text):
+                return Match(self.id, "text", text=text)
         return None
 
     def match(self, concept: Any | None) -> Match | None:
@@ -103,15 +136,8 @@ class ValueSet:
         Its raw-JSON twin is `concept_terms` below: the screen reads the same members."""
         if concept is None:
             return None
-        codings = list(getattr(concept, "coding", None) or [])
-        by_code = self.match_codings(codings)
-        if by_code:
-            return by_code
-        texts = [getattr(concept, "text", None)] + [getattr(c, "display", None) for c in codings]
-        for text in texts:
-            if self.matches_text(text):
-                return Match(self.id, "text", text=text)
-        return None
+        by_code = self.match_codings(getattr(concept, "coding", None) or [])
+        return by_code or self.match_text(concept)
 
 
 # The raw-JSON twin of `ValueSet.match`'s reading of a concept: what the lazy record's screen

@@ -88,6 +88,11 @@ class CdsEngine:
             max_workers=config.fhir.max_parallel_fetches, thread_name_prefix="fhir-fetch"
         )
         self.rule_settings = rule_settings(services, config.rules)
+        # The names the rules' value sets give their codes: a card about an order sent by code
+        # alone names the product as a clinician would.
+        self.product_names = {key: name for service in services
+                              for value_set in service.value_sets()
+                              for key, name in value_set.names.items()}
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -187,7 +192,8 @@ class CdsEngine:
         server: FhirServer | None, deadline: float,
     ) -> PatientRecord:
         drafts = [(draft.resource, draft.full_url) for draft in request.context.draft_orders]
-        builder = RecordBuilder(request.context.patient_id, self.clock.now())
+        builder = RecordBuilder(request.context.patient_id, self.clock.now(),
+                                self.product_names)
         wanted = builder.unresolved_medication_references(chart, drafts)
         fetched: dict[str, dict[str, Any]] = {}
         if wanted and server is not None:

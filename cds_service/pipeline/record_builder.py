@@ -9,7 +9,7 @@ is kept raw and validated when a rule reads it (`kit.lazy`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -84,9 +84,11 @@ def _subject_matches(raw: dict[str, Any], patient_id: str,
 class RecordBuilder:
     """Parses what the request resolved into a PatientRecord, counting what it had to skip."""
 
-    def __init__(self, patient_id: str, as_of: datetime):
+    def __init__(self, patient_id: str, as_of: datetime,
+                 product_names: Mapping[tuple[str, str], str] | None = None):
         self.patient_id = patient_id
         self.as_of = as_of
+        self.product_names = product_names or {}
         self.report = ParseReport()
         self.index = ResourceIndex()
         self._indexed = False
@@ -112,7 +114,8 @@ class RecordBuilder:
         def order(medication: Any, origin: str, resource: Any = None) -> MedicationOrder:
             return MedicationOrder(model, raw, medication, origin, resource,
                                    source_type=mapped.source_type,
-                                   fhir_version=mapped.fhir_version)
+                                   fhir_version=mapped.fhir_version,
+                                   known_name=self._known_name(medication))
 
         if model.medicationCodeableConcept is not None:
             return order(model.medicationCodeableConcept, "codeableConcept")
@@ -131,6 +134,15 @@ class RecordBuilder:
             self.report.skip("MedicationRequest", "medicationReference could not be resolved")
             return order(None, "unresolved")
         return order(medication.code, origin, medication)
+
+    def _known_name(self, medication: Any) -> str | None:
+        """The value sets' name for the first coding of `medication` they name."""
+        for coding in (medication.coding or []) if medication is not None else []:
+            if coding.system and coding.code:
+                name = self.product_names.get((coding.system, coding.code.strip()))
+                if name:
+                    return name
+        return None
 
     def _index(
         self, chart: Sequence[dict[str, Any]], drafts: Sequence[tuple[dict[str, Any], str | None]]

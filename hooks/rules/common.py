@@ -43,7 +43,8 @@ def format_date(value: date | datetime | None) -> str:
 def how_identified(match: Match) -> str:
     if match.how == "code":
         return f"by code {match.code}"
-    return "by its name (no recognised code)"
+    return (f"by the drug name on the order ('{match.text}'); its code, if any, is not one "
+            "this service knows")
 
 
 def describe_order(order: MedicationOrder, match: Match) -> str:

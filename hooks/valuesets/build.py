@@ -866,6 +866,15 @@ class _Collector:
             reason = f"{reason}; confidence: {code.get('confidence')}"
         self.left_out.append({**_code_record(code, kind, rule), "reason": reason})
 
+    def name(self, system: str, code: str, name: str) -> bool:
+        """Give a code the set already holds its RxNorm name (the reference's display may be
+        annotated); False when the set does not hold it."""
+        for record in self.codes:
+            if (record["system"], record["code"]) == (system, code):
+                record.setdefault("name", name)
+                return True
+        return (system, code) in self._seen
+
     def check_exclusions(self) -> None:
         missing = sorted(set(self._exclude) - self._excluded)
         if missing:
@@ -1001,6 +1010,8 @@ def _add_products(collector: _Collector, definition: Mapping[str, Any], terms: S
         term = _starting_term(name, terms)
         if term is None:
             continue
+        if collector.name(RX, code, name):
+            continue
         record = {"system": RX, "code": code, "display": name, "source": source}
         rule = f"an ingredient of its RxNorm name begins with '{term}'"
         form = next((w for w in exclude_forms if re.search(rf"\b{re.escape(w)}\b", name, re.I)),
@@ -1052,12 +1063,15 @@ def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, 
     _add_unique(notes, definition.get("notes", []))
     if any(c["system"] == ATC for c in collector.codes):
         notes.append(ATC_SYSTEM_NOTE)
-    return {
+    built = {
         "codes": collector.codes,
         "text_terms": terms,
         "left_out": collector.left_out,
         "notes": notes,
     }
+    if definition.get("exclude_forms"):
+        built["out_of_scope_words"] = [w.lower() for w in definition["exclude_forms"]]
+    return built
 
 
 def _icd10cm_prefixes(

@@ -54,7 +54,7 @@ def test_identity_is_stable_whatever_the_order_of_the_chart(m1):
     [
         (SPIRONOLACTONE_100, "by code 198222"),
         (fhir.concept(RX, "9997", "spironolactone"), "by code 9997"),
-        (fhir.concept(text="Spironolactone 25 mg tablet"), "by its name"),
+        (fhir.concept(text="Spironolactone 25 mg tablet"), "by the drug name on the order"),
     ],
     ids=["spironolactone-product", "spironolactone-ingredient", "spironolactone-text"],
 )

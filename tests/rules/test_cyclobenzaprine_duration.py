@@ -130,7 +130,7 @@ def test_order_without_any_duration_and_no_earlier_use_gets_no_card(c1):
 def test_cyclobenzaprine_is_recognised_by_any_code_or_brand_name(c1, medication):
     order = fhir.medication_request(medication, dispenseRequest=fhir.supply(30))
     card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
-    identified = "by code" if medication.get("coding") else "by its name"
+    identified = "by code" if medication.get("coding") else "by the drug name on the order"
     assert identified in card.detail
 
 

@@ -75,7 +75,7 @@ def test_quinine_matched_by_ingredient_code_or_atc(q1):
 def test_brand_name_without_code_is_matched_by_whole_word_text(q1):
     cards = evaluate(q1, "order-sign", chart(), [draft({"text": "Qualaquin 324 mg capsule"})])
     assert len(cards) == 1
-    assert "by its name" in cards[0].detail
+    assert "by the drug name on the order" in cards[0].detail
 
 
 @pytest.mark.parametrize(
