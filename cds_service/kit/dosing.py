@@ -491,7 +491,7 @@ def daily_dose(request: FhirModel, strength: StrengthLike | None = None) -> Dail
 # ---------------------------------------------------------------------------------------- strength
 
 
-def _strength_from_name(name: str) -> Strength | None:
+def strength_from_name(name: str) -> Strength | None:
     """One strength in mg, MCG or G per unit; None for combinations (two strengths) and for
     concentrations ('MG/ML', 'MG/HR'), which are not per dose unit."""
     found = list(_STRENGTH.finditer(name))
@@ -514,7 +514,7 @@ def strength_from_concept(concept: FhirModel | None) -> Strength | None:
     names = [concept.text, *(coding.display for coding in concept.coding or [])]
     for name in names:
         if name and _STRENGTH.search(name):
-            return _strength_from_name(name)
+            return strength_from_name(name)
     return None
 
 

@@ -19,6 +19,12 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
+from cds_service.kit.dosing import (
+    Strength,
+    strength_from_concept,
+    strength_from_medication,
+    strength_from_name,
+)
 from cds_service.kit.lazy import LazyResources
 from cds_service.kit.parsing import ParseReport
 from cds_service.kit.terminology import Match, ValueSet, raw_codings
@@ -173,6 +179,17 @@ class MedicationOrder:
         if self.known_name and not _has_name(self.medication):
             return self.known_name
         return concept_label(self.medication) or "the ordered medication"
+
+    @property
+    def strength(self) -> Strength | None:
+        """The product's strength: from the order's own names, else the referenced Medication,
+        else the value sets' name for its code (an order sent by code alone)."""
+        found = strength_from_concept(self.medication)
+        if found is None and self.medication_resource is not None:
+            found = strength_from_medication(self.medication_resource)
+        if found is None and self.known_name and not _has_name(self.medication):
+            found = strength_from_name(self.known_name)
+        return found
 
     @property
     def ingredient_concepts(self) -> list[CodeableConcept]:

@@ -30,8 +30,6 @@ from cds_service.kit import RuleContext
 from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
 from cds_service.kit import daily_dose
-from cds_service.kit import strength_from_concept
-from cds_service.kit import strength_from_medication
 from hooks import data
 from hooks.rules.common import condition_line
 from hooks.rules.common import describe_order
@@ -120,10 +118,7 @@ class CirrhosisCrampsBaclofen:
 
     def _dose_note(self, context: RuleContext[Settings], order: MedicationOrder) -> str:
         start, _, most = self._schedule(context)
-        strength = strength_from_concept(order.medication)
-        if strength is None and order.medication_resource is not None:
-            strength = strength_from_medication(order.medication_resource)
-        dose = daily_dose(order.model, strength)
+        dose = daily_dose(order.model, order.strength)
         if dose is None:
             return "the daily dose could not be computed from the order"
         note = f"{_mg(dose.amount)} ordered ({dose.basis})"

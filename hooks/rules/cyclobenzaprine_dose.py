@@ -22,8 +22,6 @@ from cds_service.kit import RuleContext
 from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
 from cds_service.kit import daily_dose
-from cds_service.kit import strength_from_concept
-from cds_service.kit import strength_from_medication
 from hooks import data
 from hooks.rules.common import describe_order
 from hooks.rules.common import matching_orders
@@ -66,10 +64,7 @@ class CyclobenzaprineDose:
         for order, match in matching_orders(context, self.cyclobenzaprine):
             if self._extended_release(order):
                 continue
-            strength = strength_from_concept(order.medication)
-            if strength is None and order.medication_resource is not None:
-                strength = strength_from_medication(order.medication_resource)
-            dose = daily_dose(order.model, strength)
+            dose = daily_dose(order.model, order.strength)
             if dose is None or dose.amount <= limit:
                 continue
             base = context.code_system_base
