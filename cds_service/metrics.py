@@ -63,6 +63,12 @@ CARDS_NOT_RECORDED = Counter(
     "write queue was full (the store was away too long), or the process was closing.",
     ["reason"],
 )
+ORDERS_UNIDENTIFIED = Counter(
+    "legcramp_cds_orders_unidentified_total",
+    "Orders a hook asked about that name no drug at all (no code, no name, no coded "
+    "ingredient): judged by no rule and never guessed at, by service.",
+    ["service"],
+)
 PREFETCH_KEYS = Counter(
     "legcramp_cds_prefetch_keys_total",
     "Prefetch keys a service call needed, by key and where the data came from: supplied by the "
@@ -137,6 +143,11 @@ def count_cards(service: str, cards: Iterable[tuple[str | None, str]]) -> None:
     """`cards`: (rule id, indicator) per card returned."""
     for rule, indicator in cards:
         CARDS.labels(service, rule or UNKNOWN, _bounded(indicator, INDICATORS)).inc()
+
+
+def count_unidentified_orders(service: str, count: int) -> None:
+    if count:
+        ORDERS_UNIDENTIFIED.labels(service).inc(count)
 
 
 def count_cards_not_recorded(reason: str, count: int) -> None:

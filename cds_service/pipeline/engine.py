@@ -126,7 +126,10 @@ class CdsEngine:
         resolved = resolve(service.requirements, request.prefetch, request.context.tokens,
                            server, self.executor, no_server_reason=refusal, deadline=deadline)
         record = self._record(request, resolved.all_resources(), server, deadline)
-        cards = self._run_rules(service, request, record)
+        subjects, others = self._subjects(request, record)
+        unidentified = sum(1 for order in subjects if not order.is_identifiable)
+        metrics.count_unidentified_orders(service.id, unidentified)
+        cards = self._run_rules(service, subjects, others, record)
         policy = self.card_policy
         cards = policy.quiet_repeats(service.hook, policy.with_uuids(
             service.id, request.hook_instance, request.context.patient_id, cards))
@@ -139,6 +142,7 @@ class CdsEngine:
                 "service": service.id,
                 "hook_instance": request.hook_instance,
                 "cards": len(cards),
+                "unidentified_orders": unidentified,
                 "prefetch_supplied": resolved.supplied,
                 "prefetch_fetched": resolved.fetched,
                 "resources": record.report.summary(),
@@ -227,9 +231,9 @@ class CdsEngine:
         return tuple(drafts), ()
 
     def _run_rules(
-        self, service: ServiceDeclaration, request: HookRequest, record: PatientRecord
+        self, service: ServiceDeclaration, subjects: tuple[MedicationOrder, ...],
+        others: tuple[MedicationOrder, ...], record: PatientRecord,
     ) -> list[Card]:
-        subjects, others = self._subjects(request, record)
         cards: list[Card] = []
         for rule in service.rules:
             settings = self.rule_settings[rule.rule_id]
