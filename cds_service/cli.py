@@ -260,6 +260,16 @@ def rules(config_path: str | None, output_format: str) -> None:
         click.echo(render_text(services, config), nl=False)
 
 
+@main.command("valuesets")
+def valuesets() -> None:
+    """Print the medication value set page (levels, sources, scope, rules) from the code."""
+    from cds_service.tools.valuesets_page import render_markdown
+    from hooks import build_services
+    from hooks.valuesets import documents
+
+    click.echo(render_markdown(build_services(), documents()), nl=False)
+
+
 @main.command("config-reference")
 @click.option("--write", "readme_path", default=None, type=click.Path(dir_okay=False),
               help="Replace the reference in this README instead of printing it.")

@@ -1025,6 +1025,23 @@ def _add_products(collector: _Collector, definition: Mapping[str, Any], terms: S
             collector.add({**record, "confidence": VERIFIED}, term_type(name), rule)
 
 
+_TERM_TYPES = frozenset({"SCD", "SBD", "SCDC", "SBDC", "SCDF", "SBDF", "SCDG", "SBDG", "GPCK",
+                         "BPCK"})
+
+
+def _reference_kind(code: Mapping[str, Any], kind: str) -> str:
+    """A reference product code's RxNorm term type where the reference states it ('BN/MIN'
+    for a brand or multiple-ingredient name is a brand name, BN); otherwise the reference's
+    own kind (ingredient, product, atc)."""
+    kind = kind.removesuffix("_codes")
+    stated = str(code.get("tty") or code.get("tty_inferred") or "")
+    if kind != "product" or not stated:
+        return kind
+    if stated.startswith("BN"):
+        return "BN"
+    return stated if stated in _TERM_TYPES else kind
+
+
 def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, Any],
                        products: ProductSources) -> dict:
     medications = _by_id(terminology, "medications")
@@ -1041,7 +1058,7 @@ def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, 
     for concept in selected:
         for kind in kinds:
             for code in concept.get(kind, []):
-                collector.add(code, kind.removesuffix("_codes"),
+                collector.add(code, _reference_kind(code, kind),
                               f"{kind.removesuffix('_codes')} code of concept "
                               f"'{concept['concept_id']}' ({REFERENCE_FILE})")
         _add_unique(terms, concept.get("text_match_terms", []))

@@ -155,7 +155,8 @@ def test_ischemic_and_hemorrhagic_strokes_count(b1, code):
 )
 def test_benzodiazepines_are_recognised_by_code_and_by_brand_name(b1, medication):
     card = only_card(sign(b1, [stroke()], fhir.medication_request(medication)))
-    assert ("by code" if medication.get("coding") else "by the drug name on the order") in card.detail
+    by_name = "by the drug name on the order"
+    assert ("by code" if medication.get("coding") else by_name) in card.detail
 
 
 def test_brand_name_is_in_the_summary(b1):

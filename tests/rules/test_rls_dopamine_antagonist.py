@@ -30,7 +30,8 @@ def test_haloperidol_product_with_rls_gets_one_info_card(a1):
     "medication, words",
     [
         (METOCLOPRAMIDE, ("metoclopramide", "by code 6915")),
-        (fhir.concept(text="quetiapine 25 mg tablet at night"), ("quetiapine", "by the drug name on the order")),
+        (fhir.concept(text="quetiapine 25 mg tablet at night"),
+         ("quetiapine", "by the drug name on the order")),
         (fhir.concept(RX, "35636", "risperidone"), ("risperidone", "by code 35636")),
     ],
     ids=["metoclopramide-ingredient", "quetiapine-text", "risperidone-ingredient"],

@@ -52,8 +52,10 @@ def test_ropinirole_product_with_active_rls_gets_one_warning(d1):
         (fhir.concept(RX, "6375", "levodopa"), "by code 6375"),
         (fhir.concept(RX, "72302", "ropinirole"), "by code 72302"),
         (fhir.concept(ATC, "N04BC05"), "by code N04BC05"),
-        (fhir.concept(text="pramipexole 0.125 mg tablet at night"), "by the drug name on the order"),
-        (fhir.concept(text="Rotigotine 1 mg/24 hr transdermal patch"), "by the drug name on the order"),
+        (fhir.concept(text="pramipexole 0.125 mg tablet at night"),
+         "by the drug name on the order"),
+        (fhir.concept(text="Rotigotine 1 mg/24 hr transdermal patch"),
+         "by the drug name on the order"),
     ],
     ids=["pramipexole-in", "levodopa-in", "ropinirole-in", "atc", "text", "rotigotine-text"],
 )

@@ -91,3 +91,16 @@ def test_every_configuration_key_says_what_it_means():
                  "StoreConfig", "ReportConfig", "EvaluationConfig", "CardsConfig"):
         for item in dataclasses.fields(getattr(config_module, name)):
             assert item.metadata.get("doc"), f"{name}.{item.name} has no meaning written"
+
+
+def test_value_set_page_is_current_and_names_every_medication_value_set():
+    result = CliRunner().invoke(main, ["valuesets"])
+    assert result.exit_code == 0, result.output
+    page = (ROOT / "docs" / "valuesets.md").read_text(encoding="utf-8")
+    assert page == result.output, (
+        "docs/valuesets.md is out of date: legcramp-cds valuesets > docs/valuesets.md")
+    for value_set_id in ("quinine", "cyclobenzaprine", "benzodiazepines", "dopaminergic-drugs",
+                         "dopamine-blockers", "alpha2delta-ligands", "statins", "beta-blockers",
+                         "diuretics", "baclofen", "cramp-drugs"):
+        assert f"## `{value_set_id}`" in page, value_set_id
+    assert "`ophthalmic`" in page  # the beta-blockers' scope is stated

@@ -25,7 +25,7 @@ SERVICES = {service.hook: service for service in build_services()}
 MEDICATION_SETS = sorted({vs.id for s in SERVICES.values() for vs in s.value_sets()
                           if any(c.get("rule", "").startswith("an ingredient")
                                  for c in documents()[vs.id]["codes"])})
-LEVELS = ("SCD", "SBD", "SCDC", "SBDC", "SCDG", "SBDG", "GPCK", "BPCK")
+LEVELS = ("SCD", "SBD", "SCDC", "SBDC", "SCDF", "SBDF", "SCDG", "SBDG", "GPCK", "BPCK", "BN")
 # A product's strength decides the dose rule; a dose form group or an ingredient has none.
 DOSE_RULES = {"cyclobenzaprine-dose"}
 
