@@ -209,11 +209,11 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "purpose": "E1 cramps-electrolytes-abnormal: a cramp or spasm drug being ordered "
         "(quinine, cyclobenzaprine, baclofen, magnesium supplements).",
         "notes": [
-            "The reference has no verified product (SCD) codes for baclofen or magnesium "
-            "products: orders coded only by product match by ingredient code (if the client "
-            "sends it) or by name.",
-            "Multi-ingredient products that name a magnesium salt (bowel preparations with "
-            "magnesium sulfate, balanced IV solutions with magnesium chloride) match by name.",
+            "Baclofen and magnesium products come from the sandbox's RxNorm list (clinical and "
+            "branded drugs, components, dose form groups): the reference has none verified.",
+            "Combination products with a magnesium salt are left out by code (listed below); "
+            "one sent by name alone still matches by the name of its magnesium salt, as "
+            "before: the name alone cannot tell a supplement from a combination.",
         ],
     },
     "loop-thiazide-diuretics": {
@@ -513,9 +513,8 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "notes": [
             "Lurasidone, asenapine, cariprazine and lumateperone have no verified ingredient "
             "code (left out below); their verified products (SCDs) and names are in the set.",
-            "The reference has no verified metoclopramide product codes: a product-coded "
-            "metoclopramide order matches by ingredient code 6915 (if sent), ATC A03FA01 or "
-            "its name ('metoclopramide', 'reglan').",
+            "Metoclopramide products come from the sandbox's RxNorm list (the reference has "
+            "none verified).",
             "Prochlorperazine, promethazine, droperidol and trimethobenzamide (reference group "
             "antiemetic_dopamine_blocker) are left out because A1 names only antipsychotics "
             "and metoclopramide. Prochlorperazine (ATC N05AB04) and droperidol (N05AD08) are "
@@ -559,7 +558,7 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         ],
     },
     "beta-blockers": {
-        "title": "Beta-blockers (systemic and ophthalmic ingredients)",
+        "title": "Beta-blockers (systemic products)",
         "medication_groups": ["beta_blocker"],
         "exclude_forms": {
             "Ophthalmic": "an eye-drop product: topical ophthalmic beta-blockers are not the "
@@ -582,10 +581,11 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
             "The ingredient codes are kept, including those of the eye-drop-only ingredients "
             "carteolol (2116), levobunolol (1813) and metipranolol (10824), and of "
             "intravenous esmolol (49737), as are their names.",
-            "So an eye-drop order coded by ingredient, or named 'timolol ... Ophthalmic "
-            "Solution', still matches (by code or by name). A rule that must not count eye "
-            "drops has to look at the dose form or route of the order itself ('Ophthalmic'); "
-            "this set cannot tell them apart.",
+            "Scope: systemic products only. A product whose RxNorm name says 'Ophthalmic' is "
+            "left out, and an order named as an eye drop ('timolol ... Ophthalmic Solution') "
+            "does not match by name (out-of-scope word). An eye-drop order coded only by the "
+            "ingredient (timolol 10600) still matches: the ingredient code cannot tell the "
+            "dose form or route.",
             "Combination products of a beta-blocker with a thiazide (e.g. metoprolol / "
             "hydrochlorothiazide, atenolol / chlorthalidone, bisoprolol / "
             "hydrochlorothiazide) are members here and in diuretics.",
@@ -597,9 +597,8 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "purpose": "L1 cirrhosis-cramps-baclofen: a baclofen order or active baclofen (the "
         "card's suggested treatment, already in place).",
         "notes": [
-            "The reference has no verified baclofen product (SCD) codes: a product-coded "
-            "order matches by ingredient code 1292 (if sent), ATC M03BX01 or its names "
-            "(baclofen, Lioresal, Ozobax, Lyvispah, Fleqsuvy).",
+            "Baclofen products come from the sandbox's RxNorm list (the reference has none "
+            "verified); intrathecal baclofen is not in that list and matches by name.",
         ],
     },
     "esrd": {
