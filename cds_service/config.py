@@ -71,10 +71,26 @@ class FhirConfig:
     request_budget_seconds: float = _key(
         10.0, "Time all FHIR calls of one hook request may take together")
     allowed_servers: tuple[str, ...] = _key(
-        (), "FHIR bases any request may name (`http://127.0.0.1:*` = any port; `https://x/*` = "
-        "any path); a verified issuer adds its own `fhir_servers`")
+        (), "FHIR bases any caller may name, in every mode (`https://x/*` = any path; "
+        "`http://127.0.0.1:*` = any port); a verified issuer adds its own `fhir_servers`. "
+        "Empty: only the issuers' lists")
     allow_http_loopback: bool = _key(
-        False, "Plain http to loopback (development); otherwise https only")
+        False, "Plain http to loopback in every mode (an operator's sidecar); otherwise https "
+        "only")
+    development_servers: tuple[str, ...] = _key(
+        (), "FHIR bases added in anonymous mode only (development: loopback and the public "
+        "sandbox's server); never with `[auth] required = true`")
+    development_http_loopback: bool = _key(
+        False, "Plain http to loopback in anonymous mode only (development)")
+
+    def in_force(self, auth_required: bool) -> tuple[tuple[str, ...], bool]:
+        """The FHIR bases any caller may name, and whether plain http to loopback is allowed:
+        deny by default once auth is on (the operator's list only; each verified issuer adds
+        its own); the development conveniences only in anonymous mode."""
+        if auth_required:
+            return self.allowed_servers, self.allow_http_loopback
+        return ((*self.allowed_servers, *self.development_servers),
+                self.allow_http_loopback or self.development_http_loopback)
 
 
 @dataclass(frozen=True)

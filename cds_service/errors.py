@@ -139,17 +139,19 @@ class RequestTooLarge(RequestError):
 class DataUnavailable(RequestError):
     """Data the service's rules need could not be had from prefetch or the FHIR server: the
     answer says so, rather than a guess (a rule that cannot see a malaria diagnosis must not
-    decide there is none)."""
+    decide there is none). The answer names the keys only; why each could not be had (refused,
+    unreachable, a bad answer) is in `missing`, for the log and the metrics, never the caller:
+    it would tell a caller what listens where."""
 
     def __init__(self, missing: Mapping[str, str]):
         self.missing = dict(missing)
         super().__init__([
             Issue(
-                f"prefetch key '{key}' was not supplied and could not be fetched: {reason}",
+                f"prefetch key '{key}' was not supplied and could not be obtained",
                 code="incomplete",
                 expression=(f"prefetch.{key}",),
             )
-            for key, reason in sorted(self.missing.items())
+            for key in sorted(self.missing)
         ])
 
 

@@ -63,6 +63,14 @@ CARDS_NOT_RECORDED = Counter(
     "write queue was full (the store was away too long), or the process was closing.",
     ["reason"],
 )
+# Why a key was unobtainable besides a FHIR failure (FHIR_OUTCOMES).
+UNAVAILABLE_EXTRA = frozenset({"refused", "no_server", "template"})
+PREFETCH_UNAVAILABLE = Counter(
+    "legcramp_cds_prefetch_unavailable_total",
+    "Prefetch keys answered 412, by key and why (refused: fhirServer not allowed for this "
+    "caller; no_server; template; or the FHIR failure): the caller is told the key only.",
+    ["key", "reason"],
+)
 ORDERS_UNIDENTIFIED = Counter(
     "legcramp_cds_orders_unidentified_total",
     "Orders a hook asked about that name no drug at all (no code, no name, no coded "
@@ -148,6 +156,12 @@ def count_cards(service: str, cards: Iterable[tuple[str | None, str]]) -> None:
 def count_unidentified_orders(service: str, count: int) -> None:
     if count:
         ORDERS_UNIDENTIFIED.labels(service).inc(count)
+
+
+def count_prefetch_unavailable(codes: Mapping[str, str]) -> None:
+    """`codes`: prefetch key -> why it could not be had (a fixed slug)."""
+    for key, code in codes.items():
+        PREFETCH_UNAVAILABLE.labels(key, _bounded(code, FHIR_OUTCOMES | UNAVAILABLE_EXTRA)).inc()
 
 
 def count_cards_not_recorded(reason: str, count: int) -> None:

@@ -217,7 +217,7 @@ def captured_run(make_app: Callable[..., Any], tmp_path: Path, httpserver: HTTPS
         tmp_path,
         [auth.issuer(jwks_url=httpserver.url_for("/jwks.json"),
                      fhir_servers=[f"{ehr}/fhir", f"{ehr}/broken/fhir", f"{ehr}/moved/fhir"])],
-        fhir={"allowed_servers": []},
+        fhir={"allowed_servers": [], "allow_http_loopback": True},  # the EHR stub: http
     )
     client = make_app(config).test_client()
     secrets = Secrets()
@@ -270,7 +270,8 @@ def live(tmp_path: Path, httpserver: HTTPServer) -> Iterator[tuple[Served, str]]
     servers = json.dumps([f"{ehr}/fhir", f"{ehr}/broken/fhir", f"{ehr}/moved/fhir"])
     config = auth.live_config(
         tmp_path / "serve.toml",
-        server="[server]\nworkers = 1\nthreads = 2\n\n[fhir]\nallowed_servers = []",
+        server="[server]\nworkers = 1\nthreads = 2\n\n[fhir]\nallowed_servers = []\n"
+               "allow_http_loopback = true",
         public_base_url=f"http://127.0.0.1:{port}",
         jwks_path=auth.write_jwks(tmp_path / "jwks.json", KEY, RSA),
         store_url=f"sqlite:///{tmp_path / 'replay.sqlite3'}", issuer=f"fhir_servers = {servers}")

@@ -250,7 +250,7 @@ def _something_listens(address: tuple[str, int]) -> bool:
 
 @pytest.mark.parametrize("path", CAPTURED_FILES, ids=lambda p: p.stem)
 def test_captured_request_with_unreachable_fhir_server_answers_412_naming_the_keys(
-    call, path: Path
+    call, path: Path, caplog: pytest.LogCaptureFixture
 ):
     if _something_listens(CAPTURED_FHIR_SERVER):
         pytest.skip("something listens on 127.0.0.1:8104; this case needs nothing there")
@@ -264,9 +264,13 @@ def test_captured_request_with_unreachable_fhir_server_answers_412_naming_the_ke
     named = {expr.removeprefix("prefetch.") for issue in body["issue"]
              for expr in issue.get("expression", [])}
     assert named == missing
+    logged = [r for r in caplog.records if r.name == "legcramp_cds.prefetch"][-1].unobtainable
+    assert set(logged) == missing
     for issue in body["issue"]:
         assert issue["code"] == "incomplete"
-        assert "could not be reached" in issue["diagnostics"]
+        key = issue["expression"][0].removeprefix("prefetch.")
+        assert "could not be reached" in logged[key]["reason"]  # why: in the log only
+        assert "reached" not in issue["diagnostics"]
         assert "127.0.0.1:8104" not in issue["diagnostics"]  # no URL (it carries patient ids)
         assert request["context"]["patientId"] not in issue["diagnostics"]
 

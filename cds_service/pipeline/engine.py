@@ -36,7 +36,7 @@ from cds_service.pipeline.fhir_client import (
     server_allowed,
     transport_allowed,
 )
-from cds_service.pipeline.prefetch import resolve
+from cds_service.pipeline.prefetch import NO_SERVER, Unobtainable, resolve
 from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.pipeline.request import (
     ANONYMOUS,
@@ -124,7 +124,7 @@ class CdsEngine:
         deadline = time.monotonic() + self.config.fhir.request_budget_seconds
         server, refusal = self._server(request, principal, deadline)
         resolved = resolve(service.requirements, request.prefetch, request.context.tokens,
-                           server, self.executor, no_server_reason=refusal, deadline=deadline)
+                           server, self.executor, no_server=refusal, deadline=deadline)
         record = self._record(request, resolved.all_resources(), server, deadline)
         subjects, others = self._subjects(request, record)
         unidentified = sum(1 for order in subjects if not order.is_identifiable)
@@ -168,11 +168,11 @@ class CdsEngine:
 
     def _server(
         self, request: HookRequest, principal: Principal, deadline: float
-    ) -> tuple[FhirServer | None, str]:
+    ) -> tuple[FhirServer | None, Unobtainable]:
         """The request's FHIR server, if this caller may send its token there; else why not."""
         base = request.fhir_server
         if not base:
-            return None, "no fhirServer was given to fetch it from"
+            return None, NO_SERVER
         try:
             parts = urlsplit(base)
             valid = clean_url(base) and bool(parts.hostname) and (
@@ -181,15 +181,16 @@ class CdsEngine:
             valid = False
         if not valid:
             raise bad_request("fhirServer is not a usable http(s) URL", expression=["$.fhirServer"])
-        fhir = self.config.fhir
-        if not transport_allowed(base, fhir.allow_http_loopback):
+        allowed, http_loopback = self.config.fhir.in_force(self.config.auth.required)
+        if not transport_allowed(base, http_loopback):
             log.warning("fhirServer refused: not https", extra={"host": parts.hostname})
-            return None, "fhirServer must use https; it was not called"
-        if not server_allowed(base, (*fhir.allowed_servers, *principal.fhir_servers)):
+            return None, Unobtainable("fhirServer must use https; it was not called", "refused")
+        if not server_allowed(base, (*allowed, *principal.fhir_servers)):
             log.warning("fhirServer refused: not on the allowlist",
                         extra={"host": parts.hostname, "iss": principal.iss})
-            return None, "fhirServer is not on this service's allowlist; it was not called"
-        return self.sessions.connect(base, request.access_token, deadline), ""
+            return None, Unobtainable(
+                "fhirServer is not on this service's allowlist; it was not called", "refused")
+        return self.sessions.connect(base, request.access_token, deadline), NO_SERVER
 
     def _record(
         self, request: HookRequest, chart: list[dict[str, Any]],

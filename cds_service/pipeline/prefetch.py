@@ -9,6 +9,7 @@ malaria diagnosis must not decide there is none.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,8 @@ from cds_service import metrics
 from cds_service.errors import DataUnavailable, FhirError, TemplateError
 from cds_service.kit.requirements import TOKEN_PATTERN, USER_TOKENS, DataRequirement
 from cds_service.pipeline.fhir_client import FhirServer, next_link
+
+log = logging.getLogger("legcramp_cds.prefetch")
 
 
 def is_read(relative_url: str) -> bool:
@@ -52,6 +55,18 @@ def fill_template(template: str, context: Mapping[str, Any]) -> str:
         return quote(value, safe="")
 
     return TOKEN_PATTERN.sub(value_of, template)
+
+
+@dataclass(frozen=True)
+class Unobtainable:
+    """Why a key could not be had: `reason` for the log (safe: no URL, no token), `code` a
+    fixed slug for the metric. The caller is told only which key (see DataUnavailable)."""
+
+    reason: str
+    code: str
+
+
+NO_SERVER = Unobtainable("no fhirServer was given to fetch it from", "no_server")
 
 
 @dataclass
@@ -85,12 +100,12 @@ def resolve(
     context: Mapping[str, Any],
     server: FhirServer | None,
     executor: Executor,
-    no_server_reason: str = "no fhirServer was given to fetch it from",
+    no_server: Unobtainable = NO_SERVER,
     deadline: float | None = None,
 ) -> ResolvedData:
     resolved = ResolvedData()
     jobs: dict[str, Callable[[], list[dict[str, Any]]]] = {}
-    missing: dict[str, str] = {}
+    missing: dict[str, Unobtainable] = {}
     supplied = prefetch or {}
 
     for requirement in requirements:
@@ -101,12 +116,12 @@ def resolve(
             resolved.empty.append(key)
         elif value is _ABSENT or value.get("resourceType") == "OperationOutcome":
             if server is None:
-                missing[key] = no_server_reason
+                missing[key] = no_server
                 continue
             try:
                 url = fill_template(requirement.template, context)
             except TemplateError as exc:
-                missing[key] = str(exc)
+                missing[key] = Unobtainable(str(exc), "template")
                 continue
             jobs[key] = _fetch_job(server, url, is_read(url))
             resolved.fetched.append(key)
@@ -115,7 +130,8 @@ def resolve(
             resolved.supplied.append(key)
             if value.get("resourceType") == "Bundle" and next_link(value):
                 if server is None:
-                    missing[key] = f"the Bundle has more pages; {no_server_reason}"
+                    missing[key] = Unobtainable(
+                        f"the Bundle has more pages; {no_server.reason}", no_server.code)
                     continue
                 jobs[key] = _more_pages_job(server, value)
 
@@ -125,18 +141,23 @@ def resolve(
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             resolved.resources.setdefault(key, []).extend(future.result(timeout=remaining))
         except FhirError as exc:
-            missing[key] = exc.reason
+            missing[key] = Unobtainable(exc.reason, exc.code)
         except FutureTimeout:
             future.cancel()
-            missing[key] = "the request's time budget for FHIR calls ran out"
+            missing[key] = Unobtainable("the request's time budget for FHIR calls ran out",
+                                        "budget_spent")
     metrics.count_prefetch(_sources(requirements, resolved, missing))
     if missing:
-        raise DataUnavailable(missing)
+        metrics.count_prefetch_unavailable({key: m.code for key, m in missing.items()})
+        log.warning("prefetch keys could not be obtained", extra={
+            "unobtainable": {key: {"reason": m.reason, "code": m.code}
+                             for key, m in sorted(missing.items())}})
+        raise DataUnavailable({key: m.reason for key, m in missing.items()})
     return resolved
 
 
 def _sources(requirements: Sequence[DataRequirement], resolved: ResolvedData,
-             missing: Mapping[str, str]) -> dict[str, str]:
+             missing: Mapping[str, Unobtainable]) -> dict[str, str]:
     """Per declared key, where its data came from (a key that could not be had: missing)."""
     sources = {key: "supplied" for key in resolved.supplied}
     sources.update({key: "fetched" for key in resolved.fetched})

@@ -51,6 +51,13 @@ def create_app(
             "[auth] required = true and list trusted issuers before exposing this service.",
             extra={"config": config.source},
         )
+    allowed, http_loopback = config.fhir.in_force(config.auth.required)
+    log.warning(
+        "FHIR servers callers may name: %s%s%s",
+        ", ".join(allowed) or "none but each verified issuer's fhir_servers",
+        "; plain http to loopback allowed" if http_loopback else "; https only",
+        "" if config.auth.required else " (anonymous mode: the development list is in force)",
+        extra={"auth_required": config.auth.required})
     if config.auth.sandbox_issuer:
         log.warning("the public CDS Hooks sandbox issuer is trusted: its private key is "
                     "public, so anyone can mint its tokens. Development only.")

@@ -40,6 +40,17 @@ SANDBOX_ISSUER = IssuerConfig(
 REFETCH_AFTER_SECONDS = 10.0  # an unknown kid triggers at most one refetch per this interval
 
 
+# The embedded public_base_url, and the one other spelling of it a developer's EHR may use.
+DEVELOPMENT_BASE = "http://127.0.0.1:8080"
+DEVELOPMENT_ALIASES = ("http://localhost:8080",)
+
+
+def development_aliases(config: AuthConfig) -> tuple[str, ...]:
+    """`aud` spellings accepted while public_base_url is still the embedded development one;
+    none once the operator sets it (only public_base_url and their own aud_aliases then)."""
+    return DEVELOPMENT_ALIASES if config.public_base_url.rstrip("/") == DEVELOPMENT_BASE else ()
+
+
 class JwksCache:
     """JWKS per source (URL or file), kept for `jwks_cache_seconds`."""
 
@@ -123,7 +134,7 @@ class Authenticator:
         self._store_factory = store_factory
         self._store: Store | None = None
         self._clock = clock
-        bases = (config.public_base_url, *config.aud_aliases)
+        bases = (config.public_base_url, *config.aud_aliases, *development_aliases(config))
         self._bases = tuple(base.rstrip("/") for base in bases if base)
 
     def audiences(self, path: str) -> list[str]:

@@ -437,14 +437,16 @@ def test_fetched_page_linking_to_another_host_is_refused(call, httpserver, other
     assert received(httpserver) == [("/fhir/Condition", "patient=cramps-001")]
 
 
-def test_next_link_to_the_unreachable_address_of_the_brief_is_refused(call, httpserver):
+def test_next_link_to_the_unreachable_address_of_the_brief_is_refused(call, httpserver, caplog):
     request = patient_view_without(
         httpserver, "conditions",
         conditions=searchset(of_type(chart(), "Condition"),
                              next_url="http://127.0.0.2:1/fhir/Condition?page=2"))
 
     body = assert_412_for(call(PATIENT_VIEW, request), "conditions")
-    assert "outside" in body["issue"][0]["diagnostics"]  # refused, not "could not be reached"
+    why = unobtainable(caplog)["conditions"]
+    assert "outside" in why["reason"] and why["code"] == "outside_base"  # not "unreachable"
+    assert "outside" not in body["issue"][0]["diagnostics"]  # the caller learns the key only
 
 
 def test_next_link_on_the_same_host_outside_the_base_path_is_refused(call, httpserver):
@@ -522,14 +524,17 @@ def test_search_answered_with_something_other_than_a_bundle_is_412(call, httpser
     assert_412_for(call(ORDER_SIGN, order_sign_fetching_conditions(httpserver)), "conditions")
 
 
-def test_unreachable_fhir_server_is_412(call):
+def test_unreachable_fhir_server_is_412(call, caplog):
     request = load_request("order-sign-quinine-partial-prefetch",
                            fhirServer="http://127.0.0.1:1/fhir")  # allowed, nothing listens
 
     body = assert_412_for(call(ORDER_SIGN, request),
                           *(set(declared_prefetch(ORDER_SIGN)) - {"patient"}))
+    logged = unobtainable(caplog)
+    assert sorted(logged) == sorted(set(declared_prefetch(ORDER_SIGN)) - {"patient"})
     for issue in body["issue"]:
-        assert "could not be reached" in issue["diagnostics"]
+        assert "could not be reached" in logged[issue["expression"][0].split(".")[1]]["reason"]
+        assert "reached" not in issue["diagnostics"]
 
 
 # --- 8. nothing to fetch from -----------------------------------------------------------------
@@ -601,6 +606,13 @@ def test_missing_keys_are_fetched_in_parallel():
     assert sorted(resolved.fetched) == ["conditions", "patient"]
     assert resolved.resources["patient"] == [{"resourceType": "Patient", "id": "p1"}]
     assert resolved.resources["conditions"] == [{"resourceType": "Condition", "id": "c1"}]
+
+
+def unobtainable(caplog: Any) -> dict[str, dict[str, str]]:
+    """What the last 412 logged: key -> reason and code (never sent to the caller)."""
+    records = [r for r in caplog.records if r.name == "legcramp_cds.prefetch"]
+    assert records, "no prefetch log line"
+    return records[-1].unobtainable
 
 
 def test_one_failed_fetch_names_its_key_and_not_the_others():

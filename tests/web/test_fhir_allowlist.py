@@ -10,6 +10,7 @@ JWKS come from a file, so that log holds FHIR requests only.
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 import threading
@@ -34,6 +35,7 @@ from tests.support.auth import (
     write_jwks,
 )
 from tests.support.fhir_server import FHIR_JSON, declared_prefetch, searchset
+from tests.test_metrics import moved, scrape
 
 KEY = ec_key("fhir-1", slot=5)
 ACCESS_TOKEN = "example-access-token-not-real"  # the fixtures' fhirAuthorization.access_token
@@ -86,6 +88,7 @@ def client_for(make_app: Callable[..., Any], tmp_path: Path) -> Callable[..., An
     def build(fhir_servers: tuple[str, ...] | list[str] = (), required: bool = True,
               issuers: list[dict[str, Any]] | None = None, **fhir: Any) -> Any:
         fhir.setdefault("allowed_servers", [ELSEWHERE])
+        fhir.setdefault("allow_http_loopback", True)  # the test servers listen on loopback
         if issuers is None:
             issuers = [issuer(jwks_file=str(jwks_file), fhir_servers=list(fhir_servers))]
         config = auth_config(tmp_path, issuers, required=required, fhir=fhir)
@@ -104,14 +107,36 @@ def post(client: Any, service: str, request: dict[str, Any], *, iss: str = ISS,
     return client.post(path, json=request, headers=headers)
 
 
+UNOBTAINABLE: list[dict[str, Any]] = []  # what the prefetch log said, per 412
+
+
+class _PrefetchLog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        UNOBTAINABLE.append(getattr(record, "unobtainable", {}))
+
+
+@pytest.fixture(autouse=True)
+def prefetch_log() -> Iterator[None]:
+    handler, logger = _PrefetchLog(), logging.getLogger("legcramp_cds.prefetch")
+    UNOBTAINABLE.clear()
+    logger.addHandler(handler)
+    yield
+    logger.removeHandler(handler)
+
+
 def assert_412_naming(response: Any, keys: list[str], *, saying: str = "") -> dict[str, Any]:
+    """412 naming exactly `keys`; why (`saying`) is in the log, never in the answer: the
+    caller learns which key, not what listens where."""
     body = assert_operation_outcome(response, 412)
     named = sorted(e for issue in body["issue"] for e in issue.get("expression", []))
     assert named == sorted(f"prefetch.{key}" for key in keys), body
     text = response.get_data(as_text=True)
     assert ACCESS_TOKEN not in text and PATIENT_ID not in text
     if saying:
-        assert all(saying in issue["diagnostics"] for issue in body["issue"]), body
+        assert saying not in text, body
+        logged = UNOBTAINABLE[-1]
+        assert sorted(logged) == sorted(keys)
+        assert all(saying in entry["reason"] for entry in logged.values()), logged
     return body
 
 
@@ -198,7 +223,9 @@ def test_another_issuers_fhir_servers_do_not_apply(client_for, fhir, tmp_path):
 
 
 def test_anonymous_caller_gets_no_issuers_fhir_servers(client_for, fhir):
-    client = client_for(fhir_servers=[base_of(fhir)], required=False)
+    # the development list (loopback, anonymous mode only) switched off, so that only the
+    # issuer's own list could have let the call through
+    client = client_for(fhir_servers=[base_of(fhir)], required=False, development_servers=[])
     response = post(client, ORDER_SIGN, load_request(PARTIAL, fhirServer=base_of(fhir)),
                     authenticated=False)
     assert_412_naming(response, MISSING, saying="allowlist")
@@ -357,3 +384,40 @@ def test_server_allowed_refuses(url, allowlist):
 ])
 def test_transport_allowed(url, loopback_ok, expected):
     assert transport_allowed(url, loopback_ok) is expected
+
+
+# --- deny by default ---------------------------------------------------------------------------
+
+
+def test_with_auth_required_the_development_list_and_http_loopback_do_not_apply(make_app,
+                                                                                tmp_path, fhir):
+    """The embedded development list (loopback on any port, plain http) is for anonymous mode
+    only: a validly signed call naming a loopback port is refused, and the token never leaves."""
+    jwks_file = write_jwks(tmp_path / "jwks.json", KEY)
+    config = auth_config(tmp_path, [issuer(jwks_file=str(jwks_file))], required=True)
+    assert config.fhir.development_servers and config.fhir.development_http_loopback
+    client = make_app(config).test_client()
+    request = load_request(PARTIAL, fhirServer=base_of(fhir) + "/admin/reset?x#")
+    response = post(client, ORDER_SIGN, request)
+    assert_412_naming(response, MISSING, saying="https")
+    assert_never_called(fhir)
+    assert "admin" not in response.get_data(as_text=True)
+
+
+def test_in_anonymous_mode_the_development_list_applies(make_app, fhir):
+    client = make_app().test_client()
+    response = post(client, ORDER_SIGN, load_request(PARTIAL, fhirServer=base_of(fhir)),
+                    authenticated=False)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert fhir.log
+
+
+def test_the_412_says_which_key_never_why(client_for, fhir):
+    client = client_for()
+    before = scrape(client)
+    response = post(client, ORDER_SIGN, load_request(PARTIAL, fhirServer=base_of(fhir)))
+    body = assert_412_naming(response, MISSING, saying="allowlist")
+    assert moved(before, scrape(client), "legcramp_cds_prefetch_unavailable_total",
+                 reason="refused") == len(MISSING)
+    for issue in body["issue"]:
+        assert issue["diagnostics"].endswith("was not supplied and could not be obtained")
