@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ import jwt
 import requests
 from sqlalchemy.exc import SQLAlchemyError
 
+from cds_service import metrics
 from cds_service.config import ALLOWED_ALGORITHMS, AuthConfig, IssuerConfig
-from cds_service.errors import AuthError, StoreError
+from cds_service.errors import AuthError, Issue, StoreError, Unavailable
 from cds_service.pipeline.request import ANONYMOUS, Principal
 from cds_service.store.database import Store
 
@@ -49,6 +51,23 @@ def development_aliases(config: AuthConfig) -> tuple[str, ...]:
     """`aud` spellings accepted while public_base_url is still the embedded development one;
     none once the operator sets it (only public_base_url and their own aud_aliases then)."""
     return DEVELOPMENT_ALIASES if config.public_base_url.rstrip("/") == DEVELOPMENT_BASE else ()
+
+
+# RFC 7519 NumericDate: a JSON number of seconds since the epoch. Anything past the year 9999 is
+# not a date a token means, and would overflow the datetime arithmetic below.
+MAX_NUMERIC_DATE = 253402300799.0
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str,
+                  fail: Callable[[str, str], AuthError]) -> float:
+    """`claims[name]` as a finite NumericDate in range; a string, a boolean, NaN, Infinity or
+    1e20 is refused (401), never coerced and never a 500."""
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise fail(f"{name} is not a JSON number", "invalid")
+    if not math.isfinite(value) or not 0 <= value <= MAX_NUMERIC_DATE:
+        raise fail(f"{name} is not a NumericDate in range", "invalid")
+    return float(value)
 
 
 class JwksCache:
@@ -230,7 +249,13 @@ class Authenticator:
                 issuer.iss, str(claims["jti"]), expires,
                 now=datetime.fromtimestamp(self._clock(), UTC))
         except StoreError as exc:
-            raise fail(f"replay cache unavailable ({exc})", "replay_cache") from exc
+            # Fail closed, but say what it is: the token may be fine, the store is not. A 401
+            # would tell a valid caller its token is bad; 503 tells it to come back.
+            metrics.count_auth_failure("replay_cache")
+            log.error("replay cache unavailable: token neither accepted nor refused",
+                      extra={"iss": issuer.iss, "error": str(exc)})
+            raise Unavailable([Issue("the service cannot check tokens right now; retry shortly",
+                                     code="transient")], retry_after=5) from exc
         if not fresh:
             raise fail("jti already used (replay)", "replay")
         return Principal(iss=issuer.iss, fhir_servers=issuer.fhir_servers,
@@ -240,11 +265,8 @@ class Authenticator:
     def _check_times(self, claims: dict[str, Any],
                      fail: Callable[[str, str], AuthError]) -> None:
         now, leeway = self._clock(), self.config.leeway_seconds
-        try:
-            expires, issued = float(claims["exp"]), float(claims["iat"])
-            not_before = float(claims["nbf"]) if "nbf" in claims else None
-        except (TypeError, ValueError) as exc:
-            raise fail("exp, iat or nbf is not a number", "invalid") from exc
+        expires, issued = _numeric_date(claims, "exp", fail), _numeric_date(claims, "iat", fail)
+        not_before = _numeric_date(claims, "nbf", fail) if "nbf" in claims else None
         if now > expires + leeway:
             raise fail("token expired", "expired")
         if issued > now + leeway or (not_before is not None and not_before > now + leeway):

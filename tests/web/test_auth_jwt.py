@@ -607,3 +607,33 @@ def test_valid_token_with_an_unusable_replay_cache_is_never_accepted(unusable_st
     assert response.status_code >= 400
     assert_operation_outcome(response, response.status_code)
 
+
+
+# --- strict numbers; a store that cannot check tokens ------------------------------------------
+
+
+@pytest.mark.parametrize(("claim", "value", "check"), [
+    ("exp", str(NOW + 300), "exp is not a JSON number"),
+    ("exp", True, "exp is not a JSON number"),
+    ("exp", float("nan"), "exp is not a NumericDate"),
+    ("exp", float("inf"), "exp is not a NumericDate"),
+    ("exp", 1e20, "exp is not a NumericDate"),
+    ("iat", float("nan"), "iat is not a NumericDate"),
+    ("iat", -1, "iat is not a NumericDate"),
+    ("nbf", "0", "nbf is not a JSON number"),
+    ("nbf", float("-inf"), "nbf is not a NumericDate"),
+], ids=["exp-string", "exp-bool", "exp-nan", "exp-inf", "exp-1e20", "iat-nan", "iat-negative",
+        "nbf-string", "nbf-minus-inf"])
+def test_times_that_are_not_finite_numeric_dates_are_refused_with_the_generic_401(
+        client, caplog, claim, value, check):
+    response = call(client, token(EC, **{claim: value}))
+    assert_refused(response, caplog, check)
+
+
+def test_a_valid_token_when_the_replay_cache_is_down_gets_503_with_retry_after(
+        unusable_store_client, caplog):
+    response = call(unusable_store_client, token(EC))
+    assert_operation_outcome(response, 503)
+    assert response.headers["Retry-After"] == "5"
+    assert "authentication failed" not in [r.getMessage() for r in caplog.records]
+    assert unusable_store_client.get("/ready").status_code == 503
