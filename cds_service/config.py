@@ -56,7 +56,9 @@ class ServerConfig:
 @dataclass(frozen=True)
 class CorsConfig:
     allowed_origins: tuple[str, ...] = _key(
-        ("*",), "Origins browsers may call from (the sandbox is a browser app)")
+        ("*",), "Origins browsers may call the CDS Hooks endpoints from (the sandbox is a "
+        "browser app: `https://sandbox.cds-hooks.org`); `*` only in anonymous mode, ignored "
+        "with `[auth] required = true`")
     max_age_seconds: int = _key(600, "How long browsers cache a preflight")
 
 

@@ -61,9 +61,16 @@ def create_app(
     if config.auth.sandbox_issuer:
         log.warning("the public CDS Hooks sandbox issuer is trusted: its private key is "
                     "public, so anyone can mint its tokens. Development only.")
+    origins = list(config.cors.allowed_origins)
+    if config.auth.required and "*" in origins:
+        origins = [origin for origin in origins if origin != "*"]
+        log.warning("cors.allowed_origins '*' ignored with [auth] required = true: browsers may "
+                    "call only from the origins listed (%s)", ", ".join(origins) or "none")
     CORS(
         app,
-        origins=list(config.cors.allowed_origins),
+        # The CDS Hooks endpoints only: probes and /metrics are for the operator, not browsers.
+        resources={r"/cds-services*": {}},
+        origins=origins,
         methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         expose_headers=["X-Request-ID"],

@@ -193,8 +193,13 @@ def register_request_hooks(app: Flask) -> None:
         if g.get("request_id") is None:  # a request that failed before start_request
             g.request_id = str(uuid.uuid4())
         response.headers[REQUEST_ID_HEADER] = g.request_id
-        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        # Answers carry what was found in a patient's chart: never cached by a browser or a
+        # proxy, never sniffed as something other than what their content type says.
         endpoint = _endpoint_name()
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if endpoint in SERVICE_ENDPOINTS or endpoint == "discovery" or response.status_code >= 400:
+            response.headers["Cache-Control"] = "no-store"
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
         service = _service_label(endpoint)
         method = request.method if request.method in metrics.METHODS else metrics.OTHER
         metrics.observe_request(method, endpoint, service, response.status_code, seconds)

@@ -74,6 +74,7 @@ def test_kit_passes_with_jwt_auth_required_and_its_jwt_checks_pass(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = _config(tmp_path, (
+        "[cors]\nallowed_origins = [\"https://sandbox.cds-hooks.org\"]\n\n"  # '*' is off with auth
         f"[auth]\nrequired = true\npublic_base_url = {toml_string(base)}\naud_aliases = []\n\n"
         f"[[auth.issuers]]\niss = {toml_string(ISSUER)}\n"
         f"jwks_file = {toml_string(str(jwks_path))}\nalgorithms = [\"ES384\"]\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cds_service.pipeline import contracts
 from hooks import build_services
-from tests.conftest import assert_operation_outcome
+from tests.conftest import assert_operation_outcome, load_request
 
 EXPECTED = {
     "legcramp-order-select": "order-select",
@@ -161,3 +163,43 @@ def test_feedback_with_bad_outcome_or_timestamp_is_400(client):
     ):
         assert_operation_outcome(client.post(FEEDBACK, json={"feedback": [item]}), 400)
     assert_operation_outcome(client.post(FEEDBACK, json={"feedback": []}), 400)
+
+
+# --- headers that keep answers out of caches and browsers' guesses -------------------------------
+
+
+def test_hook_feedback_and_error_answers_are_not_stored_and_not_sniffed(client):
+    answers = {
+        "hook": client.post("/cds-services/legcramp-patient-view",
+                            json=load_request("patient-view-full-prefetch")),
+        "feedback": client.post("/cds-services/legcramp-patient-view/feedback",
+                                json={"feedback": []}),
+        "discovery": client.get("/cds-services"),
+        "error": client.post("/cds-services/legcramp-patient-view", data=b"{",
+                             content_type="application/json"),
+    }
+    for name, response in answers.items():
+        assert response.headers.get("Cache-Control") == "no-store", name
+        assert response.headers.get("X-Content-Type-Options") == "nosniff", name
+    assert client.get("/health").headers.get("X-Content-Type-Options") == "nosniff"
+
+
+def test_with_auth_required_cors_answers_only_the_configured_origins(make_app, tmp_path):
+    from tests.support.auth import auth_config
+
+    sandbox = "https://sandbox.cds-hooks.org"
+    config = auth_config(tmp_path, [], required=True)
+    config = replace(config, cors=replace(config.cors, allowed_origins=("*", sandbox)))
+    client = make_app(config).test_client()
+    preflight = {"Access-Control-Request-Method": "POST"}
+    allowed = client.options("/cds-services", headers={"Origin": sandbox, **preflight})
+    assert allowed.headers.get("Access-Control-Allow-Origin") == sandbox
+    other = client.options("/cds-services", headers={"Origin": "https://evil.example",
+                                                     **preflight})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_metrics_and_probes_are_not_offered_to_browsers(client):
+    for path in ("/metrics", "/health", "/ready"):
+        response = client.get(path, headers={"Origin": "https://sandbox.cds-hooks.org"})
+        assert "Access-Control-Allow-Origin" not in response.headers, path
