@@ -12,8 +12,11 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
+import os
 import secrets
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -36,6 +39,8 @@ from sqlalchemy.pool import NullPool
 
 from cds_service.errors import StoreError
 from cds_service.store.schema import card_shown, feedback, jwt_replay, service_secret
+
+log = logging.getLogger("legcramp_cds.store")
 
 PURGE_EVERY = 200
 
@@ -60,11 +65,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
         cursor.close()
 
 
+def _private_file(path: Path) -> None:
+    """The SQLite file (and so its -wal and -shm files, which SQLite creates with the database
+    file's mode) readable by the service's user only: 0600 in a directory made 0700. A file an
+    earlier version left readable by others is tightened, and the log says so."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            try:
+                path.chmod(mode & 0o700)
+                log.warning("store file was readable by others: now %o", mode & 0o700)
+            except OSError as exc:
+                log.warning("store file is readable by others and cannot be tightened",
+                            extra={"error": type(exc).__name__})
+    else:
+        os.close(descriptor)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

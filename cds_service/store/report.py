@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from statistics import median
 from typing import Any
@@ -86,7 +87,26 @@ def build_report(store: Store, since: datetime | None, flag_rate: float,
     return sorted(reports.values(), key=lambda r: (not r.flagged, r.rule_id))
 
 
+# Control characters (a terminal's escape sequences among them) never reach an output.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A spreadsheet runs a cell that starts with one of these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def clean(text: str) -> str:
+    """Text from feedback (override displays and codes are the EHR's) without control
+    characters, in every format."""
+    return _CONTROL.sub("", text)
+
+
+def csv_safe(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a quote."""
+    return f"'{cell}" if cell.startswith(_FORMULA_START) else cell
+
+
 def render(reports: list[RuleReport], output_format: str, flag_rate: float) -> str:
+    reports = [replace(r, rule_id=clean(r.rule_id), top_override_reasons=[
+        (clean(label), n) for label, n in r.top_override_reasons]) for r in reports]
     if output_format == "json":
         return json.dumps([asdict(r) for r in reports], indent=2) + "\n"
     rows = [
@@ -103,7 +123,7 @@ def render(reports: list[RuleReport], output_format: str, flag_rate: float) -> s
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([[csv_safe(cell) for cell in row] for row in rows])
         return buffer.getvalue()
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))

@@ -285,3 +285,18 @@ def test_report_on_an_empty_store_says_so(store, report_cli):
     assert "no cards shown and no feedback" in result.output
     assert json.loads(report_cli("--format", "json").output) == []
     assert report_cli("--format", "csv").output.count("\n") == 1
+
+
+def test_csv_cells_that_start_like_a_formula_are_quoted_and_control_characters_stripped():
+    from cds_service.store.report import RuleReport, render
+
+    hostile = RuleReport(rule_id="quinine-leg-cramps")
+    hostile.top_override_reasons = [("=HYPERLINK(\"http://x\")", 3), ("\x1b[31mred\x1b[0m", 2),
+                                    ("@SUM(A1)", 1)]
+    csv_text = render([hostile], "csv", 0.5)
+    cells = next(csv.reader(io.StringIO(csv_text.splitlines()[1])))
+    assert cells[5].startswith("'=HYPERLINK")
+    assert "\x1b" not in csv_text
+    for output_format in ("text", "json", "csv"):
+        assert "\x1b" not in render([hostile], output_format, 0.5), output_format
+    assert "red" in render([hostile], "text", 0.5)

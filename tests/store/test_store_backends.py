@@ -278,3 +278,29 @@ def test_cards_from_a_service_call_are_recorded_without_patient_data(make_app, s
             assert card["summary"] not in dumped  # nor the card's text
     finally:
         store.close()
+
+
+def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path):
+    import stat
+
+    from cds_service.store.database import make_engine
+
+    path = tmp_path / "private" / "store.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x)")
+    engine.dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_an_existing_store_readable_by_others_is_tightened(tmp_path):
+    import stat
+
+    from cds_service.store.database import make_engine
+
+    path = tmp_path / "store.sqlite3"
+    path.write_bytes(b"")
+    path.chmod(0o644)
+    make_engine(f"sqlite:///{path}").dispose()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
