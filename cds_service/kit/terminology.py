@@ -36,6 +36,11 @@ class Match:
         return f"name '{self.text}'"
 
 
+# The longest a drug or condition name is read: RxNorm's longest names (multi-ingredient packs)
+# run to a few hundred characters; text past this is not a name, and is never scanned.
+MAX_NAME_CHARS = 1000
+
+
 def _normalise_icd10(code: str) -> str:
     return code.replace(".", "").strip().upper()
 
@@ -106,7 +111,10 @@ class ValueSet:
         return (system, code.strip()) in self.codes
 
     def matches_text(self, text: str | None) -> bool:
-        return bool(text and self.text_pattern and self.text_pattern.search(text))
+        """Whole-word match within the first MAX_NAME_CHARS characters: a name is short, and a
+        megabyte of free text must not be scanned once per value set."""
+        return bool(text and self.text_pattern
+                    and self.text_pattern.search(text, 0, MAX_NAME_CHARS))
 
     def match_codings(self, codings: Iterable[Any]) -> Match | None:
         for coding in codings:
@@ -124,7 +132,7 @@ class ValueSet:
         codings = list(getattr(concept, "coding", None) or [])
         texts = [getattr(concept, "text", None)] + [getattr(c, "display", None) for c in codings]
         if self.out_of_scope is not None and any(
-                t and self.out_of_scope.search(t) for t in texts):
+                t and self.out_of_scope.search(t, 0, MAX_NAME_CHARS) for t in texts):
             return None
         for text in texts:
             if self.matches_text(text):

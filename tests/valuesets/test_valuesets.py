@@ -99,3 +99,13 @@ def test_text_terms_are_whole_words_with_flexible_spaces():
     value_set = ValueSet.from_document({"id": "t", "text_terms": ["quinine sulfate"]})
     assert value_set.matches_text("QUININE   SULFATE 324")
     assert not value_set.matches_text("quinine sulfated")
+
+
+def test_only_the_first_thousand_characters_of_a_name_are_read():
+    from cds_service.kit.terminology import MAX_NAME_CHARS
+
+    quinine = library()["quinine"]
+    assert quinine.match(concept(text="quinine sulfate 324 mg " + "x" * 5000)).how == "text"
+    padded = "x " * (MAX_NAME_CHARS // 2) + "quinine"
+    assert len(padded) > MAX_NAME_CHARS
+    assert quinine.match(concept(text=padded)) is None  # past the cut: never scanned
