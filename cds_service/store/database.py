@@ -38,9 +38,11 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from cds_service.errors import StoreError
-from cds_service.store.schema import card_shown, feedback, jwt_replay, service_secret
+from cds_service.store.schema import card_shown, feedback, jwt_replay
 
 log = logging.getLogger("legcramp_cds.store")
+# Keys finding digests when no patient_hash_key is configured: made at import, never stored.
+PROCESS_SECRET = secrets.token_bytes(32)
 
 PURGE_EVERY = 200
 
@@ -148,7 +150,7 @@ class ShownCards:
     service_id: str
     hook: str
     hook_instance: str
-    patient_hash: str
+    patient_hash: str | None
     cards: tuple[CardRecord, ...]
     shown_at: datetime
 
@@ -254,32 +256,20 @@ class Store:
             pass  # purging is housekeeping; the next attempt will catch up
 
     # Cards and feedback --------------------------------------------------------------------
-    def secret(self, name: str) -> str:
-        """A random secret this deployment made for itself, the same for every worker."""
-        with self._transaction() as connection:
-            self._insert_ignoring_duplicates(
-                connection, service_secret, [{"name": name, "value": secrets.token_hex(32)}])
-            value = connection.execute(
-                select(service_secret.c.value).where(service_secret.c.name == name)).scalar_one()
-        return str(value)
-
-    def _key(self) -> bytes:
+    def patient_hash(self, patient_id: str) -> str | None:
+        """HMAC of the patient id with `[store] patient_hash_key`; None (no hash kept) without
+        one. The key is never stored beside the hashes it keys: a database alone cannot be
+        walked back to patient ids."""
         if not self._patient_key:
-            try:
-                self._patient_key = self.secret("patient-hash-key").encode()
-            except SQLAlchemyError as exc:
-                raise StoreError(type(exc).__name__) from exc
-        return self._patient_key
-
-    def patient_hash(self, patient_id: str) -> str:
-        """HMAC of the patient id: with `[store] patient_hash_key`, else with a key the
-        deployment made for itself (kept in the database, never in a log)."""
-        return hmac.new(self._key(), patient_id.encode(), hashlib.sha256).hexdigest()
+            return None
+        return hmac.new(self._patient_key, patient_id.encode(), hashlib.sha256).hexdigest()
 
     def finding_key(self, patient_id: str, rule_id: str, identity: str) -> str:
-        """A keyed digest naming one finding about one patient, stable across hook calls."""
+        """A keyed digest naming one finding about one patient, stable across hook calls:
+        keyed with `patient_hash_key`, else with this process's own random secret (so quiet
+        repeats hold within one process until it restarts, and never across replicas)."""
         message = f"{patient_id}\n{rule_id}\n{identity}".encode()
-        return hmac.new(self._key(), message, hashlib.sha256).hexdigest()
+        return hmac.new(self._patient_key or PROCESS_SECRET, message, hashlib.sha256).hexdigest()
 
     def shown_since(self, card_uuids: Iterable[str], since: datetime) -> set[str]:
         wanted = list(card_uuids)

@@ -83,10 +83,3 @@ feedback = Table(
     Column("user_comment", Text, nullable=True),
     Column("received_at", Instant(), nullable=False),
 )
-
-service_secret = Table(
-    "service_secret",
-    metadata,
-    Column("name", String(50), primary_key=True),
-    Column("value", String(128), nullable=False),
-)

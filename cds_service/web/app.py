@@ -58,6 +58,11 @@ def create_app(
         "; plain http to loopback allowed" if http_loopback else "; https only",
         "" if config.auth.required else " (anonymous mode: the development list is in force)",
         extra={"auth_required": config.auth.required})
+    if not config.store.patient_hash_key:
+        log.warning("no [store] patient_hash_key: no patient hash is kept with the cards shown, "
+                    "and quiet repeats hold only within each worker process until it restarts "
+                    "(findings are keyed by a per-process secret). Set a long random key, the "
+                    "same for every replica, to count repeats across workers and restarts.")
     if config.auth.sandbox_issuer:
         log.warning("the public CDS Hooks sandbox issuer is trusted: its private key is "
                     "public, so anyone can mint its tokens. Development only.")

@@ -19,8 +19,8 @@ from cds_service.store.database import CardRecord, Store, make_engine
 from cds_service.store.schema import card_shown, jwt_replay, metadata
 from tests.conftest import load_request
 
-TABLES = {"jwt_replay", "card_shown", "feedback", "service_secret"}
-HEAD = "0002"
+TABLES = {"jwt_replay", "card_shown", "feedback"}  # no table holds a key
+HEAD = "0003"
 SHOWN = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
@@ -219,15 +219,17 @@ def test_a_card_is_kept_with_a_keyed_hash_of_the_patient_never_the_id(open_store
     assert "a long random secret" not in dumped
 
 
-def test_without_a_configured_key_the_deployment_keys_the_hash_itself(open_store):
+def test_without_a_configured_key_no_patient_hash_is_kept_and_no_key_is_stored(open_store):
     store = open_store("")
     _record(store, "patient-4711", "00000000-0000-4000-8000-00000000000a")
     _record(store, "patient-4711", "00000000-0000-4000-8000-00000000000b")
-    hashes = _patient_hashes(store)
-    digest = hashes["00000000-0000-4000-8000-00000000000a"]
-    assert digest and digest == hashes["00000000-0000-4000-8000-00000000000b"]
-    assert digest != hashlib.sha256(b"patient-4711").hexdigest()  # keyed, not a plain digest
-    assert "patient-4711" not in repr(_dump(store))
+    assert set(_patient_hashes(store).values()) == {None}
+    dumped = repr(_dump(store))
+    assert "patient-4711" not in dumped
+    # findings are still keyed (quiet repeats within this process), by a secret never stored
+    first = store.finding_key("patient-4711", "m1", "x")
+    assert first == store.finding_key("patient-4711", "m1", "x")
+    assert first != hashlib.sha256(b"patient-4711\nm1\nx").hexdigest()
 
 
 def test_the_same_card_recorded_twice_is_one_row(open_store):
@@ -304,3 +306,27 @@ def test_an_existing_store_readable_by_others_is_tightened(tmp_path):
     path.chmod(0o644)
     make_engine(f"sqlite:///{path}").dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_stored_key_of_an_earlier_version_is_gone_after_the_upgrade(tmp_path):
+    """Up to 0002 a deployment without a configured key stored one beside the hashes; 0003
+    drops it, so the hashes already kept can no longer be walked back to patient ids."""
+    from alembic import command as alembic_command
+    from sqlalchemy import create_engine
+
+    from cds_service.store.database import _alembic_config
+
+    url = f"sqlite:///{tmp_path}/old.sqlite3"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        alembic_command.upgrade(_alembic_config(connection), "0002")
+        connection.exec_driver_sql(
+            "INSERT INTO service_secret (name, value) VALUES ('patient-hash-key', 'k')")
+    engine.dispose()
+    store = Store(url, "")
+    try:
+        assert store.at_head()
+        assert "service_secret" not in inspect(store.engine).get_table_names()
+        assert "'k'" not in repr(_dump(store))
+    finally:
+        store.close()
