@@ -72,6 +72,12 @@ class FhirConfig:
     max_response_bytes: int = _key(20 * 1024 * 1024, "Larger FHIR answers are refused")
     request_budget_seconds: float = _key(
         10.0, "Time all FHIR calls of one hook request may take together")
+    max_request_bytes: int = _key(
+        64 * 1024 * 1024, "Bytes all FHIR answers of one hook request may bring together "
+        "(every key, page and Medication); past it the key is unobtainable (412)")
+    max_request_resources: int = _key(
+        50000, "Resources all FHIR answers of one hook request may bring together; past it the "
+        "key is unobtainable (412)")
     allowed_servers: tuple[str, ...] = _key(
         (), "FHIR bases any caller may name, in every mode (`https://x/*` = any path; "
         "`http://127.0.0.1:*` = any port); a verified issuer adds its own `fhir_servers`. "

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -172,6 +172,27 @@ class FhirServer:
     access_token: str | None
     config: FhirConfig
     deadline: float | None = None
+    # What this request has read so far, across every key, page and Medication: a budget per
+    # request, not per response (70 pages of 9 MB each must not take a worker to gigabytes).
+    bytes_read: int = field(default=0, compare=False)
+    resources_read: int = field(default=0, compare=False)
+    _budget_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,
+                                         repr=False)
+
+    def _spend(self, size: int = 0, resources: int = 0) -> None:
+        """Count what a response brought against the request's budgets; over a budget the key
+        being read is unobtainable (412 naming it) and what it read is dropped."""
+        with self._budget_lock:
+            self.bytes_read += size
+            self.resources_read += resources
+            over_bytes = self.bytes_read > self.config.max_request_bytes
+            over_resources = self.resources_read > self.config.max_request_resources
+        if over_bytes:
+            raise FhirError(f"the request's FHIR data budget ({self.config.max_request_bytes} "
+                            "bytes) is spent", code="too_large")
+        if over_resources:
+            raise FhirError(f"the request's FHIR resource budget "
+                            f"({self.config.max_request_resources}) is spent", code="too_large")
 
     def _headers(self) -> dict[str, str]:
         if self.access_token:
@@ -220,10 +241,16 @@ class FhirServer:
         if status >= 400:
             return status, None
         try:
-            return status, json.loads(body)
-        except ValueError as exc:
-            raise FhirError("FHIR server answered with something that is not JSON", status,
-                            code="not_json") from exc
+            document = json.loads(body)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past ~1000 levels
+            raise FhirError("FHIR server answered with something that is not JSON (or is "
+                            "nested too deep to read)", status, code="not_json") from exc
+        if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+            entries = document.get("entry")
+            self._spend(resources=len(entries) if isinstance(entries, list) else 0)
+        else:
+            self._spend(resources=1)
+        return status, document
 
     def _timeout(self) -> tuple[float, float]:
         connect, read = self.config.connect_timeout_seconds, self.config.read_timeout_seconds
@@ -242,6 +269,7 @@ class FhirServer:
             size += len(chunk)
             if size > limit:
                 raise FhirError(f"FHIR response larger than {limit} bytes", code="too_large")
+            self._spend(size=len(chunk))
             chunks.append(chunk)
         return b"".join(chunks)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cds_service import metrics
-from cds_service.errors import DataUnavailable, FhirError, TemplateError
+from cds_service.errors import DataUnavailable, FhirError, TemplateError, bad_request
 from cds_service.kit.requirements import TOKEN_PATTERN, USER_TOKENS, DataRequirement
 from cds_service.pipeline.fhir_client import FhirServer, next_link
 
@@ -82,12 +82,22 @@ class ResolvedData:
         return [resource for items in self.resources.values() for resource in items]
 
 
+class NotABundle(ValueError):
+    """A Bundle whose `entry` is not an array: its resources cannot be read, so they are never
+    guessed at (a supplied one is a bad request; a fetched one a bad answer)."""
+
+
 def resources_of(value: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources a prefetch value carries: a Bundle's entries, or the resource itself."""
     if value.get("resourceType") != "Bundle":
         return [value]
+    entries = value.get("entry")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise NotABundle("Bundle.entry is not an array")
     found = []
-    for entry in value.get("entry") or []:
+    for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
             found.append(resource)
@@ -126,7 +136,11 @@ def resolve(
             jobs[key] = _fetch_job(server, url, is_read(url))
             resolved.fetched.append(key)
         else:
-            resolved.resources[key] = resources_of(value)
+            try:
+                resolved.resources[key] = resources_of(value)
+            except NotABundle:
+                raise bad_request(f"prefetch.{key}: Bundle.entry must be an array",
+                                  expression=[f"$.prefetch.{key}.entry"]) from None
             resolved.supplied.append(key)
             if value.get("resourceType") == "Bundle" and next_link(value):
                 if server is None:
@@ -169,12 +183,20 @@ def _sources(requirements: Sequence[DataRequirement], resolved: ResolvedData,
 _ABSENT: Any = object()
 
 
+def _answered(pages: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        return [r for page in pages for r in resources_of(page)]
+    except NotABundle as exc:
+        raise FhirError("FHIR server answered a Bundle whose entry is not an array",
+                        code="not_a_bundle") from exc
+
+
 def _fetch_job(server: FhirServer, url: str, read: bool) -> Callable[[], list[dict[str, Any]]]:
     def job() -> list[dict[str, Any]]:
         if read:
             resource = server.read(url)
-            return [] if resource is None else resources_of(resource)
-        return [r for page in server.search(url) for r in resources_of(page)]
+            return [] if resource is None else _answered([resource])
+        return _answered(server.search(url))
 
     return job
 
@@ -183,6 +205,6 @@ def _more_pages_job(
     server: FhirServer, bundle: dict[str, Any]
 ) -> Callable[[], list[dict[str, Any]]]:
     def job() -> list[dict[str, Any]]:
-        return [r for page in server.follow(bundle) for r in resources_of(page)]
+        return _answered(server.follow(bundle))
 
     return job

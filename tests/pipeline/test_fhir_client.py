@@ -414,3 +414,57 @@ def test_error_reason_never_contains_the_token_or_the_query(make_pool, httpserve
         assert PATIENT_ID not in text
         assert "patient=" not in text
         assert "?" not in text
+
+
+# --- budgets per request, across keys and pages --------------------------------------------------
+
+
+def paging(server: HTTPServer, pages: int, ids_per_page: int, padding: int = 0) -> None:
+    """A search of `pages` pages, each with `ids_per_page` Conditions (and `padding` bytes of
+    text in each), linked by next."""
+    for page in range(pages):
+        next_url = server.url_for(f"/fhir/Condition/page{page + 1}") if page + 1 < pages else None
+        body = bundle(*(f"c{page}-{i}" for i in range(ids_per_page)), next_url=next_url)
+        if padding:
+            body["entry"][0]["resource"]["note"] = [{"text": "x" * padding}]
+        path = "/fhir/Condition" if page == 0 else f"/fhir/Condition/page{page}"
+        serve(server, path, body)
+
+
+def test_pages_past_the_requests_byte_budget_make_the_key_unobtainable(make_pool, httpserver):
+    paging(httpserver, pages=8, ids_per_page=1, padding=300_000)
+    server = make_pool(max_request_bytes=1_000_000).connect(base(httpserver), None)
+    with pytest.raises(FhirError) as caught:
+        server.search("Condition")
+    assert caught.value.code == "too_large" and "budget" in caught.value.reason
+    assert server.bytes_read > 1_000_000
+    assert len(httpserver.log) < 8  # stopped at the budget, not after every page
+
+
+def test_resources_past_the_requests_budget_make_the_key_unobtainable(make_pool, httpserver):
+    paging(httpserver, pages=5, ids_per_page=30)
+    sessions = make_pool(max_request_resources=50)
+    with pytest.raises(FhirError) as caught:
+        sessions.connect(base(httpserver), None).search("Condition")
+    assert caught.value.code == "too_large" and "resource budget" in caught.value.reason
+    assert len(httpserver.log) == 2  # 30, then 60 > 50
+
+
+def test_the_budget_is_the_requests_not_one_keys(make_pool, httpserver):
+    serve(httpserver, "/fhir/Condition", bundle(*(f"c{i}" for i in range(30))))
+    serve(httpserver, "/fhir/MedicationRequest", bundle(*(f"m{i}" for i in range(30))))
+    server = make_pool(max_request_resources=50).connect(base(httpserver), None)
+    server.search("Condition")  # 30: within the budget
+    with pytest.raises(FhirError):
+        server.search("MedicationRequest")  # 60 for the request
+    fresh = make_pool(max_request_resources=50).connect(base(httpserver), None)
+    assert len(fresh.search("MedicationRequest")[0]["entry"]) == 30  # the next request: anew
+
+
+def test_an_answer_nested_past_the_parsers_depth_is_not_json_not_a_500(pool, httpserver):
+    deep = "[" * 100_000 + "]" * 100_000
+    httpserver.expect_request("/fhir/Condition").respond_with_data(
+        deep, content_type=FHIR_JSON)
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), None).search("Condition")
+    assert caught.value.code == "not_json"

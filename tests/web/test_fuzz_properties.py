@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -276,3 +277,15 @@ def test_a_valid_request_still_gets_its_card_after_a_burst_of_garbage(client):
     quinine = [c for c in cards if c["summary"].startswith(QUININE_SUMMARY_START)]
     assert quinine and quinine[0]["indicator"] == "critical", cards
     assert client.get("/health").get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("entry", [True, 5, "text", {"resource": {}}])
+def test_a_prefetch_bundle_whose_entry_is_not_an_array_is_a_400(client, entry):
+    """Was a 500 (TypeError iterating a boolean), found by the mutation property."""
+    request = load_request("patient-view-full-prefetch")
+    request["prefetch"]["conditions"]["entry"] = entry
+    path = "/cds-services/legcramp-patient-view"
+    response = post_json(client, path, request)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    body = assert_sound(response, path)
+    assert body["issue"][0]["expression"] == ["$.prefetch.conditions.entry"]
