@@ -14,6 +14,22 @@ from cds_service.kit.rules import Rule
 from cds_service.kit.terminology import ValueSet
 
 
+def value_sets_of(rule: Rule) -> list[ValueSet]:
+    """The value sets a rule declares: its fields, and the fields of the helpers it holds (a
+    rule's labs, say), each once, in declaration order."""
+    found: dict[int, ValueSet] = {}
+
+    def walk(value: Any, depth: int = 0) -> None:
+        if isinstance(value, ValueSet):
+            found.setdefault(id(value), value)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type) and depth < 3:
+            for item in dataclasses.fields(value):
+                walk(getattr(value, item.name), depth + 1)
+
+    walk(rule)
+    return list(found.values())
+
+
 @dataclass(frozen=True)
 class ServiceDeclaration:
     """One CDS service: its id and hook, what discovery says of it, and the rules it runs."""
@@ -38,19 +54,8 @@ class ServiceDeclaration:
         return union([self.base_requirements, *(rule.reads(self.hook) for rule in self.rules)])
 
     def value_sets(self) -> list[ValueSet]:
-        """Every value set the service's rules declare (their fields, and the fields of the
-        helpers they hold), each once."""
-        found: dict[int, ValueSet] = {}
-
-        def walk(value: Any, depth: int = 0) -> None:
-            if isinstance(value, ValueSet):
-                found.setdefault(id(value), value)
-            elif dataclasses.is_dataclass(value) and not isinstance(value, type) and depth < 3:
-                for item in dataclasses.fields(value):
-                    walk(getattr(value, item.name), depth + 1)
-
-        for rule in self.rules:
-            walk(rule)
+        """Every value set the service's rules declare, each once."""
+        found = {id(vs): vs for rule in self.rules for vs in value_sets_of(rule)}
         return list(found.values())
 
     def discovery_entry(self) -> dict[str, Any]:

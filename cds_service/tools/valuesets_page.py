@@ -8,14 +8,11 @@ cannot drift from the codes the service matches.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cds_service.kit.rules import Rule
-from cds_service.kit.service_declaration import ServiceDeclaration
-from cds_service.kit.terminology import ValueSet
+from cds_service.kit.service_declaration import ServiceDeclaration, value_sets_of
 
 # The order levels are listed in, most specific first (RxNorm term types, then other systems).
 LEVELS = ("SCD", "SBD", "GPCK", "BPCK", "SCDC", "SBDC", "SCDF", "SBDF", "SCDG", "SBDG", "BN",
@@ -30,20 +27,6 @@ LEVEL_NAMES = {
 }
 
 
-def _value_sets_of(rule: Rule) -> set[str]:
-    found: set[str] = set()
-
-    def walk(value: Any, depth: int = 0) -> None:
-        if isinstance(value, ValueSet):
-            found.add(value.id)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type) and depth < 3:
-            for item in dataclasses.fields(value):
-                walk(getattr(value, item.name), depth + 1)
-
-    walk(rule)
-    return found
-
-
 def users(services: Sequence[ServiceDeclaration]) -> dict[str, list[str]]:
     """Value set id -> the catalog codes and ids of the rules that use it."""
     by_set: dict[str, list[str]] = {}
@@ -52,7 +35,7 @@ def users(services: Sequence[ServiceDeclaration]) -> dict[str, list[str]]:
         if rule.rule_id in seen:
             continue
         seen.add(rule.rule_id)
-        for value_set_id in sorted(_value_sets_of(rule)):
+        for value_set_id in sorted({vs.id for vs in value_sets_of(rule)}):
             by_set.setdefault(value_set_id, []).append(f"{rule.catalog_code} `{rule.rule_id}`")
     return by_set
 
