@@ -41,6 +41,8 @@ class ServerConfig:
                                    "value); more gets 400")
     max_prefetch_keys: int = _key(32, "Keys in `prefetch`; more gets 400")
     max_string_length: int = _key(1048576, "Characters in any one JSON string; more gets 400")
+    max_feedback_items: int = _key(500, "Items in one feedback batch; more gets 400 (nothing "
+                                   "of the batch is stored)")
     large_request_bytes: int = _key(
         1048576, "Hook requests this large (or chunked) are worked on `max_large_requests` at a "
         "time per worker; small ones never wait. Each costs ~6x its size in memory and the "

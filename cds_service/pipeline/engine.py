@@ -275,6 +275,11 @@ class CdsEngine:
         ] if not found else []
         if found:
             raise violations_error(found, "invalid feedback")
+        limit = self.config.server.max_feedback_items
+        if len(payload["feedback"]) > limit:
+            raise bad_request(f"a feedback batch holds at most {limit} items "
+                              "(server.max_feedback_items); send the rest in another batch",
+                              expression=["$.feedback"], code="too-costly")
         # The cards this feedback is about may still be on their way to the store.
         self.card_log.flush(timeout=2.0)
         try:

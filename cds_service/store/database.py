@@ -342,9 +342,13 @@ class Store:
         try:
             with self._transaction() as connection:
                 uuids = {row["card_uuid"] for row in unique.values()}
+                # Known: a card this service showed (another service's card is not this
+                # service's to judge).
                 known = {
                     r[0] for r in connection.execute(
-                        select(card_shown.c.card_uuid).where(card_shown.c.card_uuid.in_(uuids)))
+                        select(card_shown.c.card_uuid).where(
+                            card_shown.c.card_uuid.in_(uuids),
+                            card_shown.c.service_id == service_id))
                 }
                 for row in unique.values():
                     row["known_card"] = row["card_uuid"] in known

@@ -273,3 +273,27 @@ def test_ready_answers_when_the_database_does(env):
     response = env.client.get("/ready")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ready"}
+
+
+def test_a_card_another_service_showed_is_unknown_to_this_one(env):
+    shown = env.shown_cards()[0]["uuid"]  # shown by SERVICE
+    other = "/cds-services/legcramp-order-sign/feedback"
+    response = env.client.post(other, json={"feedback": [overridden(shown)]})
+    assert response.status_code == 200
+    assert response.get_json()["unknownCards"] == 1
+    assert env.post(overridden(shown)).get_json()["unknownCards"] == 0
+
+
+def test_a_batch_past_the_item_cap_is_400_and_stores_nothing(make_app, store_config):
+    config = replace(store_config, server=replace(store_config.server, max_feedback_items=3))
+    client = make_app(config).test_client()
+    items = [overridden(f"3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c{i:02d}") for i in range(4)]
+    body = assert_operation_outcome(client.post(FEEDBACK, json={"feedback": items}), 400)
+    assert body["issue"][0]["expression"] == ["$.feedback"]
+    assert "at most 3" in body["issue"][0]["diagnostics"]
+    assert client.post(FEEDBACK, json={"feedback": items[:3]}).status_code == 200
+    store = Store(config.store.url)
+    try:
+        assert len(store.feedback_for()) == 3
+    finally:
+        store.close()
