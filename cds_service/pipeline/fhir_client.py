@@ -263,9 +263,16 @@ class FhirServer:
         return min(connect, remaining), min(read, remaining)
 
     def _read_limited(self, response: requests.Response) -> bytes:
+        """The body, as it arrives (chunk_size=None: whatever each receive brings), stopped at
+        the size limit, the request's budgets, and the request's deadline: a timeout in
+        `requests` bounds each read, not the response, so a server trickling a byte a second
+        would otherwise hold this thread (and a fetch slot) for as long as it likes."""
         limit = self.config.max_response_bytes
         chunks, size = [], 0
-        for chunk in response.iter_content(chunk_size=65536):
+        for chunk in response.iter_content(chunk_size=None):
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise FhirError("the request's time budget for FHIR calls is spent (the "
+                                "answer was still arriving)", code="budget_spent")
             size += len(chunk)
             if size > limit:
                 raise FhirError(f"FHIR response larger than {limit} bytes", code="too_large")

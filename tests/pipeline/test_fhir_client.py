@@ -8,6 +8,8 @@ and error reasons that never carry the token or the query string (it holds patie
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -468,3 +470,31 @@ def test_an_answer_nested_past_the_parsers_depth_is_not_json_not_a_500(pool, htt
     with pytest.raises(FhirError) as caught:
         pool.connect(base(httpserver), None).search("Condition")
     assert caught.value.code == "not_json"
+
+
+def test_a_server_trickling_its_answer_is_cut_at_the_requests_deadline(make_pool, httpserver):
+    """requests' timeouts bound each read, not the response: a server that sends a byte every
+    50 ms would never time out. The body reader stops at the request's deadline instead."""
+    release = threading.Event()
+
+    def trickle(_: Request) -> Response:
+        def body() -> Iterator[bytes]:
+            yield b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
+            for _ in range(200):  # 10 s at most, unless released
+                if release.wait(0.05):
+                    break
+                yield b" "
+            yield b"]}"
+
+        return Response(body(), content_type=FHIR_JSON, direct_passthrough=True)
+
+    httpserver.expect_request("/fhir/Condition").respond_with_handler(trickle)
+    deadline = time.monotonic() + 0.5
+    server = make_pool().connect(base(httpserver), None, deadline)
+    try:
+        with pytest.raises(FhirError) as caught:
+            server.search("Condition")
+    finally:
+        release.set()
+    assert caught.value.code == "budget_spent"
+    assert "still arriving" in caught.value.reason
