@@ -74,6 +74,11 @@ class FhirConfig:
     max_response_bytes: int = _key(20 * 1024 * 1024, "Larger FHIR answers are refused")
     request_budget_seconds: float = _key(
         10.0, "Time all FHIR calls of one hook request may take together")
+    breaker_failures: int = _key(
+        5, "Slow or unreachable calls in a row after which a FHIR server is left alone ...")
+    breaker_cooldown_seconds: float = _key(
+        30.0, "... for this long (its keys are unobtainable at once, 412) before one call is "
+        "tried again")
     max_request_bytes: int = _key(
         64 * 1024 * 1024, "Bytes all FHIR answers of one hook request may bring together "
         "(every key, page and Medication); past it the key is unobtainable (412)")

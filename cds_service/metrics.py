@@ -89,7 +89,7 @@ FHIR_KINDS = frozenset({"read", "search", "page"})
 FHIR_OUTCOMES = frozenset({
     "ok", "not_found", "http_error", "redirect", "timeout", "unreachable", "too_large",
     "not_json", "outside_base", "budget_spent", "not_a_resource", "operation_outcome",
-    "not_a_bundle", "too_many_pages",
+    "not_a_bundle", "too_many_pages", "circuit_open",
 })
 FHIR_SUCCESS = frozenset({"ok", "not_found"})
 
@@ -179,6 +179,17 @@ def observe_fhir(kind: str, outcome: str, seconds: float) -> None:
     FHIR_REQUEST_SECONDS.labels(kind, outcome).observe(seconds)
     if outcome not in FHIR_SUCCESS:
         FHIR_FAILURES.labels(kind, outcome).inc()
+
+
+FHIR_CIRCUIT_OPENED = Counter(
+    "legcramp_cds_fhir_circuit_opened_total",
+    "Times a FHIR server was left alone for fhir.breaker_cooldown_seconds after "
+    "fhir.breaker_failures slow or unreachable calls in a row (never the URL or host).",
+)
+
+
+def count_fhir_circuit_opened() -> None:
+    FHIR_CIRCUIT_OPENED.inc()
 
 
 def count_fhir_failure(kind: str, reason: str) -> None:

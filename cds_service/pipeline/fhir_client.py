@@ -122,13 +122,57 @@ def transport_allowed(url: str, allow_http_loopback: bool) -> bool:
     return parts.scheme == "http" and allow_http_loopback and is_loopback(parts.hostname)
 
 
+# Failures that say the server itself is slow or away (not that it answered something wrong).
+SERVER_FAULTS = frozenset({"timeout", "unreachable", "budget_spent"})
+
+
+class CircuitBreaker:
+    """Stops calling a server that keeps failing: after `failures` slow or unreachable calls in
+    a row it is not called for `cooldown_seconds` (each call fails at once, so a request's
+    budget and a fetch thread are not spent waiting on it); then one call is tried, and one
+    more fault opens it again. Kept per server base for the process."""
+
+    def __init__(self, failures: int, cooldown_seconds: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.failures, self.cooldown_seconds, self._clock = failures, cooldown_seconds, clock
+        self._in_a_row = 0
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            return self._clock() >= self._open_until
+
+    def record(self, code: str) -> None:
+        """The outcome of one call (`ok` for a usable answer, else the failure's code)."""
+        with self._lock:
+            if code not in SERVER_FAULTS:
+                self._in_a_row = 0
+                return
+            self._in_a_row += 1
+            if self._in_a_row >= self.failures and self._clock() >= self._open_until:
+                self._open_until = self._clock() + self.cooldown_seconds
+                self._in_a_row = self.failures - 1  # after the cool-down: one more fault re-opens
+                metrics.count_fhir_circuit_opened()
+
+
 class FhirSessionPool:
     """Sessions kept per server base for the life of the process (connections are reused)."""
 
     def __init__(self, config: FhirConfig):
         self._config = config
         self._sessions: dict[str, requests.Session] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
         self._lock = threading.Lock()
+
+    def breaker_for(self, base_url: str) -> CircuitBreaker:
+        key = base_url.rstrip("/")
+        with self._lock:
+            breaker = self._breakers.get(key)
+            if breaker is None:
+                breaker = self._breakers[key] = CircuitBreaker(
+                    self._config.breaker_failures, self._config.breaker_cooldown_seconds)
+            return breaker
 
     def session_for(self, base_url: str) -> requests.Session:
         key = base_url.rstrip("/")
@@ -153,7 +197,8 @@ class FhirSessionPool:
     ) -> FhirServer:
         """A server for one hook request; `deadline` (time.monotonic) bounds all its calls."""
         return FhirServer(
-            base_url.rstrip("/"), self.session_for(base_url), access_token, self._config, deadline
+            base_url.rstrip("/"), self.session_for(base_url), access_token, self._config, deadline,
+            breaker=self.breaker_for(base_url),
         )
 
     def close(self) -> None:
@@ -174,6 +219,7 @@ class FhirServer:
     deadline: float | None = None
     # What this request has read so far, across every key, page and Medication: a budget per
     # request, not per response (70 pages of 9 MB each must not take a worker to gigabytes).
+    breaker: CircuitBreaker | None = field(default=None, compare=False, repr=False)
     bytes_read: int = field(default=0, compare=False)
     resources_read: int = field(default=0, compare=False)
     _budget_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,
@@ -206,6 +252,10 @@ class FhirServer:
         """One GET of `url` checked by `accept`, timed and counted by `kind` and outcome."""
         started = time.perf_counter()
         outcome = "other"
+        if self.breaker is not None and not self.breaker.allow():
+            metrics.observe_fhir(kind, "circuit_open", 0.0)
+            raise FhirError("FHIR server is cooling down after repeated slow or failed calls; "
+                            "it was not called", code="circuit_open")
         try:
             status, body = self.get_json(url)
             result = accept(status, body)
@@ -216,6 +266,8 @@ class FhirServer:
             raise
         finally:
             metrics.observe_fhir(kind, outcome, time.perf_counter() - started)
+            if self.breaker is not None:
+                self.breaker.record(outcome)
 
     def get_json(self, url: str) -> tuple[int, Any]:
         if not _same_base(url, self.base_url):

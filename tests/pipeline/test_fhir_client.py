@@ -498,3 +498,56 @@ def test_a_server_trickling_its_answer_is_cut_at_the_requests_deadline(make_pool
         release.set()
     assert caught.value.code == "budget_spent"
     assert "still arriving" in caught.value.reason
+
+
+# --- a server that keeps failing is left alone for a while ----------------------------------------
+
+
+def test_the_breaker_opens_after_faults_in_a_row_and_tries_again_after_the_cool_down():
+    from cds_service.pipeline.fhir_client import CircuitBreaker
+
+    now = [100.0]
+    breaker = CircuitBreaker(failures=2, cooldown_seconds=30, clock=lambda: now[0])
+    breaker.record("timeout")
+    assert breaker.allow()
+    breaker.record("ok")  # a usable answer in between: not in a row
+    breaker.record("unreachable")
+    assert breaker.allow()
+    breaker.record("budget_spent")
+    assert not breaker.allow()  # two in a row: open
+    now[0] += 29
+    assert not breaker.allow()
+    now[0] += 2
+    assert breaker.allow()  # cooled down: one call is tried
+    breaker.record("timeout")
+    assert not breaker.allow()  # and one more fault opens it again
+    now[0] += 31
+    breaker.record("http_error")  # the server answered (wrongly): not a slow or absent server
+    breaker.record("timeout")
+    assert breaker.allow()
+
+
+def test_a_slow_server_is_not_called_while_its_breaker_is_open(make_pool, httpserver):
+    slow = HeldHandler(httpserver, bundle())
+    httpserver.expect_request("/fhir/Condition").respond_with_handler(slow)
+    serve(httpserver, "/healthy/Condition", bundle("c1"))
+    sessions = make_pool(read_timeout_seconds=0.2, breaker_failures=2,
+                         breaker_cooldown_seconds=60)
+    try:
+        for _ in range(2):
+            with pytest.raises(FhirError) as caught:
+                sessions.connect(base(httpserver), TOKEN).search("Condition")
+            assert caught.value.code == "timeout"
+        with pytest.raises(FhirError) as caught:
+            sessions.connect(base(httpserver), TOKEN).search("Condition")
+        assert caught.value.code == "circuit_open"
+    finally:
+        slow.finish()
+    slow_calls = [r for r, _ in httpserver.log if r.path == "/fhir/Condition"]
+    assert len(slow_calls) == 2  # the third call never reached the slow server
+    # another server (another base) keeps its own breaker: it is called as usual
+    healthy = sessions.connect(httpserver.url_for("/healthy"), TOKEN)
+    assert healthy.search("Condition")[0]["entry"][0]["resource"]["id"] == "c1"
+    with pytest.raises(FhirError) as caught:  # the slow one is still left alone
+        sessions.connect(base(httpserver), TOKEN).search("Condition")
+    assert caught.value.code == "circuit_open"
