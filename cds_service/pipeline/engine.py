@@ -7,6 +7,7 @@ returns one, so the CLI's `evaluate` and the web service run exactly the same co
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
@@ -29,6 +30,7 @@ from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.logs import bind_hook_instance
 from cds_service.pipeline import contracts
 from cds_service.pipeline.card_policy import CardPolicy
+from cds_service.pipeline.fetching import run_bounded
 from cds_service.pipeline.fhir_client import (
     FhirServer,
     FhirSessionPool,
@@ -124,7 +126,8 @@ class CdsEngine:
         deadline = time.monotonic() + self.config.fhir.request_budget_seconds
         server, refusal = self._server(request, principal, deadline)
         resolved = resolve(service.requirements, request.prefetch, request.context.tokens,
-                           server, self.executor, no_server=refusal, deadline=deadline)
+                           server, self.executor, no_server=refusal, deadline=deadline,
+                           limit=self.config.fhir.max_parallel_fetches_per_request)
         record = self._record(request, resolved.all_resources(), server, deadline)
         subjects, others = self._subjects(request, record)
         unidentified = sum(1 for order in subjects if not order.is_identifiable)
@@ -202,19 +205,17 @@ class CdsEngine:
         wanted = builder.unresolved_medication_references(chart, drafts)
         fetched: dict[str, dict[str, Any]] = {}
         if wanted and server is not None:
-            futures = {ref: self.executor.submit(server.read, ref) for ref in wanted}
-            for reference, future in futures.items():
-                try:
-                    medication = future.result(timeout=max(0.0, deadline - time.monotonic()))
-                except FhirError as exc:
-                    log.warning("medication read failed", extra={"reason": exc.reason})
-                    continue
-                except FutureTimeout:
-                    future.cancel()
+            reads = {ref: functools.partial(server.read, ref) for ref in wanted}
+            limit = self.config.fhir.max_parallel_fetches_per_request
+            for reference, outcome in run_bounded(self.executor, reads, limit, deadline).items():
+                if isinstance(outcome, FhirError):
+                    log.warning("medication read failed", extra={"reason": outcome.reason})
+                elif isinstance(outcome, FutureTimeout):
                     log.warning("medication read failed", extra={"reason": "time budget"})
-                    continue
-                if medication is not None:
-                    fetched[reference] = medication
+                elif isinstance(outcome, Exception):
+                    raise outcome
+                elif outcome is not None:
+                    fetched[reference] = outcome
         return builder.build(chart, drafts, fetched)
 
     def _subjects(

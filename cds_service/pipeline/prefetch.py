@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,6 +21,7 @@ from urllib.parse import quote
 from cds_service import metrics
 from cds_service.errors import DataUnavailable, FhirError, TemplateError, bad_request
 from cds_service.kit.requirements import TOKEN_PATTERN, USER_TOKENS, DataRequirement
+from cds_service.pipeline.fetching import run_bounded
 from cds_service.pipeline.fhir_client import FhirServer, next_link
 
 log = logging.getLogger("legcramp_cds.prefetch")
@@ -112,6 +112,7 @@ def resolve(
     executor: Executor,
     no_server: Unobtainable = NO_SERVER,
     deadline: float | None = None,
+    limit: int | None = None,
 ) -> ResolvedData:
     resolved = ResolvedData()
     jobs: dict[str, Callable[[], list[dict[str, Any]]]] = {}
@@ -149,17 +150,16 @@ def resolve(
                     continue
                 jobs[key] = _more_pages_job(server, value)
 
-    futures = {key: executor.submit(job) for key, job in jobs.items()}
-    for key, future in futures.items():
-        try:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            resolved.resources.setdefault(key, []).extend(future.result(timeout=remaining))
-        except FhirError as exc:
-            missing[key] = Unobtainable(exc.reason, exc.code)
-        except FutureTimeout:
-            future.cancel()
+    for key, outcome in run_bounded(executor, jobs, limit or len(jobs), deadline).items():
+        if isinstance(outcome, FhirError):
+            missing[key] = Unobtainable(outcome.reason, outcome.code)
+        elif isinstance(outcome, FutureTimeout):
             missing[key] = Unobtainable("the request's time budget for FHIR calls ran out",
                                         "budget_spent")
+        elif isinstance(outcome, Exception):
+            raise outcome
+        else:
+            resolved.resources.setdefault(key, []).extend(outcome)
     metrics.count_prefetch(_sources(requirements, resolved, missing))
     if missing:
         metrics.count_prefetch_unavailable({key: m.code for key, m in missing.items()})
