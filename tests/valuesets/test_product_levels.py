@@ -160,3 +160,37 @@ def test_an_order_that_names_no_drug_is_counted_as_unidentified_not_guessed(make
     before = scrape(client)
     client.post(f"/cds-services/{SERVICES['order-sign'].id}", json=named)
     assert moved(before, scrape(client), "legcramp_cds_orders_unidentified_total") == 0
+
+
+def baclofen_order(medication: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": "baclofen-draft", "status": "draft",
+            "intent": "order", "medicationCodeableConcept": medication,
+            "subject": {"reference": "Patient/liver-008"}, "authoredOn": "2026-11-21"}
+
+
+def cirrhosis_order_sign(medication: dict[str, Any]) -> dict[str, Any]:
+    """The cirrhosis, PAD and diabetes chart of the golden patient-view case, now with a
+    baclofen order being signed: L1, P1 and V1 run on order hooks while a cramp drug is
+    ordered."""
+    request = complete(json.loads((GOLDEN / "cirrhosis-pad-diabetes-cramps.patient-view"
+                                   ".request.json").read_text(encoding="utf-8")))
+    request["hook"] = "order-sign"
+    request["context"]["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
+                                         "entry": [{"resource": baclofen_order(medication)}]}
+    return request
+
+
+BACLOFEN_LEVELS = [(kind, entry["code"]) for kind in LEVELS
+                   for entry in codes_of("baclofen", kind)[:1]] + [("ingredient", "1292")]
+
+
+@pytest.mark.parametrize(("level", "code"), BACLOFEN_LEVELS, ids=[k for k, _ in BACLOFEN_LEVELS])
+def test_a_cramp_drug_ordered_by_code_alone_brings_the_condition_guidance(call, level, code):
+    named = cirrhosis_order_sign({"coding": [{"system": RXNORM, "code": "1292",
+                                              "display": "baclofen"}], "text": "baclofen"})
+    expected = topics(call(SERVICES["order-sign"].id, named).get_json())
+    assert {"cirrhosis-cramps-baclofen", "pad-claudication-exercise",
+            "diabetes-spasm-b6"} <= {rule for rule, _ in expected}
+    response = call(SERVICES["order-sign"].id, cirrhosis_order_sign(code_only(code)))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert topics(response.get_json()) == expected
