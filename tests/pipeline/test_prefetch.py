@@ -533,8 +533,10 @@ def test_unreachable_fhir_server_is_412(call, caplog):
     logged = unobtainable(caplog)
     assert sorted(logged) == sorted(set(declared_prefetch(ORDER_SIGN)) - {"patient"})
     for issue in body["issue"]:
-        assert "could not be reached" in logged[issue["expression"][0].split(".")[1]]["reason"]
+        why = logged[issue["expression"][0].split(".")[1]]
+        assert why["code"] in ("unreachable", "circuit_open"), why  # breaker: after 5 faults
         assert "reached" not in issue["diagnostics"]
+    assert any(why["code"] == "unreachable" for why in logged.values())
 
 
 # --- 8. nothing to fetch from -----------------------------------------------------------------
