@@ -170,6 +170,13 @@ def main() -> int:
         default=4,
         help="threads per worker (default 4, as the embedded defaults)",
     )
+    parser.add_argument(
+        "--worker-class",
+        choices=("gevent", "gthread"),
+        default="gevent",
+        help="gunicorn worker class for the service and the floor (default gevent, as the "
+        "embedded defaults)",
+    )
     parser.add_argument("--duration", type=int, default=4, help="seconds per wrk run (default 4)")
     parser.add_argument("--concurrency", default="1,8,32", help="wrk connections (default 1,8,32)")
     parser.add_argument(
@@ -214,6 +221,7 @@ def main() -> int:
             "[server]\n"
             f'host = "127.0.0.1"\nport = {port}\n'
             f"workers = {args.workers}\nthreads = {args.threads}\n"
+            f'worker_class = "{args.worker_class}"\n'
             f"max_body_bytes = {BENCH_MAX_BODY}\n"
             "[auth]\nrequired = false\n"
             f'[store]\nurl = "sqlite:///{work}/bench.sqlite3"\n'
@@ -241,7 +249,7 @@ def main() -> int:
                 "--threads",
                 str(args.threads),
                 "--worker-class",
-                "gthread",
+                args.worker_class,
                 "--timeout",
                 "30",
                 "--chdir",
@@ -276,7 +284,8 @@ def main() -> int:
                 }
         session = requests.Session()
         print(
-            f"legcramp-cds bench: {args.workers} workers x {args.threads} threads, "
+            f"legcramp-cds bench: {args.workers} {args.worker_class} workers"
+            f"{f' x {args.threads} threads' if args.worker_class == 'gthread' else ''}, "
             f"{os.cpu_count()} CPUs, wrk {args.duration} s per run, loopback; work dir {work}"
         )
         for (hook, scenario), path in bodies.items():
@@ -414,7 +423,8 @@ def main() -> int:
             )
         )
     print()
-    print("Floor: bare Flask, gunicorn gthread, same workers/threads, parses the body, no cards")
+    print("Floor: bare Flask, gunicorn, same worker class/workers/threads, parses the body, "
+          "no cards")
     for (scenario, c), f in floor_runs.items():
         print(
             f"  order-sign body {scenario:5} c={c:<3} {f['rps']:8.1f} req/s  p50 {f['p50_ms']:.2f}"
@@ -562,6 +572,7 @@ def main() -> int:
                 "settings": {
                     "workers": args.workers,
                     "threads": args.threads,
+                    "worker_class": args.worker_class,
                     "duration_s": args.duration,
                     "concurrency": concurrency,
                     "fhir_delay_s": FHIR_DELAY,

@@ -1,7 +1,7 @@
 """The floor: a bare Flask app that only parses the JSON body and answers no cards.
 
-Served by bench/run with gunicorn gthread, the same workers and threads as the service, so the
-difference to the service is the service's own work.
+Served by bench/run with gunicorn, the same worker class, workers and threads as the service,
+so the difference to the service is the service's own work.
 """
 
 from flask import Flask, jsonify, request

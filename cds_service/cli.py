@@ -65,12 +65,13 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     except click.ClickException:
         _discard_metrics_dir(metrics_dir)
         raise
+    if config.server.worker_class == "gevent":
+        _patch_for_gevent()  # once the configuration is accepted, before gunicorn is imported
 
     from gunicorn.app.base import BaseApplication
 
     from cds_service.logs import configure_logging
     from cds_service.metrics import mark_process_dead
-    from cds_service.web.app import create_app
 
     bind = f"{host or config.server.host}:{port or config.server.port}"
 
@@ -79,8 +80,10 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
             settings = {
                 "bind": bind,
                 "workers": config.server.workers,
+                "worker_class": config.server.worker_class,
                 "threads": config.server.threads,
-                "worker_class": "gthread",
+                "worker_connections": config.server.worker_connections,
+                **({"pre_request": _take_turns} if config.server.worker_class == "gevent" else {}),
                 "timeout": 30,
                 "graceful_timeout": 10,
                 "accesslog": None,
@@ -94,6 +97,8 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
+            from cds_service.web.app import create_app  # in the worker, after any patching
+
             configure_logging()
             app = create_app(config)
             tune_garbage_collector(config.server.gc_threshold)
@@ -108,9 +113,33 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     configure_logging()
     log.info(
         "starting", extra={"bind": bind, "config": config.source, "workers": config.server.workers,
+                           "worker_class": config.server.worker_class,
                            "metrics_dir": str(metrics_dir.path) if metrics_dir else None}
     )
     Server().run()
+
+
+def _patch_for_gevent() -> None:
+    """Make the standard library cooperative before anything else is imported, in the master
+    as well as the workers it forks: gunicorn's gevent worker patches only at fork, after the
+    master has imported `ssl` (through prometheus_client), and a late `ssl` patch is what
+    gevent warns can end in RecursionError on the first https FHIR call. psycopg 3 (>= 3.1.14)
+    notices the patching and waits cooperatively on its own."""
+    from gevent import monkey
+
+    monkey.patch_all()
+
+
+def _take_turns(worker: Any, request: Any) -> None:
+    """gunicorn's pre_request hook under gevent: let every other connection with a request
+    waiting go first. A greenlet yields only when a socket would block, and a keep-alive client
+    whose next request is already in the socket would otherwise be served again and again
+    while the others wait. Measured on order-sign at 8 keep-alive connections, 2 workers:
+    p99 943 ms without this, 85-109 ms with it, at the same throughput (`gevent.idle()`
+    instead: p99 45 ms but half the throughput)."""
+    import gevent
+
+    gevent.sleep(0)
 
 
 def close_worker_engine(server: Any, worker: Any) -> None:

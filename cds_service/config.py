@@ -19,6 +19,7 @@ from typing import Any
 from cds_service.errors import ConfigError
 
 CONFIG_ENV_VAR = "LEGCRAMP_CDS_CONFIG"
+WORKER_CLASSES = ("gevent", "gthread")
 
 
 def _key(default: Any, doc: str) -> Any:
@@ -32,7 +33,15 @@ class ServerConfig:
     host: str = _key("127.0.0.1", "Where `serve` listens")
     port: int = _key(8080, "Where `serve` listens")
     workers: int = _key(2, "gunicorn worker processes")
-    threads: int = _key(4, "Threads per worker (FHIR calls block)")
+    worker_class: str = _key(
+        "gevent", "`gevent`: each connection is a cooperative greenlet, so slow clients and slow "
+        "FHIR servers hold no thread and `/health` never waits behind hook work (measured: "
+        "`bench/slow_clients.py`). `gthread`: a pool of `threads` OS threads per worker, which "
+        "slow clients can fill; only behind a buffering proxy")
+    threads: int = _key(4, "Threads per worker with `worker_class = \"gthread\"`")
+    worker_connections: int = _key(
+        1000, "Connections one worker holds at once with `worker_class = \"gevent\"`; more "
+        "wait in the listen backlog")
     gc_threshold: int = _key(50000, "Objects allocated between young-generation garbage "
                              "collections in each worker (Python's default is 700)")
     max_body_bytes: int = _key(5 * 1024 * 1024, "Larger request bodies get 413")
@@ -316,6 +325,9 @@ def config_from_document(document: Mapping[str, Any], source: str = "document") 
         **sections,
     )
     config.evaluation.as_of_instant()  # fail at start-up, not on the first request
+    if config.server.worker_class not in WORKER_CLASSES:
+        raise ConfigError(f"server.worker_class must be one of {', '.join(WORKER_CLASSES)}: "
+                          f"{config.server.worker_class!r}")
     return config
 
 

@@ -105,3 +105,20 @@ def test_logs_hold_no_token_or_patient_data(make_app):
         "Hartley-secret",
     ):
         assert secret not in text
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_the_two_worker_classes_are_accepted(worker_class):
+    config = load_config(None, overrides={"server": {"worker_class": worker_class}})
+    assert config.server.worker_class == worker_class
+
+
+@pytest.mark.parametrize("worker_class", ["sync", "eventlet", "GEVENT", ""])
+def test_another_worker_class_is_refused_naming_the_key(worker_class):
+    with pytest.raises(ConfigError, match=r"server\.worker_class"):
+        load_config(None, overrides={"server": {"worker_class": worker_class}})
+
+
+def test_the_default_worker_class_holds_no_thread_per_connection():
+    """The embedded default is the one measured to survive slow clients (README, Security)."""
+    assert load_config(None).server.worker_class == "gevent"
