@@ -78,12 +78,16 @@ class FhirConfig:
     connect_timeout_seconds: float = _key(3.05, "Per FHIR call: to connect")
     read_timeout_seconds: float = _key(8.0, "Per FHIR call: between bytes of the answer")
     max_pages: int = _key(20, "Pages followed per search; more makes the key unobtainable (412)")
-    max_parallel_fetches: int = _key(8, "Threads fetching missing keys and medications, per "
-                                     "worker")
+    max_parallel_fetches: int = _key(32, "FHIR calls (missing keys, pages, Medications) in "
+                                     "flight at once per worker (greenlets under gevent, "
+                                     "threads under gthread)")
     max_parallel_fetches_per_request: int = _key(
         4, "Of those, how many one hook request may use at once (a request with many keys or "
         "Medications cannot take them all)")
-    pool_connections_per_server: int = _key(8, "Pooled connections kept per FHIR server")
+    max_parallel_fetches_per_server: int = _key(
+        16, "Of those, how many all requests to one FHIR server may hold together: a server "
+        "trickling its answers fills its own share, never the calls to other servers")
+    pool_connections_per_server: int = _key(16, "Pooled connections kept per FHIR server")
     max_response_bytes: int = _key(20 * 1024 * 1024, "Larger FHIR answers are refused")
     request_budget_seconds: float = _key(
         10.0, "Time all FHIR calls of one hook request may take together")

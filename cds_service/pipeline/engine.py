@@ -207,7 +207,8 @@ class CdsEngine:
         if wanted and server is not None:
             reads = {ref: functools.partial(server.read, ref) for ref in wanted}
             limit = self.config.fhir.max_parallel_fetches_per_request
-            for reference, outcome in run_bounded(self.executor, reads, limit, deadline).items():
+            outcomes = run_bounded(self.executor, reads, limit, deadline, server.slots)
+            for reference, outcome in outcomes.items():
                 if isinstance(outcome, FhirError):
                     log.warning("medication read failed", extra={"reason": outcome.reason})
                 elif isinstance(outcome, FutureTimeout):

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from cds_service import metrics
@@ -27,6 +28,7 @@ from cds_service.config import FhirConfig
 from cds_service.errors import FhirError
 
 FHIR_JSON = "application/fhir+json"
+READ_SIZE = 256 * 1024  # most one receive hands over; the deadline is checked between them
 T = TypeVar("T")
 # urllib3 logs each request line, with the patient id of a FHIR search, at DEBUG.
 logging.getLogger("urllib3").setLevel(logging.INFO)
@@ -163,7 +165,19 @@ class FhirSessionPool:
         self._config = config
         self._sessions: dict[str, requests.Session] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
+
+    def slots_for(self, base_url: str) -> threading.BoundedSemaphore:
+        """The fetch slots all requests to this server share in this worker
+        (`fhir.max_parallel_fetches_per_server`): a slow server waits in its own share."""
+        key = base_url.rstrip("/")
+        with self._lock:
+            slots = self._slots.get(key)
+            if slots is None:
+                slots = self._slots[key] = threading.BoundedSemaphore(
+                    self._config.max_parallel_fetches_per_server)
+            return slots
 
     def breaker_for(self, base_url: str) -> CircuitBreaker:
         key = base_url.rstrip("/")
@@ -198,7 +212,7 @@ class FhirSessionPool:
         """A server for one hook request; `deadline` (time.monotonic) bounds all its calls."""
         return FhirServer(
             base_url.rstrip("/"), self.session_for(base_url), access_token, self._config, deadline,
-            breaker=self.breaker_for(base_url),
+            breaker=self.breaker_for(base_url), slots=self.slots_for(base_url),
         )
 
     def close(self) -> None:
@@ -220,6 +234,7 @@ class FhirServer:
     # What this request has read so far, across every key, page and Medication: a budget per
     # request, not per response (70 pages of 9 MB each must not take a worker to gigabytes).
     breaker: CircuitBreaker | None = field(default=None, compare=False, repr=False)
+    slots: threading.BoundedSemaphore | None = field(default=None, compare=False, repr=False)
     bytes_read: int = field(default=0, compare=False)
     resources_read: int = field(default=0, compare=False)
     _budget_lock: threading.Lock = field(default_factory=threading.Lock, compare=False,
@@ -315,16 +330,27 @@ class FhirServer:
         return min(connect, remaining), min(read, remaining)
 
     def _read_limited(self, response: requests.Response) -> bytes:
-        """The body, as it arrives (chunk_size=None: whatever each receive brings), stopped at
-        the size limit, the request's budgets, and the request's deadline: a timeout in
-        `requests` bounds each read, not the response, so a server trickling a byte a second
-        would otherwise hold this thread (and a fetch slot) for as long as it likes."""
+        """The body, one receive at a time (`read1`: whatever one read of the socket brings),
+        stopped at the size limit, the request's budgets, and the request's deadline. A timeout
+        in `requests` bounds each receive, not the response, and a plain read of a body with a
+        Content-Length waits for all of it: a server trickling a byte a second would hold this
+        fetch slot for days. Each receive waits at most the read timeout, itself cut to what
+        was left of the deadline when the call began."""
         limit = self.config.max_response_bytes
         chunks, size = [], 0
-        for chunk in response.iter_content(chunk_size=None):
+        raw = response.raw
+        while True:
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise FhirError("the request's time budget for FHIR calls is spent (the "
                                 "answer was still arriving)", code="budget_spent")
+            try:
+                chunk = raw.read1(READ_SIZE, decode_content=True)
+            except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+                raise requests.Timeout(str(exc)) from exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise requests.ConnectionError(str(exc)) from exc
+            if not chunk:
+                break
             size += len(chunk)
             if size > limit:
                 raise FhirError(f"FHIR response larger than {limit} bytes", code="too_large")

@@ -150,7 +150,9 @@ def resolve(
                     continue
                 jobs[key] = _more_pages_job(server, value)
 
-    for key, outcome in run_bounded(executor, jobs, limit or len(jobs), deadline).items():
+    gate = server.slots if server is not None else None
+    for key, outcome in run_bounded(executor, jobs, limit or len(jobs), deadline,
+                                    gate).items():
         if isinstance(outcome, FhirError):
             missing[key] = Unobtainable(outcome.reason, outcome.code)
         elif isinstance(outcome, FutureTimeout):

@@ -19,7 +19,7 @@ from werkzeug import Request, Response
 
 from cds_service.config import FhirConfig, load_config
 from cds_service.pipeline.fhir_client import FhirError, FhirServer, FhirSessionPool
-from tests.support.fhir_server import HeldHandler
+from tests.support.fhir_server import HeldHandler, TricklingServer
 from tests.support.live_server import free_port
 
 TOKEN = "secret-token-Zq81"
@@ -496,6 +496,21 @@ def test_a_server_trickling_its_answer_is_cut_at_the_requests_deadline(make_pool
             server.search("Condition")
     finally:
         release.set()
+    assert caught.value.code == "budget_spent"
+    assert "still arriving" in caught.value.reason
+
+
+def test_a_declared_length_body_trickling_in_is_cut_at_the_requests_deadline(make_pool):
+    """With a Content-Length, a plain read waits for the whole body (here it would wait until
+    the server gives up after 5 s and then fail as unreachable); the reader looks at the
+    deadline after every receive instead."""
+    trickling = TricklingServer(every_s=0.05, give_up_s=5.0)
+    try:
+        server = make_pool().connect(trickling.base, None, time.monotonic() + 0.5)
+        with pytest.raises(FhirError) as caught:
+            server.search("Condition")
+    finally:
+        trickling.close()
     assert caught.value.code == "budget_spent"
     assert "still arriving" in caught.value.reason
 

@@ -576,6 +576,8 @@ def test_prefetch_missing_only_conditions_without_fhir_server_names_only_conditi
 class BarrierServer:
     """A fake FhirServer whose calls each wait for another call to arrive."""
 
+    slots = None  # no per-server gate
+
     def __init__(self, parties: int = 2):
         self.barrier = threading.Barrier(parties, timeout=5)
         self.calls: list[tuple[str, str]] = []
@@ -619,6 +621,8 @@ def unobtainable(caplog: Any) -> dict[str, dict[str, str]]:
 
 def test_one_failed_fetch_names_its_key_and_not_the_others():
     class HalfBroken:
+        slots = None
+
         def read(self, relative: str) -> dict[str, Any] | None:
             return {"resourceType": "Patient", "id": "p1"}
 
@@ -638,6 +642,8 @@ def test_user_id_template_is_fetched_as_a_read():
     practitioner = {"resourceType": "Practitioner", "id": "abc"}
 
     class Server:
+        slots = None
+
         def read(self, relative: str) -> dict[str, Any] | None:
             calls.append(("read", relative))
             return practitioner

@@ -147,3 +147,46 @@ class HeldHandler:
         deadline = time.monotonic() + 5
         while len(self.server.log) < self.entered and time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+class TricklingServer:
+    """A loopback listener that answers each connection with 200 headers declaring a
+    `Content-Length` body, then sends it a byte every `every_s` seconds, and gives up (closing
+    the connection, the body unfinished) after `give_up_s`. Unlike a chunked stream, nothing
+    short of a per-receive reader sees any progress before the whole body has arrived."""
+
+    def __init__(self, every_s: float = 0.1, give_up_s: float = 5.0) -> None:
+        import socket
+
+        self.every_s, self.give_up_s = every_s, give_up_s
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = int(self.sock.getsockname()[1])
+        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        self.stopped = threading.Event()
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: Any) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\n"
+                             b"Content-Length: 100000\r\n\r\n{")
+                ends = time.monotonic() + self.give_up_s
+                while time.monotonic() < ends and not self.stopped.wait(self.every_s):
+                    conn.sendall(b" ")
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.sock.close()

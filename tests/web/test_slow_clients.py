@@ -125,7 +125,7 @@ def test_health_does_not_wait_behind_hook_calls_blocked_on_a_silent_fhir_server(
     request = json.loads(REQUEST.read_text(encoding="utf-8"))
     request.pop("prefetch", None)
     calls = 12  # the old server had 2 x 4 threads
-    fetch_slots = 8  # fhir.max_parallel_fetches: reads beyond it queue inside the worker
+    fetch_slots = 16  # fhir.max_parallel_fetches_per_server: reads beyond it wait in the worker
     with SilentFhirServer() as fhir, ThreadPoolExecutor(max_workers=calls) as pool:
         request["fhirServer"] = f"http://127.0.0.1:{fhir.port}/fhir"
         pending = [pool.submit(requests.post, f"{served.base}{SERVICE}", json=request,
