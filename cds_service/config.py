@@ -87,6 +87,11 @@ class FhirConfig:
     max_parallel_fetches_per_server: int = _key(
         16, "Of those, how many all requests to one FHIR server may hold together: a server "
         "trickling its answers fills its own share, never the calls to other servers")
+    max_medication_references: int = _key(
+        200, "Distinct Medications the orders of one request may name by reference for the "
+        "service to read; more: 412, nothing read")
+    medication_batch_size: int = _key(
+        50, "Medications asked for in one `Medication?_id=a,b,c` search (1: read one by one)")
     pool_connections_per_server: int = _key(16, "Pooled connections kept per FHIR server")
     max_response_bytes: int = _key(20 * 1024 * 1024, "Larger FHIR answers are refused")
     request_budget_seconds: float = _key(

@@ -155,6 +155,16 @@ class DataUnavailable(RequestError):
         ])
 
 
+class MedicationsUnavailable(DataUnavailable):
+    """The medications orders name by `medicationReference` could not all be read: without
+    them the rules cannot tell what is being ordered, so the answer says so (412) rather than
+    answer without the cards."""
+
+    def __init__(self, diagnostics: str, references: Sequence[str] = ()):
+        self.missing = {reference: diagnostics for reference in references}
+        RequestError.__init__(self, [Issue(diagnostics, code="incomplete")])
+
+
 class Unavailable(RequestError):
     """The service cannot answer now (its store is down, or it is busy); `retry_after` is
     set when a retry after that many seconds will likely succeed."""

@@ -7,7 +7,6 @@ returns one, so the CLI's `evaluate` and the web service run exactly the same co
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 import traceback
@@ -30,7 +29,6 @@ from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.logs import bind_hook_instance
 from cds_service.pipeline import contracts
 from cds_service.pipeline.card_policy import CardPolicy
-from cds_service.pipeline.fetching import run_bounded
 from cds_service.pipeline.fhir_client import (
     FhirServer,
     FhirSessionPool,
@@ -38,6 +36,7 @@ from cds_service.pipeline.fhir_client import (
     server_allowed,
     transport_allowed,
 )
+from cds_service.pipeline.medication_reads import read_medications
 from cds_service.pipeline.prefetch import NO_SERVER, Unobtainable, resolve
 from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.pipeline.request import (
@@ -204,10 +203,12 @@ class CdsEngine:
                                 self.product_names)
         wanted = builder.unresolved_medication_references(chart, drafts)
         fetched: dict[str, dict[str, Any]] = {}
+        fhir = self.config.fhir
         if wanted and server is not None:
-            reads = {ref: functools.partial(server.read, ref) for ref in wanted}
-            limit = self.config.fhir.max_parallel_fetches_per_request
-            outcomes = run_bounded(self.executor, reads, limit, deadline, server.slots)
+            outcomes = read_medications(
+                server, wanted, self.executor, limit=fhir.max_parallel_fetches_per_request,
+                deadline=deadline, cap=fhir.max_medication_references,
+                batch_size=fhir.medication_batch_size)
             for reference, outcome in outcomes.items():
                 if isinstance(outcome, FhirError):
                     log.warning("medication read failed", extra={"reason": outcome.reason})
