@@ -83,10 +83,13 @@ class CardPolicy:
         self.repeat_quiet_days = repeat_quiet_days
 
     def with_uuids(self, service_id: str, hook_instance: str, patient_id: str,
-                   cards: Sequence[Card]) -> list[Card]:
-        """Per-call uuids (stable for the same hookInstance); guidance that repeats quietly
-        gets a uuid stable per patient and finding (keyed, so it names no one)."""
-        seed = f"{service_id}|{hook_instance}"
+                   cards: Sequence[Card], caller: str = "") -> list[Card]:
+        """Per-call uuids (stable for the same hookInstance from the same caller); guidance
+        that repeats quietly gets a uuid stable per patient and finding (keyed, so it names no
+        one). `caller` (issuer and tenant; empty when anonymous) keeps two callers' cards
+        apart, so feedback can be tied to the caller that was shown the card."""
+        seed = f"{service_id}|{caller}|{hook_instance}" if caller else \
+            f"{service_id}|{hook_instance}"
         out = []
         for card in cards:
             finding_seed = None

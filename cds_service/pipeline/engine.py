@@ -133,10 +133,13 @@ class CdsEngine:
         metrics.count_unidentified_orders(service.id, unidentified)
         cards = self._run_rules(service, subjects, others, record)
         policy = self.card_policy
+        caller = "" if principal.anonymous else f"{principal.iss}|{principal.tenant or ''}"
+        patient = f"{caller}|{request.context.patient_id}" if caller else \
+            request.context.patient_id  # ids are each EHR's own: the same id, another patient
         cards = policy.quiet_repeats(service.hook, policy.with_uuids(
-            service.id, request.hook_instance, request.context.patient_id, cards))
+            service.id, request.hook_instance, patient, cards, caller))
         response = CdsResponse(policy.arranged(cards))
-        self._record_cards(service, request, response)
+        self._record_cards(service, request, response, principal)
         metrics.count_cards(service.id, ((c.topic_code, c.indicator) for c in response.cards))
         log.info(
             "service call answered",
@@ -154,7 +157,8 @@ class CdsEngine:
         return response.to_json()
 
     def _record_cards(
-        self, service: ServiceDeclaration, request: HookRequest, response: CdsResponse
+        self, service: ServiceDeclaration, request: HookRequest, response: CdsResponse,
+        principal: Principal,
     ) -> None:
         """Keep what was shown (no patient data) for the feedback report. A database problem
         is logged and never costs the prescriber the cards."""
@@ -165,7 +169,8 @@ class CdsEngine:
             patient_id=request.context.patient_id,
             cards=[CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
                    for c in response.cards],
-            shown_at=datetime.now(UTC),
+            shown_at=datetime.now(UTC), issuer=principal.iss or "",
+            tenant=principal.tenant or "",
         )
 
     def _server(
@@ -267,7 +272,8 @@ class CdsEngine:
         return cards
 
     # Feedback ------------------------------------------------------------------------------
-    def feedback(self, service_id: str, payload: Any) -> dict[str, Any]:
+    def feedback(self, service_id: str, payload: Any,
+                 principal: Principal = ANONYMOUS) -> dict[str, Any]:
         self.service(service_id)
         payload = _legacy_feedback(payload)
         found = contracts.violations("feedback.schema.json", payload)
@@ -286,8 +292,9 @@ class CdsEngine:
         # The cards this feedback is about may still be on their way to the store.
         self.card_log.flush(timeout=2.0)
         try:
-            result = self.store.get().record_feedback(service_id, payload["feedback"],
-                                                      datetime.now(UTC))
+            result = self.store.get().record_feedback(
+                service_id, payload["feedback"], datetime.now(UTC),
+                issuer=principal.iss or "", tenant=principal.tenant or "")
         except StoreError as exc:
             log.error("feedback not stored", extra={"error": str(exc), "service": service_id})
             raise Unavailable([Issue("the feedback store is unavailable; nothing was stored",

@@ -70,7 +70,8 @@ class CardLog:
 
     # Requests -------------------------------------------------------------------------------
     def add(self, *, service_id: str, hook: str, hook_instance: str, patient_id: str,
-            cards: Iterable[CardRecord], shown_at: datetime) -> None:
+            cards: Iterable[CardRecord], shown_at: datetime, issuer: str = "",
+            tenant: str = "") -> None:
         """Keep one answer's cards. Never raises: a card not kept costs the report a row, never
         the prescriber the answer."""
         records = tuple(cards)
@@ -79,7 +80,7 @@ class CardLog:
         try:
             store = self._store.get()
             batch = ShownCards(service_id, hook, hook_instance, store.patient_hash(patient_id),
-                               records, shown_at)
+                               records, shown_at, issuer, tenant)
             if not self._background:
                 store.record_shown([batch])
                 return

@@ -153,6 +153,8 @@ class ShownCards:
     patient_hash: str | None
     cards: tuple[CardRecord, ...]
     shown_at: datetime
+    issuer: str = ""  # who it was shown to ("" when anonymous): feedback must come from them
+    tenant: str = ""
 
 
 @dataclass(frozen=True)
@@ -298,9 +300,11 @@ class Store:
         return len(connection.execute(statement).all())
 
     def record_cards(self, *, service_id: str, hook: str, hook_instance: str, patient_id: str,
-                     cards: Iterable[CardRecord], shown_at: datetime) -> None:
+                     cards: Iterable[CardRecord], shown_at: datetime, issuer: str = "",
+                     tenant: str = "") -> None:
         self.record_shown([ShownCards(service_id, hook, hook_instance,
-                                      self.patient_hash(patient_id), tuple(cards), shown_at)])
+                                      self.patient_hash(patient_id), tuple(cards), shown_at,
+                                      issuer, tenant)])
 
     def record_shown(self, batches: Iterable[ShownCards]) -> None:
         """Keep the cards of several answers in one transaction (one commit, one fsync)."""
@@ -310,7 +314,8 @@ class Store:
                 row = {"card_uuid": card.card_uuid, "rule_id": card.rule_id,
                        "service_id": batch.service_id, "hook": batch.hook,
                        "indicator": card.indicator, "hook_instance": batch.hook_instance[:200],
-                       "shown_at": batch.shown_at, "patient_hash": batch.patient_hash}
+                       "shown_at": batch.shown_at, "patient_hash": batch.patient_hash,
+                       "issuer": batch.issuer[:500], "tenant": batch.tenant[:200]}
                 earlier = rows.get(card.card_uuid)
                 # One statement may not update a row twice: the same finding's card shown
                 # twice in one batch is kept once, as last shown.
@@ -335,30 +340,36 @@ class Store:
             raise StoreError(type(exc).__name__) from exc
 
     def record_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]],
-                        received_at: datetime) -> FeedbackResult:
-        """Store a feedback batch all or nothing; the same item twice is one row."""
+                        received_at: datetime, issuer: str = "",
+                        tenant: str = "") -> FeedbackResult:
+        """Store a feedback batch all or nothing; the same item twice is one row. Only items
+        about cards this service showed to this same caller (issuer and tenant) are kept: a
+        card never shown, or shown to another caller, is counted as unknown and not stored,
+        so nobody can write another tenant's override rate or fill the report with made-up
+        uuids."""
         rows = [_feedback_row(service_id, item, received_at) for item in items]
         unique = {row["item_key"]: row for row in rows}
         try:
             with self._transaction() as connection:
                 uuids = {row["card_uuid"] for row in unique.values()}
-                # Known: a card this service showed (another service's card is not this
-                # service's to judge).
                 known = {
                     r[0] for r in connection.execute(
                         select(card_shown.c.card_uuid).where(
                             card_shown.c.card_uuid.in_(uuids),
-                            card_shown.c.service_id == service_id))
+                            card_shown.c.service_id == service_id,
+                            card_shown.c.issuer == issuer[:500],
+                            card_shown.c.tenant == tenant[:200]))
                 }
-                for row in unique.values():
-                    row["known_card"] = row["card_uuid"] in known
-                stored = self._insert_ignoring_duplicates(connection, feedback,
-                                                          list(unique.values()))
+                kept = [dict(row, known_card=True) for row in unique.values()
+                        if row["card_uuid"] in known]
+                stored = self._insert_ignoring_duplicates(connection, feedback, kept) \
+                    if kept else 0
         except SQLAlchemyError as exc:
             raise StoreError(type(exc).__name__) from exc
-        unknown = sum(1 for row in unique.values() if not row["known_card"])
+        unknown = sum(1 for row in unique.values() if row["card_uuid"] not in known)
         return FeedbackResult(received=len(rows), stored=stored,
-                              duplicates=len(rows) - stored, unknown_cards=unknown)
+                              duplicates=len(kept) - stored + len(rows) - len(unique),
+                              unknown_cards=unknown)
 
     def cards_since(self, since: datetime | None) -> list[dict[str, Any]]:
         query = select(card_shown)

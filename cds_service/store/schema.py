@@ -64,6 +64,10 @@ card_shown = Table(
     Column("hook_instance", String(200), nullable=False),
     Column("shown_at", Instant(), nullable=False, index=True),
     Column("patient_hash", String(64), nullable=True),
+    # Who it was shown to: feedback is taken only from the same issuer and tenant ("" for
+    # anonymous calls and tokens without a tenant).
+    Column("issuer", String(500), nullable=False, server_default=""),
+    Column("tenant", String(200), nullable=False, server_default=""),
 )
 
 feedback = Table(

@@ -136,7 +136,7 @@ def service_call(service_id: str) -> Response:
 def feedback(service_id: str) -> Response:
     engine = _engine()
     engine.service(service_id)
-    return json_response(engine.feedback(service_id, _read_json_body()))
+    return json_response(engine.feedback(service_id, _read_json_body(), _principal()))
 
 
 @api.get("/health")

@@ -1,11 +1,13 @@
 """Feedback through the HTTP endpoint into the store, on both back ends: validated item by item,
-idempotent, all or nothing per batch, unknown cards kept and marked, 503 when the database fails."""
+idempotent, all or nothing per batch, taken only for cards this service showed to the same
+caller (others counted as unknown and not stored), 503 when the database fails."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from cds_service.store.database import Store
+from cds_service.store.database import CardRecord, Store
 from tests.conftest import assert_operation_outcome, load_request
 
 SERVICE = "legcramp-order-select"
 FEEDBACK = f"/cds-services/{SERVICE}/feedback"
-UNKNOWN = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"  # never shown by this service
-UNKNOWN_2 = "0b8a4f3c-2d1e-4c5b-9a6f-7e8d9c0b1a2f"
+SHOWN = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"  # shown by this service to anonymous callers
+SHOWN_2 = "0b8a4f3c-2d1e-4c5b-9a6f-7e8d9c0b1a2f"
+NEVER_SHOWN = "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 SUGGESTION = "97155928-53e6-52af-b7d5-79fbfabbb3d5"
 REASON_SYSTEM = "https://legcramp-cds.example.org/fhir/CodeSystem/override-reason"
 
@@ -49,20 +52,24 @@ class Env:
 @pytest.fixture
 def env(make_app, store_config) -> Iterator[Env]:
     store = Store(store_config.store.url)  # migrated before the app opens it
+    store.record_cards(service_id=SERVICE, hook="order-select", hook_instance="h",
+                       patient_id="p", cards=[CardRecord(SHOWN, "quinine-leg-cramp", "critical"),
+                                              CardRecord(SHOWN_2, "quinine-leg-cramp", "info")],
+                       shown_at=datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
     try:
         yield Env(make_app(store_config).test_client(), store, store_config.store.url)
     finally:
         store.close()
 
 
-def overridden(card: str = UNKNOWN, at: str = "2026-11-21T10:06:00Z", **reason: Any) -> dict:
+def overridden(card: str = SHOWN, at: str = "2026-11-21T10:06:00Z", **reason: Any) -> dict:
     item: dict[str, Any] = {"card": card, "outcome": "overridden", "outcomeTimestamp": at}
     if reason:
         item["overrideReason"] = reason
     return item
 
 
-def accepted(card: str = UNKNOWN, at: str = "2026-11-21T10:05:31Z",
+def accepted(card: str = SHOWN, at: str = "2026-11-21T10:05:31Z",
              suggestions: tuple[str, ...] = (SUGGESTION,)) -> dict:
     return {"card": card, "outcome": "accepted", "outcomeTimestamp": at,
             "acceptedSuggestions": [{"id": s} for s in suggestions]}
@@ -74,18 +81,18 @@ def accepted(card: str = UNKNOWN, at: str = "2026-11-21T10:05:31Z",
 @pytest.mark.parametrize(
     "bad",
     [
-        {"card": UNKNOWN, "outcome": "ignored", "outcomeTimestamp": "2026-11-21T10:05:31Z"},
-        {"card": UNKNOWN, "outcome": "overridden", "outcomeTimestamp": "yesterday"},
-        {"card": UNKNOWN, "outcome": "overridden", "outcomeTimestamp": "2026-02-30T10:00:00Z"},
+        {"card": SHOWN, "outcome": "ignored", "outcomeTimestamp": "2026-11-21T10:05:31Z"},
+        {"card": SHOWN, "outcome": "overridden", "outcomeTimestamp": "yesterday"},
+        {"card": SHOWN, "outcome": "overridden", "outcomeTimestamp": "2026-02-30T10:00:00Z"},
         {"card": "not-a-uuid", "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:05Z"},
-        {"card": UNKNOWN, "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:05:31Z"},
+        {"card": SHOWN, "outcome": "accepted", "outcomeTimestamp": "2026-11-21T10:05:31Z"},
         {"outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:05:31Z"},
     ],
     ids=["outcome", "timestamp-text", "timestamp-no-such-day", "card-not-uuid",
          "accepted-without-suggestions", "no-card"],
 )
 def test_a_batch_with_one_invalid_item_stores_nothing(env, bad):
-    response = env.post(overridden(), accepted(UNKNOWN_2), bad)
+    response = env.post(overridden(), accepted(SHOWN_2), bad)
     outcome = assert_operation_outcome(response, 400)
     expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
     assert any(e.startswith("$.feedback[2]") for e in expressions), outcome
@@ -111,20 +118,20 @@ def test_feedback_for_an_unknown_service_is_404_and_stores_nothing(env):
 def test_the_same_item_twice_in_one_batch_is_one_row(env):
     response = env.post(overridden(), overridden())
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.get_json() == {"received": 2, "stored": 1, "duplicates": 1, "unknownCards": 1}
+    assert response.get_json() == {"received": 2, "stored": 1, "duplicates": 1, "unknownCards": 0}
     assert len(env.rows()) == 1
 
 
 def test_the_same_item_in_two_batches_is_one_row(env):
     first = env.post(overridden(), accepted())
-    assert first.get_json() == {"received": 2, "stored": 2, "duplicates": 0, "unknownCards": 2}
+    assert first.get_json() == {"received": 2, "stored": 2, "duplicates": 0, "unknownCards": 0}
     # Sent again (a retry), with its keys in another order, beside a new item.
     again = dict(reversed(list(overridden().items())))
     second = env.post(again, overridden(at="2026-11-21T10:07:00Z"))
     assert second.status_code == 200
-    assert second.get_json() == {"received": 2, "stored": 1, "duplicates": 1, "unknownCards": 2}
+    assert second.get_json() == {"received": 2, "stored": 1, "duplicates": 1, "unknownCards": 0}
     third = env.post(overridden(), accepted())
-    assert third.get_json() == {"received": 2, "stored": 0, "duplicates": 2, "unknownCards": 2}
+    assert third.get_json() == {"received": 2, "stored": 0, "duplicates": 2, "unknownCards": 0}
     assert len(env.rows()) == 3
     assert len({row["item_key"] for row in env.rows()}) == 3
 
@@ -133,34 +140,32 @@ def test_items_that_differ_in_anything_are_different_rows(env):
     response = env.post(
         overridden(),
         overridden(at="2026-11-21T10:06:01Z"),
-        overridden(UNKNOWN_2),
+        overridden(SHOWN_2),
         accepted(),
         overridden(userComment="no longer needed"),
     )
     assert response.get_json()["stored"] == 5
-    # The same item for another service is another item.
+    # The same item sent to another service is about a card that service never showed.
     other = env.client.post("/cds-services/legcramp-order-sign/feedback",
                             json={"feedback": [overridden()]})
-    assert other.get_json()["stored"] == 1
-    assert sorted(r["service_id"] for r in env.rows()) == [
-        "legcramp-order-select"] * 5 + ["legcramp-order-sign"]
+    assert other.get_json() == {"received": 1, "stored": 0, "duplicates": 0, "unknownCards": 1}
+    assert [r["service_id"] for r in env.rows()] == ["legcramp-order-select"] * 5
 
 
 # --- what is kept -------------------------------------------------------------------------------
 
 
-def test_unknown_card_uuids_are_accepted_and_marked(env):
+def test_feedback_on_a_card_never_shown_is_counted_and_not_stored(env):
     shown = env.shown_cards()[0]["uuid"]
-    response = env.post(overridden(shown), overridden(UNKNOWN), accepted(shown.upper()))
+    response = env.post(overridden(shown), overridden(NEVER_SHOWN), accepted(shown.upper()))
     assert response.status_code == 200
-    assert response.get_json() == {"received": 3, "stored": 3, "duplicates": 0, "unknownCards": 1}
-    known = {(r["card_uuid"], r["outcome"]): r["known_card"] for r in env.rows()}
-    assert known == {
+    assert response.get_json() == {"received": 3, "stored": 2, "duplicates": 0, "unknownCards": 1}
+    kept = {(r["card_uuid"], r["outcome"]): r["known_card"] for r in env.rows()}
+    assert kept == {
         (shown, "overridden"): True,
-        (UNKNOWN, "overridden"): False,
         (shown, "accepted"): True,  # uuids compare case-insensitively
     }
-    assert all(isinstance(value, bool) for value in known.values())
+    assert all(isinstance(value, bool) for value in kept.values())
 
 
 def test_accepted_suggestions_and_override_reason_are_kept(env):
@@ -233,8 +238,8 @@ def test_a_database_failure_mid_batch_stores_nothing_and_answers_503(env):
     kept = env.post(overridden(at="2026-11-21T09:00:00Z"))
     assert kept.get_json()["stored"] == 1
     before = env.rows()
-    _fail_inserts_for(env.store, UNKNOWN_2)
-    batch = [overridden(at="2026-11-21T10:00:00Z"), accepted(), overridden(UNKNOWN_2)]
+    _fail_inserts_for(env.store, SHOWN_2)
+    batch = [overridden(at="2026-11-21T10:00:00Z"), accepted(), overridden(SHOWN_2)]
     response = env.post(*batch)
     outcome = assert_operation_outcome(response, 503)
     assert outcome["issue"][0]["code"] == "transient"
@@ -242,7 +247,7 @@ def test_a_database_failure_mid_batch_stores_nothing_and_answers_503(env):
     assert env.rows() == before  # the two items inserted before the failure were rolled back
     _heal(env.store)
     retried = env.post(*batch)  # the client's retry then stores the whole batch, once
-    assert retried.get_json() == {"received": 3, "stored": 3, "duplicates": 0, "unknownCards": 3}
+    assert retried.get_json() == {"received": 3, "stored": 3, "duplicates": 0, "unknownCards": 0}
     assert len(env.rows()) == 4
 
 
@@ -284,16 +289,68 @@ def test_a_card_another_service_showed_is_unknown_to_this_one(env):
     assert env.post(overridden(shown)).get_json()["unknownCards"] == 0
 
 
-def test_a_batch_past_the_item_cap_is_400_and_stores_nothing(make_app, store_config):
+def test_a_batch_past_the_item_cap_is_400_and_stores_nothing(env, make_app, store_config):
     config = replace(store_config, server=replace(store_config.server, max_feedback_items=3))
     client = make_app(config).test_client()
-    items = [overridden(f"3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c{i:02d}") for i in range(4)]
+    items = [overridden(SHOWN, at=f"2026-11-21T10:0{i}:00Z") for i in range(4)]
     body = assert_operation_outcome(client.post(FEEDBACK, json={"feedback": items}), 400)
     assert body["issue"][0]["expression"] == ["$.feedback"]
     assert "at most 3" in body["issue"][0]["diagnostics"]
     assert client.post(FEEDBACK, json={"feedback": items[:3]}).status_code == 200
     store = Store(config.store.url)
     try:
-        assert len(store.feedback_for()) == 3
+        assert len(store.feedback_for()) == 3  # items about a card shown (the env's SHOWN)
     finally:
         store.close()
+
+
+# --- feedback belongs to whoever was shown the card ---------------------------------------------
+
+
+def test_only_the_issuer_and_tenant_shown_a_card_may_give_feedback_on_it(store_url):
+    store = Store(store_url)
+    card = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+    try:
+        store.record_cards(service_id=SERVICE, hook="order-select", hook_instance="h",
+                           patient_id="p", cards=[CardRecord(card, "quinine-leg-cramp",
+                                                             "critical")],
+                           shown_at=datetime(2026, 11, 21, 10, 0, tzinfo=UTC),
+                           issuer="https://ehr-a.example.org", tenant="north")
+        at = datetime(2026, 11, 21, 10, 5, tzinfo=UTC)
+        for issuer, tenant in (("https://ehr-b.example.org", "north"),  # another EHR
+                               ("https://ehr-a.example.org", "south"),  # another tenant of it
+                               ("https://ehr-a.example.org", ""),       # a token with no tenant
+                               ("", "")):                               # anonymous
+            result = store.record_feedback(SERVICE, [overridden(card)], at, issuer=issuer,
+                                           tenant=tenant)
+            assert (result.stored, result.unknown_cards) == (0, 1), (issuer, tenant)
+        assert store.feedback_for() == []
+        own = store.record_feedback(SERVICE, [overridden(card)], at,
+                                    issuer="https://ehr-a.example.org", tenant="north")
+        assert (own.stored, own.unknown_cards) == (1, 0)
+        assert store.record_feedback("legcramp-order-sign", [accepted(card)], at,
+                                     issuer="https://ehr-a.example.org",
+                                     tenant="north").unknown_cards == 1  # another service
+    finally:
+        store.close()
+
+
+def test_the_engine_keeps_who_was_shown_the_card_and_takes_feedback_only_from_them(
+        make_app, store_config):
+    from cds_service.pipeline.request import Principal
+
+    app = make_app(store_config)
+    engine = app.extensions["legcramp_engine"]
+    tenant_a = Principal(iss="https://ehr.example.org", tenant="a")
+    tenant_b = Principal(iss="https://ehr.example.org", tenant="b")
+    answer = engine.call(SERVICE, load_request("order-select-quinine-full-prefetch"), tenant_a)
+    card = answer["cards"][0]["uuid"]
+    engine.card_log.flush(timeout=5)
+    item = {"feedback": [overridden(card)]}
+    assert engine.feedback(SERVICE, item, tenant_b)["unknownCards"] == 1
+    assert engine.feedback(SERVICE, item)["unknownCards"] == 1  # anonymous
+    assert engine.feedback(SERVICE, item, tenant_a) == {
+        "received": 1, "stored": 1, "duplicates": 0, "unknownCards": 0}
+    # The same request from tenant B (same hookInstance, same patient id): other card uuids.
+    other = engine.call(SERVICE, load_request("order-select-quinine-full-prefetch"), tenant_b)
+    assert {c["uuid"] for c in other["cards"]}.isdisjoint({c["uuid"] for c in answer["cards"]})

@@ -79,7 +79,8 @@ def data(store: Store) -> Store:
     iron: 3 cards. 11 accepted after 600 s; 12 overridden after 1200 s (code, no display); 13 none.
       -> shown 3, accepted 1, overridden 1, 50 % (exactly at the default flag), median 900 s.
     cyclobenzaprine: 1 card, no feedback.
-    A card nobody showed (99): overridden, no reason.
+    A card nobody showed (99): overridden, no reason, kept as revisions before 0004 kept such
+    feedback (since then it is counted and not stored, as card 98 shows).
     After 5 November (T1):
     quinine: card 5 overridden after 40 s ("Treating malaria"); card 6 accepted after 80 s.
     And card 4 (shown at T0) overridden at T1 + 100 s: feedback in the period on an older card.
@@ -96,9 +97,12 @@ def data(store: Store) -> Store:
         accept(4, at(T0, 30)),
         accept(11, at(T0, 600)),
         override(12, at(T0, 1200), "not-indicated"),
-        override(99, at(T0, 5)),
     ]
     assert store.record_feedback("legcramp-order-sign", items, RECEIVED).stored == len(items)
+    never_shown = store.record_feedback("legcramp-order-sign", [override(98, at(T0, 5))],
+                                        RECEIVED)
+    assert (never_shown.stored, never_shown.unknown_cards) == (0, 1)
+    keep_as_before_0004(store, override(99, at(T0, 5)))
     later = [
         override(5, at(T1, 40), "treating-malaria", "Treating malaria"),
         accept(6, at(T1, 80)),
@@ -106,6 +110,16 @@ def data(store: Store) -> Store:
     ]
     assert store.record_feedback("legcramp-order-sign", later, RECEIVED).stored == len(later)
     return store
+
+
+def keep_as_before_0004(store: Store, item: dict[str, Any]) -> None:
+    """A feedback row on a card never shown, as the store kept them before revision 0004."""
+    from cds_service.store.database import _feedback_row
+    from cds_service.store.schema import feedback
+
+    with store._transaction() as connection:
+        connection.execute(feedback.insert().values(
+            _feedback_row("legcramp-order-sign", item, RECEIVED)))
 
 
 def by_rule(reports: list[Any]) -> dict[str, Any]:
@@ -140,8 +154,9 @@ def test_per_rule_counts_rates_reasons_and_median_time_to_feedback(data):
 
 def test_the_median_counts_from_when_the_card_was_shown_as_an_instant(store):
     show(store, QUININE, T0, 1, 2)
-    store.record_feedback("s", [override(1, at(T0, 60, offset_hours=-5)),
-                                override(2, at(T0, 120, offset_hours=9))], RECEIVED)
+    store.record_feedback("legcramp-order-sign", [override(1, at(T0, 60, offset_hours=-5)),
+                                                  override(2, at(T0, 120, offset_hours=9))],
+                          RECEIVED)
     [report] = build_report(store, None, 0.5, 1)
     assert report.median_seconds_to_feedback == 90
 
@@ -150,7 +165,8 @@ def test_the_latest_decision_on_a_card_is_the_one_that_counts(store):
     show(store, QUININE, T0, 1)
     # The override comes 30 s after the acceptance, though its wall-clock time (at -05:00) is
     # hours earlier.
-    store.record_feedback("s", [override(1, at(T0, 60, offset_hours=-5)), accept(1, at(T0, 30))],
+    store.record_feedback("legcramp-order-sign",
+                          [override(1, at(T0, 60, offset_hours=-5)), accept(1, at(T0, 30))],
                           RECEIVED)
     [report] = build_report(store, None, 0.5, 1)
     assert (report.accepted, report.overridden) == (0, 1)

@@ -106,6 +106,9 @@ CARD = "e53f7539-b95c-5a00-a681-c473f775e2d8"
 
 
 def test_feedback_accepted_and_overridden_items_are_received(client):
+    shown = client.post("/cds-services/legcramp-order-select",
+                        json=load_request("order-select-quinine-full-prefetch"))
+    card = shown.get_json()["cards"][0]["uuid"]
     body = {
         "feedback": [
             {
@@ -123,12 +126,16 @@ def test_feedback_accepted_and_overridden_items_are_received(client):
                     "userComment": "confirmed P. falciparum",
                 },
             },
-            {"card": CARD, "outcome": "overridden", "outcomeTimestamp": "2026-11-21T10:07:00Z"},
+            {"card": "1d2c3b4a-5f6e-4d7c-8b9a-0f1e2d3c4b5a", "outcome": "overridden",
+             "outcomeTimestamp": "2026-11-21T10:07:00Z"},
         ]
     }
+    for item in body["feedback"][:2]:
+        item["card"] = card
     response = client.post(FEEDBACK, json=body)
     assert response.status_code == 200
-    assert response.get_json() == {"received": 3, "stored": 3, "duplicates": 0, "unknownCards": 3}
+    # The third is about a card this service never showed: counted, not stored.
+    assert response.get_json() == {"received": 3, "stored": 2, "duplicates": 0, "unknownCards": 1}
 
 
 def test_feedback_legacy_bare_coding_override_reason_is_accepted(client):
