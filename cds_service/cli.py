@@ -84,6 +84,8 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
                 "threads": config.server.threads,
                 "worker_connections": config.server.worker_connections,
                 **({"pre_request": _take_turns} if config.server.worker_class == "gevent" else {}),
+                **({"when_ready": _serve_metrics_apart}
+                   if config.server.metrics_enabled and config.server.metrics_port else {}),
                 "timeout": 30,
                 "graceful_timeout": 10,
                 "accesslog": None,
@@ -103,6 +105,13 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
             app = create_app(config)
             tune_garbage_collector(config.server.gc_threshold)
             return app
+
+    def _serve_metrics_apart(server: Any) -> None:
+        from cds_service.metrics import serve_apart
+
+        serve_apart(config.server.metrics_host, config.server.metrics_port)
+        log.info("metrics served apart", extra={
+            "bind": f"{config.server.metrics_host}:{config.server.metrics_port}"})
 
     def _child_exit(server: Any, worker: Any) -> None:
         mark_process_dead(worker.pid)

@@ -60,6 +60,10 @@ class ServerConfig:
     large_request_wait_seconds: float = _key(
         10.0, "A large request that waits longer than this gets 503 + `Retry-After`")
     metrics_enabled: bool = _key(True, "`GET /metrics`; `false` makes it answer 404")
+    metrics_port: int = _key(
+        0, "Serve `GET /metrics` on a listener of its own on this port, and not on the "
+        "service's port (keep it off the network the EHRs reach); 0: on the service's port")
+    metrics_host: str = _key("127.0.0.1", "Where that metrics listener listens")
     metrics_dir: str = _key("", "Where `serve`'s workers keep their metric files (emptied at "
                             "start); empty: a temporary directory removed at exit")
 

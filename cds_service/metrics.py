@@ -15,7 +15,10 @@ default registry is used.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     REGISTRY,
@@ -225,6 +228,29 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
+
+
+def serve_apart(host: str, port: int) -> None:
+    """`GET /metrics` on its own listener, in gunicorn's master: a port the operator keeps off
+    the network the EHRs reach (firewall, a NetworkPolicy), with no CORS and no JWT. It answers
+    the same exposition as the service's own `/metrics` (every worker's files)."""
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:  # no access lines among the JSON logs
+            pass
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        body = exposition()
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE),
+                                  ("Content-Length", str(len(body))),
+                                  ("Cache-Control", "no-store"),
+                                  ("X-Content-Type-Options", "nosniff")])
+        return [body]
+
+    server = make_server(host, port, app, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
 
 
 def mark_process_dead(pid: int) -> None:

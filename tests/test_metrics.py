@@ -506,3 +506,28 @@ def test_live_serve_with_metrics_off_answers_404_and_sets_up_no_directory(tmp_pa
                         if '"message": "starting"' in line)
     assert starting["metrics_dir"] is None
 
+
+
+def test_live_serve_can_keep_metrics_on_a_port_of_their_own(tmp_path):
+    """With [server] metrics_port, /metrics is answered there (every worker's counts, no CORS)
+    and no longer on the port the EHRs call."""
+    metrics_port = free_port()
+    config = tmp_path / "serve.toml"
+    config.write_text(f"[server]\nworkers = 2\nmetrics_port = {metrics_port}\n\n"
+                      f"{store_toml(tmp_path)}", encoding="utf-8")
+    with serve(config, free_port(), tmp_path / "serve.log") as served:
+        for _ in range(6):
+            assert requests.get(f"{served.base}/cds-services", timeout=10,
+                                headers={"Connection": "close"}).status_code == 200
+        on_service_port = requests.get(f"{served.base}/metrics", timeout=10,
+                                       headers={"Origin": "https://evil.example"})
+        assert on_service_port.status_code == 404
+        apart = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10,
+                             headers={"Origin": "https://evil.example"})
+        assert apart.status_code == 200
+        assert apart.headers["Content-Type"] == CONTENT_TYPE
+        assert "Access-Control-Allow-Origin" not in apart.headers
+        assert total(parse(apart.text), REQUESTS, endpoint="discovery", status="200") == 6
+        assert requests.get(f"http://127.0.0.1:{metrics_port}/", timeout=10).status_code == 404
+        stop(served.process)
+    assert "Traceback" not in served.output()

@@ -161,7 +161,8 @@ def ready() -> Response:
 def prometheus_metrics() -> Response:
     """Prometheus text exposition (counts and timings by service, rule, key and reason only:
     no patient data, hence no JWT). 404 when [server] metrics_enabled is false."""
-    if not current_app.config["LEGCRAMP_CONFIG"].server.metrics_enabled:
+    server = current_app.config["LEGCRAMP_CONFIG"].server
+    if not server.metrics_enabled or server.metrics_port:  # off, or on its own listener
         raise NotFound()
     return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
 
