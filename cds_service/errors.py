@@ -156,13 +156,26 @@ class DataUnavailable(RequestError):
 
 
 class MedicationsUnavailable(DataUnavailable):
-    """The medications orders name by `medicationReference` could not all be read: without
-    them the rules cannot tell what is being ordered, so the answer says so (412) rather than
-    answer without the cards."""
+    """What orders name by reference (their `medicationReference`, or a reason Condition)
+    could not all be read: without it the rules cannot judge the order, so the answer says so
+    (412) rather than answer without the cards."""
 
-    def __init__(self, diagnostics: str, references: Sequence[str] = ()):
-        self.missing = {reference: diagnostics for reference in references}
-        RequestError.__init__(self, [Issue(diagnostics, code="incomplete")])
+    def __init__(self, issues: Sequence[Issue], references: Sequence[str] = ()):
+        self.missing = {reference: "unreadable" for reference in references}
+        RequestError.__init__(self, issues)
+
+    @classmethod
+    def too_many(cls, diagnostics: str) -> MedicationsUnavailable:
+        return cls([Issue(diagnostics, code="too-costly")])
+
+    @classmethod
+    def unreadable(cls, references: Sequence[str],
+                   kind: str = "medicationReference") -> MedicationsUnavailable:
+        """One issue per reference, named as the request names it; why each could not be read
+        (refused, unreachable, absent) goes to the log only, as for prefetch keys."""
+        return cls([Issue(f"{kind} '{reference}' could not be read; the order "
+                          "naming it could not be judged", code="incomplete")
+                    for reference in references], references)
 
 
 class Unavailable(RequestError):

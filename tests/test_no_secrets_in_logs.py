@@ -102,7 +102,9 @@ def test_the_secret_list_covers_what_the_run_sends():
 
 
 def chart(name: str = "cramps-001") -> list[dict[str, Any]]:
-    return [entry["resource"] for entry in load_fixture(f"patients/{name}.json")["entry"]]
+    """The patient's chart, and the Medication its by-reference order names."""
+    return [entry["resource"] for entry in load_fixture(f"patients/{name}.json")["entry"]] + [
+        load_fixture("patients/medication-quinine-324.json")]
 
 
 def serve_ehr(server: HTTPServer) -> None:

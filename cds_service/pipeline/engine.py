@@ -7,6 +7,7 @@ returns one, so the CLI's `evaluate` and the web service run exactly the same co
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import traceback
@@ -20,7 +21,15 @@ from urllib.parse import urlsplit
 from cds_service import metrics
 from cds_service.clock import Clock, FixedClock, SystemClock
 from cds_service.config import Config
-from cds_service.errors import FhirError, Issue, StoreError, Unavailable, bad_request, not_found
+from cds_service.errors import (
+    FhirError,
+    Issue,
+    MedicationsUnavailable,
+    StoreError,
+    Unavailable,
+    bad_request,
+    not_found,
+)
 from cds_service.kit.cards import Card, CdsResponse
 from cds_service.kit.hook_names import ORDER_SELECT, PATIENT_VIEW
 from cds_service.kit.record import MedicationOrder, PatientRecord
@@ -29,6 +38,7 @@ from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.logs import bind_hook_instance
 from cds_service.pipeline import contracts
 from cds_service.pipeline.card_policy import CardPolicy
+from cds_service.pipeline.fetching import run_bounded
 from cds_service.pipeline.fhir_client import (
     FhirServer,
     FhirSessionPool,
@@ -38,7 +48,7 @@ from cds_service.pipeline.fhir_client import (
 )
 from cds_service.pipeline.medication_reads import read_medications
 from cds_service.pipeline.prefetch import NO_SERVER, Unobtainable, resolve
-from cds_service.pipeline.record_builder import RecordBuilder
+from cds_service.pipeline.record_builder import RecordBuilder, unresolved_reason_conditions
 from cds_service.pipeline.request import (
     ANONYMOUS,
     HookRequest,
@@ -209,21 +219,74 @@ class CdsEngine:
         wanted = builder.unresolved_medication_references(chart, drafts)
         fetched: dict[str, dict[str, Any]] = {}
         fhir = self.config.fhir
-        if wanted and server is not None:
+        unread: dict[str, str] = {}
+        if wanted and server is None:
+            unread = dict.fromkeys(wanted, "no usable fhirServer")
+        elif wanted and server is not None:
             outcomes = read_medications(
                 server, wanted, self.executor, limit=fhir.max_parallel_fetches_per_request,
                 deadline=deadline, cap=fhir.max_medication_references,
                 batch_size=fhir.medication_batch_size)
             for reference, outcome in outcomes.items():
                 if isinstance(outcome, FhirError):
-                    log.warning("medication read failed", extra={"reason": outcome.reason})
+                    unread[reference] = outcome.code
                 elif isinstance(outcome, FutureTimeout):
-                    log.warning("medication read failed", extra={"reason": "time budget"})
+                    unread[reference] = "budget_spent"
                 elif isinstance(outcome, Exception):
                     raise outcome
-                elif outcome is not None:
+                elif outcome is None:
+                    unread[reference] = "not_found"
+                else:
                     fetched[reference] = outcome
+        if unread:
+            # Fail closed: an order whose drug cannot be read cannot be judged, and a 200
+            # without its card would read as "nothing to say" (a quinine order by reference
+            # with its server down used to lose its critical card that way).
+            log.warning("medications could not be read", extra={
+                "unread": dict(sorted(unread.items())), "count": len(unread)})
+            for code in sorted(set(unread.values())):
+                metrics.count_prefetch_unavailable({"medicationReference": code})
+            raise MedicationsUnavailable.unreadable(sorted(unread))
+        chart = chart + self._reason_conditions(chart, drafts, server, deadline)
         return builder.build(chart, drafts, fetched)
+
+    def _reason_conditions(
+        self, chart: list[dict[str, Any]], drafts: list[tuple[dict[str, Any], str | None]],
+        server: FhirServer | None, deadline: float,
+    ) -> list[dict[str, Any]]:
+        """The Conditions draft orders cite as their reason and the request does not carry,
+        read from the server; any that cannot be read is a 412 naming it (fail closed)."""
+        wanted = unresolved_reason_conditions(chart, drafts)
+        if not wanted:
+            return []
+        unread: dict[str, str] = {}
+        found: list[dict[str, Any]] = []
+        if server is None:
+            unread = dict.fromkeys(wanted, "no usable fhirServer")
+        elif len(wanted) > self.config.fhir.max_medication_references:
+            raise MedicationsUnavailable.too_many(
+                f"the orders cite {len(wanted)} reason Conditions the request does not carry; "
+                f"this service reads at most {self.config.fhir.max_medication_references}")
+        else:
+            reads = {ref: functools.partial(server.read, ref) for ref in wanted}
+            for reference, outcome in run_bounded(
+                    self.executor, reads, self.config.fhir.max_parallel_fetches_per_request,
+                    deadline, server.slots).items():
+                if isinstance(outcome, FhirError):
+                    unread[reference] = outcome.code
+                elif isinstance(outcome, FutureTimeout):
+                    unread[reference] = "budget_spent"
+                elif isinstance(outcome, Exception):
+                    raise outcome
+                elif outcome is None or outcome.get("resourceType") != "Condition":
+                    unread[reference] = "not_found"
+                else:
+                    found.append(outcome)
+        if unread:
+            log.warning("reason conditions could not be read", extra={
+                "unread": dict(sorted(unread.items())), "count": len(unread)})
+            raise MedicationsUnavailable.unreadable(sorted(unread), kind="reasonReference")
+        return found
 
     def _subjects(
         self, request: HookRequest, record: PatientRecord

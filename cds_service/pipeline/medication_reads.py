@@ -33,7 +33,7 @@ Outcome = dict[str, Any] | None
 
 
 def too_many(count: int, cap: int) -> MedicationsUnavailable:
-    return MedicationsUnavailable(
+    return MedicationsUnavailable.too_many(
         f"the orders name {count} Medications by reference that the request does not carry; "
         f"this service reads at most {cap} for one request, so none was read and the orders "
         "could not be judged")

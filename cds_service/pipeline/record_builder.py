@@ -235,6 +235,29 @@ class RecordBuilder:
         return wanted
 
 
+def unresolved_reason_conditions(chart: Sequence[dict[str, Any]],
+                                 drafts: Sequence[tuple[dict[str, Any], str | None]]) -> list[str]:
+    """Conditions the draft orders give as their reason (`reasonReference`) that neither the
+    chart nor the drafts hold: to read from the server. A rule that judges an order by its
+    reason (quinine for malaria) must see the reason, not guess it."""
+    held = {f"Condition/{raw.get('id')}" for raw in chart
+            if raw.get("resourceType") == "Condition" and isinstance(raw.get("id"), str)}
+    held |= {full_url for raw, full_url in drafts if full_url}
+    wanted: list[str] = []
+    for raw, _ in drafts:
+        if not _is_order(raw):
+            continue
+        for reason in raw.get("reasonReference") or []:
+            reference = reason.get("reference") if isinstance(reason, dict) else None
+            if not isinstance(reference, str) or reference.startswith("#"):
+                continue
+            key = reference_key(reference)
+            if key and key.startswith("Condition/") and key not in held \
+                    and reference not in held and reference not in wanted:
+                wanted.append(reference)
+    return wanted
+
+
 def _is_order(raw: dict[str, Any]) -> bool:
     """A MedicationRequest, or DSTU2's MedicationOrder (resourceType may be anything here)."""
     resource_type = raw.get("resourceType")

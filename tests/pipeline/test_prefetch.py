@@ -38,6 +38,7 @@ from tests.support.fhir_server import (
     received_requests,
     serve_observation_searches,
 )
+from tests.support.live_server import free_port
 
 PATIENT_VIEW = "legcramp-patient-view"
 ORDER_SIGN = "legcramp-order-sign"
@@ -833,13 +834,47 @@ def test_medication_reference_not_in_the_request_is_read_from_the_server(call, h
     assert httpserver.log[0][0].headers.get("Accept") == FHIR_JSON
 
 
-def test_medication_reference_answered_404_leaves_the_order_unidentified(call, httpserver):
+def assert_412_naming_the_medication(response: Any) -> None:
+    """Fail closed: the order could not be judged, and the answer says which reference."""
+    body = assert_operation_outcome(response, 412)
+    [issue] = body["issue"]
+    assert issue["code"] == "incomplete"
+    assert "'Medication/quinine-324' could not be read" in issue["diagnostics"]
+
+
+def test_medication_reference_answered_404_is_412_naming_it(call, httpserver):
     serve_json(httpserver, "/fhir/Medication/quinine-324",
                {"resourceType": "OperationOutcome",
                 "issue": [{"severity": "error", "code": "not-found"}]}, status=404)
 
-    assert_no_quinine_card(call(ORDER_SIGN, medication_reference_request(httpserver)))
+    assert_412_naming_the_medication(
+        call(ORDER_SIGN, medication_reference_request(httpserver)))
     assert paths(httpserver) == ["/fhir/Medication/quinine-324"]
+
+
+@pytest.mark.parametrize("status", [500, 503, 401, 403])
+def test_medication_reference_the_server_fails_to_give_is_412_never_a_silent_200(
+        call, httpserver, status):
+    """The brief's case: a quinine order by reference with its server failing used to get 200
+    with no cards, the critical card silently gone."""
+    serve_json(httpserver, "/fhir/Medication/quinine-324",
+               {"resourceType": "OperationOutcome", "issue": []}, status=status)
+    response = call(ORDER_SIGN, medication_reference_request(httpserver))
+    assert_412_naming_the_medication(response)
+    assert str(status) not in json.dumps(response.get_json())  # why stays in the log
+
+
+def test_medication_reference_on_an_unreachable_server_is_412(call):
+    request = load_request("order-sign-medication-reference-server",
+                           fhirServer=f"http://127.0.0.1:{free_port()}/fhir")
+    assert_412_naming_the_medication(call(ORDER_SIGN, request))
+
+
+def test_medication_reference_with_no_fhir_server_to_read_it_from_is_412(call):
+    request = load_request("order-sign-medication-reference-server")
+    request.pop("fhirServer")
+    request.pop("fhirAuthorization", None)
+    assert_412_naming_the_medication(call(ORDER_SIGN, request))
 
 
 def test_contained_medication_is_not_read_from_the_server(call, httpserver):
@@ -848,3 +883,52 @@ def test_contained_medication_is_not_read_from_the_server(call, httpserver):
 
     assert_one_quinine_card(call(ORDER_SIGN, request))
     assert httpserver.log == []
+
+
+# --- 12. a reason Condition the order cites, read from the server -----------------------------
+
+
+def quinine_with_reason(server: HTTPServer, reference: str) -> dict[str, Any]:
+    request = load_request("order-sign-medication-reference-server",
+                           fhirServer=fhir_base(server))
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["reasonReference"] = [{"reference": reference}]
+    serve_json(server, "/fhir/Medication/quinine-324",
+               load_fixture("patients/medication-quinine-324.json"))
+    return request
+
+
+def condition(condition_id: str, system: str, code: str, display: str) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": condition_id, "subject": {
+        "reference": "Patient/cramps-001"}, "clinicalStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": "active"}]},
+        "code": {"coding": [{"system": system, "code": code, "display": display}]}}
+
+
+def test_a_reason_condition_not_in_the_request_is_read_and_malaria_keeps_q1_quiet(
+        call, httpserver):
+    serve_json(httpserver, "/fhir/Condition/reason-1", condition(
+        "reason-1", "http://snomed.info/sct", "61462000", "Malaria"))
+    response = call(ORDER_SIGN, quinine_with_reason(httpserver, "Condition/reason-1"))
+    assert_no_quinine_card(response)
+    assert "/fhir/Condition/reason-1" in paths(httpserver)
+
+
+def test_a_reason_condition_read_from_the_server_that_is_not_malaria_leaves_q1_firing(
+        call, httpserver):
+    serve_json(httpserver, "/fhir/Condition/reason-2", condition(
+        "reason-2", "http://snomed.info/sct", "55300003", "Cramp"))
+    assert_one_quinine_card(call(ORDER_SIGN, quinine_with_reason(httpserver,
+                                                                 "Condition/reason-2")))
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_reason_condition_that_cannot_be_read_is_412_naming_it(call, httpserver, status):
+    """It could be malaria: Q1 may neither fire nor stay quiet on a guess."""
+    serve_json(httpserver, "/fhir/Condition/reason-3",
+               {"resourceType": "OperationOutcome", "issue": []}, status=status)
+    response = call(ORDER_SIGN, quinine_with_reason(httpserver, "Condition/reason-3"))
+    body = assert_operation_outcome(response, 412)
+    assert "reasonReference 'Condition/reason-3' could not be read" in body["issue"][0][
+        "diagnostics"]
