@@ -146,8 +146,11 @@ class CdsEngine:
         caller = "" if principal.anonymous else f"{principal.iss}|{principal.tenant or ''}"
         patient = f"{caller}|{request.context.patient_id}" if caller else \
             request.context.patient_id  # ids are each EHR's own: the same id, another patient
+        # Quiet repeats are per clinician: a card one user was shown stays visible to the
+        # next user who opens the chart (the key is hashed with the rest; no userId is kept).
+        viewer = f"{patient}|user:{request.context.user_id or ''}"
         cards = policy.quiet_repeats(service.hook, policy.with_uuids(
-            service.id, request.hook_instance, patient, cards, caller))
+            service.id, request.hook_instance, viewer, cards, caller))
         response = CdsResponse(policy.arranged(cards))
         self._record_cards(service, request, response, principal)
         metrics.count_cards(service.id, ((c.topic_code, c.indicator) for c in response.cards))

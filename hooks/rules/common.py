@@ -24,8 +24,9 @@ def topic(base: str, rule_id: str, display: str) -> Coding:
     return Coding(system=f"{base}/rule", code=rule_id, display=display)
 
 
-def source(base: str, rule_id: str, label: str, display: str) -> Source:
-    return Source(label=label, topic=topic(base, rule_id, display))
+def source(base: str, rule_id: str, label: str, display: str, url: str | None = None) -> Source:
+    """`label` and `url` name the primary source the card applies (hooks.rules.sources)."""
+    return Source(label=label, url=url, topic=topic(base, rule_id, display))
 
 
 def override_reason(base: str, code: str, display: str) -> Coding:

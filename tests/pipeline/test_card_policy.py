@@ -37,6 +37,18 @@ def test_guidance_shown_once_is_not_repeated_on_the_next_chart_open(make_app, co
     assert again == []
 
 
+def test_quiet_repeats_are_per_clinician_a_second_user_sees_the_card(make_app, config):
+    """The clinical review: a card shown to any user stayed hidden from every other user for
+    30 days. The window is per patient, finding and userId."""
+    client = quiet_guidance_client(make_app, config, days=30)
+    first = view(client, "11111111-1111-4111-8111-111111111111", "Practitioner/a")
+    assert len(first) == 1
+    assert view(client, "22222222-2222-4222-8222-222222222222", "Practitioner/a") == []
+    other = view(client, "33333333-3333-4333-8333-333333333333", "Practitioner/b")
+    assert len(other) == 1
+    assert other[0]["uuid"] != first[0]["uuid"]
+
+
 def test_guidance_uuid_is_stable_per_patient_and_finding_across_hook_calls(make_app, config):
     client = quiet_guidance_client(make_app, config, days=0)  # 0: show on every chart open
     first = view(client, "11111111-1111-4111-8111-111111111111")

@@ -45,8 +45,10 @@ def quiet_guidance_client(make_app, config, days):
     return make_app(cfg, services=[service]).test_client()
 
 
-def view(client, hook_instance):
+def view(client, hook_instance, user_id=None):
     request = load_request("patient-view-full-prefetch", hookInstance=hook_instance)
+    if user_id is not None:
+        request["context"]["userId"] = user_id
     response = client.post("/cds-services/view", json=request)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()["cards"]
