@@ -63,7 +63,6 @@ class CirrhosisCrampsBaclofen:
     cirrhosis: ValueSet = uses("cirrhosis")
     leg_cramps: ValueSet = uses("leg-cramps")
     baclofen: ValueSet = uses("baclofen")
-    rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
 
     @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class CirrhosisCrampsBaclofen:
         return (data.CONDITIONS, data.ACTIVE_MEDICATIONS)
 
     def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
-        if not runs_on(context, self.rls_drugs, self.cramp_drugs, self.baclofen):
+        if not runs_on(context, self.cramp_drugs, self.baclofen):
             return []
         liver = context.record.active_conditions(self.cirrhosis)
         cramps = context.record.active_conditions(self.leg_cramps)

@@ -60,7 +60,7 @@ class CrampsElectrolytesAbnormal:
 
     def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         labs = self.labs
-        if not runs_on(context, labs.rls_drugs, labs.cramp_drugs):
+        if not runs_on(context, labs.cramp_drugs):
             return []
         cramps = context.record.active_conditions(labs.leg_cramps)
         cramp_orders = [o for o in context.subject_orders if o.match_medication(labs.cramp_drugs)]

@@ -57,7 +57,7 @@ class DiureticElectrolytesDue:
 
     def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         labs = self.labs
-        if not runs_on(context, labs.rls_drugs, labs.cramp_drugs):
+        if not runs_on(context, labs.cramp_drugs):
             return []
         cramps = context.record.active_conditions(labs.leg_cramps)
         if not cramps:

@@ -28,7 +28,6 @@ TESTS = {
 @dataclass(frozen=True)
 class Electrolytes:
     leg_cramps: ValueSet = uses("leg-cramps")
-    rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
     potassium: LabTest = uses_lab("potassium")
     magnesium: LabTest = uses_lab("magnesium")

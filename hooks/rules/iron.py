@@ -39,7 +39,6 @@ class IronPicture:
 class IronLabs:
     restless_legs: ValueSet = uses("restless-legs")
     rls_drugs: ValueSet = uses("rls-drugs")
-    cramp_drugs: ValueSet = uses("cramp-drugs")
     ferritin: LabTest = uses_lab("ferritin")
     saturation: LabTest = uses_lab("transferrin-saturation")
     serum_iron: LabTest = uses_lab("serum-iron")
@@ -77,6 +76,6 @@ class IronLabs:
         return None
 
     def applies(self, context: RuleContext[Any]) -> list[Any]:
-        if not runs_on(context, self.rls_drugs, self.cramp_drugs):
+        if not runs_on(context, self.rls_drugs):
             return []
         return context.record.active_conditions(self.restless_legs)

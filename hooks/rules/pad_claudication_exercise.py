@@ -111,7 +111,6 @@ class PadClaudicationExercise:
     )
     pad: ValueSet = uses("pad")
     leg_cramps: ValueSet = uses("leg-cramps")
-    rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
     Settings = RuleSettings
 
@@ -119,7 +118,7 @@ class PadClaudicationExercise:
         return (data.CONDITIONS,)
 
     def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
-        if not runs_on(context, self.rls_drugs, self.cramp_drugs):
+        if not runs_on(context, self.cramp_drugs):
             return []
         record = context.record
         pad = record.active_conditions(self.pad)

@@ -110,12 +110,16 @@ def test_no_rls_no_card(r1):
     assert view(r1, fhir.condition(fhir.concept(SNOMED, "449918009", "Cramp in lower leg"))) == []
 
 
-def test_r1_on_order_hooks_only_while_an_rls_or_cramp_drug_is_ordered(r1):
+def test_r1_on_order_hooks_only_while_an_rls_drug_is_ordered(r1):
+    """The clinical review: a quinine or cyclobenzaprine order got RLS iron cards. At order
+    entry only cards about the order in hand."""
     chart = [fhir.patient(), rls()]
     assert evaluate(r1, "order-sign", chart, [fhir.medication_request(ACETAMINOPHEN)]) == []
     assert len(evaluate(r1, "order-sign", chart, [fhir.medication_request(GABAPENTIN)])) == 1
-    cramp_drug = fhir.medication_request(fhir.concept(RX, "1292", "baclofen"))
-    assert len(evaluate(r1, "order-sign", chart, [cramp_drug])) == 1
+    for cramp_drug in (fhir.concept(RX, "1292", "baclofen"),
+                       fhir.concept(text="quinine sulfate 324 mg"),
+                       fhir.concept(text="cyclobenzaprine 10 mg")):
+        assert evaluate(r1, "order-sign", chart, [fhir.medication_request(cramp_drug)]) == []
     by_brand = fhir.medication_request(fhir.concept(text="Requip 0.25 mg"))
     assert len(evaluate(r1, "order-sign", chart, [by_brand])) == 1
     contained = fhir.with_contained_medication(fhir.medication_request(GABAPENTIN))
