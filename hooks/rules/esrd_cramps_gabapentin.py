@@ -1,17 +1,22 @@
 """S1 `esrd-cramps-gabapentin`: ESRD or dialysis with restless legs or leg cramps (info).
 
-Source: seed 002 (in end-stage renal disease with leg spasms, gabapentin is the treatment option
-the guidance suggests; alpha-2-delta ligands are its first-line drugs for RLS-related spasms),
-seed 003 (cramps in patients on dialysis: sodium profiling, changes to the dialysate, or
-midodrine). Gabapentin and pregabalin are cleared by the kidneys, so the card says the dose must
-be adjusted to kidney function.
+Sources: the AASM 2024 restless legs guideline (gabapentin is the drug option it suggests for
+restless legs with end-stage renal disease; a conditional recommendation); for cramps during
+dialysis, the dialysis measures reviews of their management name (sodium profiling, dialysate
+changes, slower fluid removal and a review of dry weight; midodrine where low blood pressure on
+dialysis drives them) and KDOQI's account of intradialytic hypotension, of which cramps are a
+sign. Gabapentin and pregabalin are cleared by the kidneys, so the card says the dose must be
+adjusted to kidney function.
 
-Fires: an active end-stage renal disease condition or a current dialysis condition, together with
-an active restless legs or leg cramp / muscle spasm condition. On order hooks only while an RLS
-or cramp drug (gabapentin and pregabalin included) is among the orders asked about.
-The card names the dialysis measures only when the patient is on dialysis and has cramps, and
-says the dose must be renally adjusted when gabapentin or pregabalin is being ordered or active.
-Quiet: no kidney condition or no symptom condition that counts (resolved, inactive, refuted,
+Fires: active end-stage renal disease or current dialysis, with
+- active restless legs: gabapentin, renally dosed; on order hooks only while an RLS drug
+  (gabapentin and pregabalin included) is among the orders asked about;
+- active leg cramps, on dialysis: the dialysis measures, no drug switch (gabapentin is named
+  for restless legs, not for cramps); on order hooks only while a cramp treatment is ordered.
+The card says the dose must be renally adjusted when gabapentin or pregabalin is being ordered
+or active.
+Quiet: no kidney condition; cramps with ESRD but not on dialysis and no restless legs (the
+guidance names no drug for them); conditions that do not count (resolved, inactive, refuted,
 entered in error); a history-of-dialysis code (SNOMED 161693006, or a condition named "history
 of ...") never stands for current dialysis, whatever a value set holds.
 """
@@ -39,6 +44,8 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
+from hooks.rules.sources import AASM_RLS_2024
+from hooks.rules.sources import KDOQI_INTRADIALYTIC_HYPOTENSION
 from hooks.valuesets import uses
 
 RULE_ID = "esrd-cramps-gabapentin"
@@ -86,10 +93,13 @@ class EsrdCrampsGabapentin:
     catalog_code: ClassVar[str] = "S1"
     title: ClassVar[str] = "ESRD or dialysis with restless legs or leg cramps"
     indicator: ClassVar[str] = "info"
-    sources: ClassVar[str] = "seeds 002, 003"
+    sources: ClassVar[str] = (
+        "AASM 2024 RLS guideline (gabapentin in ESRD); KDOQI intradialytic hypotension and "
+        "reviews of dialysis cramps; origin: seeds 002, 003"
+    )
     applies: ClassVar[str] = (
-        "patient-view; order hooks while an RLS or cramp drug (gabapentin, pregabalin included) "
-        "is ordered. Needs active ESRD or current dialysis and active RLS or leg cramps."
+        "Active ESRD or current dialysis with active RLS (order hooks: an RLS drug ordered) or "
+        "with leg cramps on dialysis (order hooks: a cramp treatment ordered)."
     )
     esrd: ValueSet = uses("esrd")
     dialysis: ValueSet = uses("dialysis")
@@ -105,19 +115,23 @@ class EsrdCrampsGabapentin:
         return (data.CONDITIONS, data.ACTIVE_MEDICATIONS)
 
     def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
-        if not runs_on(context, self.rls_drugs, self.cramp_drugs, self.alpha2delta_ligands):
+        rls_in_hand = runs_on(context, self.rls_drugs, self.alpha2delta_ligands)
+        cramps_in_hand = runs_on(context, self.cramp_drugs)
+        if not rls_in_hand and not cramps_in_hand:
             return []
         record = context.record
         dialysis = [c for c in record.active_conditions(self.dialysis) if not _is_history(c)]
         esrd = [c for c in record.active_conditions(self.esrd) if not _is_history(c)]
         kidney = _unique([*dialysis, *esrd])
-        cramps = record.active_conditions(self.leg_cramps)
-        rls = record.active_conditions(self.restless_legs)
-        symptoms = _unique([*rls, *cramps])
-        if not kidney or not symptoms:
+        on_dialysis = bool(dialysis)
+        rls = record.active_conditions(self.restless_legs) if rls_in_hand else []
+        # Gabapentin is the guidance's option for restless legs, not for cramps: cramps count
+        # here only on dialysis, where the dialysis measures are the answer.
+        cramps = (record.active_conditions(self.leg_cramps)
+                  if cramps_in_hand and on_dialysis else [])
+        if not kidney or not (rls or cramps):
             return []
         ordered, active = self._ligands(context)
-        on_dialysis = bool(dialysis)
         return [self._card(context, kidney, rls, cramps, on_dialysis, ordered, active)]
 
     def _ligands(
@@ -162,12 +176,15 @@ class EsrdCrampsGabapentin:
             summary = (
                 f"{who} with {what}, {drug} {verb}: the dose must be adjusted to kidney function"
             )
+        elif rls and cramps:
+            summary = (f"{who} with {what}: renally dosed gabapentin for restless legs; review "
+                       "dialysis settings for cramps")
+        elif rls:
+            summary = (f"{who} with {what}: gabapentin, renally dosed, is the option the "
+                       "guidance suggests")
         else:
-            summary = (
-                f"{who} with {what}: gabapentin, renally dosed, is the option the guidance names"
-            )
-            if on_dialysis and cramps:
-                summary += "; review dialysis settings"
+            summary = (f"{who} with {what}: review dialysis settings and dry weight with the "
+                       "dialysis team")
 
         found = [
             "**Found:** "
@@ -183,22 +200,25 @@ class EsrdCrampsGabapentin:
         if active:
             found.append("Active: " + "; ".join(describe_order(o, m) for o, m in active) + ".")
 
-        why = [
-            "**Why:** For leg spasms in end-stage renal disease, the leg spasm guidance suggests "
-            "gabapentin as a treatment option"
-            + (
-                "; for restless legs it names the alpha-2-delta ligands (gabapentin, gabapentin "
-                "enacarbil, pregabalin) as first-line drugs"
-                if rls
-                else ""
-            )
-            + ". Gabapentin and pregabalin are cleared by the kidneys: in kidney failure the dose "
-            "has to be lowered to suit the remaining kidney function, or the drug accumulates."
-        ]
-        if on_dialysis and cramps:
+        why = ["**Why:**"]
+        if rls:
             why.append(
-                "For cramps in patients on dialysis, the leg cramp guidance suggests sodium "
-                "profiling, changes to the dialysate, or midodrine."
+                "For restless legs with end-stage renal disease, the AASM 2024 guideline suggests "
+                "gabapentin (a conditional recommendation on limited evidence); the alpha-2-delta "
+                "ligands (gabapentin, gabapentin enacarbil, pregabalin) are its first-line drugs "
+                "for restless legs."
+            )
+        if cramps:
+            why.append(
+                "Cramps during dialysis mostly come from fluid removal and falling blood pressure "
+                "(KDOQI lists cramps among the signs of intradialytic hypotension); reviews of "
+                "their management name sodium profiling, dialysate changes, slower fluid removal "
+                "and a review of dry weight, not a drug switch."
+            )
+        if ligands or rls:
+            why.append(
+                "Gabapentin and pregabalin are cleared by the kidneys: in kidney failure the dose "
+                "has to be lowered to suit the remaining kidney function, or the drug accumulates."
             )
 
         consider = ["**Consider:**"]
@@ -208,15 +228,16 @@ class EsrdCrampsGabapentin:
                 "product's renal dosing for the patient's current kidney function"
                 + (" and dialysis schedule." if on_dialysis else ".")
             )
-        else:
+        elif rls:
             consider.append(
-                "- Gabapentin at a dose adjusted to kidney function (see the product's renal "
-                "dosing) for the leg symptoms."
+                "- For the restless legs: gabapentin at a dose adjusted to kidney function (see "
+                "the product's renal dosing)."
             )
-        if on_dialysis and cramps:
+        if cramps:
             consider.append(
-                "- With the dialysis team: sodium profiling, dialysate changes, or midodrine for "
-                "the cramps."
+                "- For the cramps, with the dialysis team: sodium profiling, dialysate changes, "
+                "slower ultrafiltration, a review of dry weight, and midodrine where low blood "
+                "pressure on dialysis drives them."
             )
         consider.append(
             "- First-line measures still apply: stretching, and a review of electrolytes."
@@ -237,14 +258,16 @@ class EsrdCrampsGabapentin:
         )
         if ligands:
             identity += "|" + ",".join(sorted({o.reference for o, _ in ligands}))
+        cited = AASM_RLS_2024 if rls or ligands else KDOQI_INTRADIALYTIC_HYPOTENSION
         return Card(
             summary=summary,
             indicator="info",
             source=source(
                 base,
                 RULE_ID,
-                "Leg spasm and leg cramp guidance: kidney failure and dialysis",
+                cited.label,
                 "ESRD or dialysis with restless legs or leg cramps",
+                cited.url,
             ),
             detail="\n\n".join([" ".join(found), " ".join(why), "\n".join(consider)]),
             override_reasons=tuple(reasons),
