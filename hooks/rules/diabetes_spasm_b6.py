@@ -1,13 +1,18 @@
 """V1 `diabetes-spasm-b6`: diabetes with persistent muscle spasm and no vitamin B6 result (info).
 
-Source: seed 001 (muscle spasms that have not settled with stretching and rest within 2 to 3
-weeks need further investigation; in diabetic patients with persistent muscle spasms, consider
-checking pyridoxine (vitamin B6), since an isolated deficiency can present this way).
+Origin: seed 001 (muscle spasms that have not settled with stretching and rest need further
+investigation; in diabetic patients with persistent muscle spasms, consider checking pyridoxine).
+No primary source was found for vitamin B6 in cramps with diabetes (the AAN 2010 assessment rates
+vitamin B complex only "possibly effective" for cramps in general), so the card is information
+only, never a recommended action, says the evidence is limited, and runs on patient-view only
+(at order entry it would not be about the order in hand). Open for clinical review (hazard log).
 
-Fires: an active diabetes condition, an active leg cramp or muscle spasm condition (the
-`leg-cramps` value set) whose onset is at least `persistent_days` (21, the guidance's 3 weeks)
-before now, and no vitamin B6 result within `b6_lookback_days` (365: a level from the past year
-answers the question; an older one may predate the spasm). The missing result is the finding.
+Fires (patient-view only): an active diabetes condition, an active leg cramp condition (the
+`leg-cramps` value set) whose onset is at least `persistent_days` (42) before now and which is
+still active, and no vitamin B6 result within `b6_lookback_days` (365: a level from the past
+year answers the question; an older one may predate the spasm). The missing result is the
+finding. The onset says how long the condition has been on record, not that the spasm persists:
+the card says so.
 Suggests a draft ServiceRequest for vitamin B6 (pyridoxal 5'-phosphate, LOINC 62236-5 when the
 `vitamin-b6` lab holds it).
 Quiet: no diabetes or no spasm condition that counts (resolved, inactive, refuted, entered in
@@ -33,6 +38,7 @@ from typing import Any
 from typing import ClassVar
 
 from cds_service.kit import COUNTABLE_STATUSES
+from cds_service.kit import PATIENT_VIEW
 from cds_service.kit import Action
 from cds_service.kit import Card
 from cds_service.kit import ConditionMatch
@@ -50,8 +56,8 @@ from hooks.rules.common import condition_line
 from hooks.rules.common import format_date
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
-from hooks.rules.labs import runs_on
 from hooks.rules.labs import service_request
+from hooks.rules.sources import AAN_CRAMPS_2010
 from hooks.valuesets import LabTest
 from hooks.valuesets import uses
 from hooks.valuesets import uses_lab
@@ -134,24 +140,22 @@ class DiabetesSpasmB6:
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 001"
     applies: ClassVar[str] = (
-        "patient-view; order hooks while an RLS or cramp drug is ordered. Needs active diabetes "
-        "and an active cramp or spasm condition older than persistent_days."
+        "patient-view only. Needs active diabetes and an active leg cramp condition on record "
+        "for at least persistent_days, and no vitamin B6 result in b6_lookback_days."
     )
     diabetes: ValueSet = uses("diabetes")
     muscle_spasm: ValueSet = uses("leg-cramps")
     vitamin_b6: LabTest = uses_lab("vitamin-b6")
-    rls_drugs: ValueSet = uses("rls-drugs")
-    cramp_drugs: ValueSet = uses("cramp-drugs")
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):
         """This rule's thresholds and windows, with their defaults."""
 
-        persistent_days: int = 21  # a spasm or cramp condition older than this is persistent
+        persistent_days: int = 42  # a cramp condition on record this long, still active
         b6_lookback_days: int = 365
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        return (data.CONDITIONS, data.VITAMIN_B6)
+        return (data.CONDITIONS, data.VITAMIN_B6) if hook == PATIENT_VIEW else ()
 
     def persistent_spasms(
         self, context: RuleContext[Settings]
@@ -166,7 +170,7 @@ class DiabetesSpasmB6:
         return sorted(found, key=lambda item: item[1])
 
     def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
-        if not runs_on(context, self.rls_drugs, self.cramp_drugs):
+        if context.is_order_hook:  # chart-level information, never about the order in hand
             return []
         diabetes = context.record.active_conditions(self.diabetes)
         if not diabetes:
@@ -205,8 +209,8 @@ class DiabetesSpasmB6:
         lookback = context.settings.b6_lookback_days
         longest = (context.now - spasms[0][1]).days
         spasm_lines = "; ".join(
-            f"{condition_line(c, onset)}, present for {(context.now - onset).days} days"
-            for c, onset in spasms
+            f"{condition_line(c, onset)}, on record as active for {(context.now - onset).days} "
+            "days" for c, onset in spasms
         )
         if last is None:
             b6 = "no vitamin B6 result on record"
@@ -219,25 +223,29 @@ class DiabetesSpasmB6:
                 "**Found:** "
                 + "; ".join(condition_line(c, record.onset(c.condition)) for c in diabetes)
                 + f", with {spasm_lines}; {b6}.",
-                "**Why:** The muscle spasm guidance treats spasms that have not settled with "
-                "stretching and rest within 2 to 3 weeks as a reason to look further, and in "
-                "diabetic patients with persistent spasms it suggests checking pyridoxine "
-                "(vitamin B6), because an isolated deficiency can show itself this way.",
-                "**Consider:** a vitamin B6 (pyridoxal 5'-phosphate) level; and whether "
-                "neurological signs point to spasticity rather than simple muscle spasm.",
+                "**Why:** Cramps that have not settled with stretching and rest are a reason to "
+                "look for a cause. Checking vitamin B6 in diabetes is a local suggestion: the "
+                "evidence is limited (no guideline recommends it; the AAN 2010 assessment rates "
+                "vitamin B complex only possibly effective for cramps in general). The onset "
+                "date says how long the condition has been on record, not that the cramps "
+                "still occur: ask the patient.",
+                "**Consider, if the cramps persist:** a vitamin B6 (pyridoxal 5'-phosphate) "
+                "level; and whether neurological signs point to spasticity rather than simple "
+                "cramps.",
             ]
         )
         return Card(
             summary=(
-                f"Diabetes with cramps or spasm for {longest} days and no vitamin B6 result in "
-                f"{lookback} days: consider a B6 level"
+                f"Diabetes, cramps on record {longest} days, no vitamin B6 result in {lookback} "
+                "days: a B6 level is an option (limited evidence)"
             ),
             indicator="info",
             source=source(
                 base,
                 RULE_ID,
-                "Muscle spasm guidance: vitamin B6 in diabetes",
+                AAN_CRAMPS_2010.label + " (limited evidence; local suggestion)",
                 "Diabetes with persistent spasm and no vitamin B6 result",
+                AAN_CRAMPS_2010.url,
             ),
             detail=detail,
             suggestions=(
@@ -250,7 +258,7 @@ class DiabetesSpasmB6:
                             resource=self._order(context, spasms[0][0], diabetes[0]),
                         ),
                     ),
-                    is_recommended=True,
+                    is_recommended=False,
                 ),
             ),
             selection_behavior="at-most-one",

@@ -118,7 +118,6 @@ def l1() -> CirrhosisCrampsBaclofen:
         cirrhosis=guidance.value_set("cirrhosis"),
         leg_cramps=library()["leg-cramps"],
         baclofen=guidance.value_set("baclofen"),
-        rls_drugs=library()["rls-drugs"],
         cramp_drugs=library()["cramp-drugs"],
     )
 
@@ -128,7 +127,6 @@ def p1() -> PadClaudicationExercise:
     return PadClaudicationExercise(
         pad=guidance.value_set("pad"),
         leg_cramps=library()["leg-cramps"],
-        rls_drugs=library()["rls-drugs"],
         cramp_drugs=library()["cramp-drugs"],
     )
 
@@ -139,6 +137,4 @@ def v1() -> DiabetesSpasmB6:
         diabetes=guidance.value_set("diabetes"),
         muscle_spasm=library()["leg-cramps"],
         vitamin_b6=guidance.lab_test("vitamin-b6"),
-        rls_drugs=library()["rls-drugs"],
-        cramp_drugs=library()["cramp-drugs"],
     )
