@@ -30,18 +30,25 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import remove_order_action
 from hooks.rules.common import source
+from hooks.rules.sources import FDA_QUININE_2010
 from hooks.valuesets import uses
 
 RULE_ID = "quinine-leg-cramps"
 
-SUMMARY = (
+SUMMARY_CRAMPS = (
     "Quinine is not recommended for leg cramps: risk of serious, potentially fatal blood reactions"
+)
+# When neither the chart nor the order says cramps, the card names the harm and asks for the
+# indication, without asserting one the order does not carry (babesiosis, say).
+SUMMARY_OTHER = (
+    "Quinine carries a risk of serious, potentially fatal blood reactions: check the indication"
 )
 
 WHY = (
-    "The leg cramp guidance advises against quinine for cramps. The FDA has warned that it can "
+    "The FDA warned in 2010 that quinine should not be used for night-time leg cramps: it can "
     "cause serious and sometimes fatal blood disorders, such as a low platelet count "
-    "(thrombocytopenia) and hemolytic uremic syndrome."
+    "(thrombocytopenia) and hemolytic uremic syndrome, and its label says the risk outweighs any "
+    "benefit for cramps."
 )
 
 INSTEAD = (
@@ -63,7 +70,8 @@ class QuinineLegCramps:
     title: ClassVar[str] = "Quinine is not for leg cramps"
     indicator: ClassVar[str] = "critical"
     sources: ClassVar[str] = (
-        "seed 003 (FDA warning: serious hematologic reactions); seeds 003, 004 for first line"
+        "FDA Drug Safety Communication 2010 and the quinine label's boxed warning; origin: "
+        "seeds 003, 004"
     )
     applies: ClassVar[str] = (
         "order hooks: quinine among the orders asked about; patient-view: active quinine. "
@@ -71,6 +79,7 @@ class QuinineLegCramps:
     )
     quinine: ValueSet = uses("quinine")
     malaria: ValueSet = uses("malaria")
+    leg_cramps: ValueSet = uses("leg-cramps")
     Settings = RuleSettings  # no thresholds: any dose counts
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
@@ -90,8 +99,18 @@ class QuinineLegCramps:
             reasons = [label for r in order.reason_codes if (label := concept_label(r))]
             if reasons:
                 found += f"; reason given on the order: {', '.join(reasons)}"
-            cards.append(self._card(order, found, context))
+            cards.append(self._card(order, found, context, self._for_cramps(order, record)))
         return cards
+
+    def _for_cramps(self, order: MedicationOrder, record: PatientRecord) -> bool:
+        """Whether the chart or the order's reason shows cramps (then the leg cramp wording)."""
+        if any(self.leg_cramps.match(reason) for reason in order.reason_codes):
+            return True
+        for reference in order.reason_references:
+            condition = record.condition(reference)
+            if condition is not None and self.leg_cramps.match(condition.code):
+                return True
+        return bool(record.active_conditions(self.leg_cramps))
 
     def _has_malaria_or_unknown_reason(self, order: MedicationOrder, record: PatientRecord) -> bool:
         if any(self.malaria.match(reason) for reason in order.reason_codes):
@@ -102,7 +121,8 @@ class QuinineLegCramps:
                 return True
         return False
 
-    def _card(self, order: MedicationOrder, found: str, context: RuleContext[RuleSettings]) -> Card:
+    def _card(self, order: MedicationOrder, found: str, context: RuleContext[RuleSettings],
+              for_cramps: bool) -> Card:
         base = context.code_system_base
         action = remove_order_action(order, context.hook, "quinine")
         suggestions = []
@@ -120,13 +140,14 @@ class QuinineLegCramps:
             ]
         )
         return Card(
-            summary=SUMMARY,
+            summary=SUMMARY_CRAMPS if for_cramps else SUMMARY_OTHER,
             indicator="critical",
             source=source(
                 base,
                 RULE_ID,
-                "Leg cramp guidance: quinine not recommended (FDA warning)",
+                FDA_QUININE_2010.label,
                 "Quinine for leg cramps",
+                FDA_QUININE_2010.url,
             ),
             detail=detail,
             suggestions=tuple(suggestions),

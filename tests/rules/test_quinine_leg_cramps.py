@@ -248,3 +248,31 @@ def test_rule_disabled_in_configuration_gives_no_card(make_app):
     )
     assert response.status_code == 200
     assert response.get_json() == {"cards": []}
+
+
+# --- what the summary asserts, and where its claim comes from ---------------------------------
+
+
+def test_with_cramps_on_the_chart_the_summary_says_leg_cramps_and_cites_the_fda(q1):
+    """cramps-001 has an active leg cramp condition."""
+    [card] = evaluate(q1, "order-sign", chart(), [draft()])
+    assert card.summary.startswith("Quinine is not recommended for leg cramps")
+    assert card.source.url.startswith("https://www.fda.gov/")
+    assert "FDA" in card.source.label and "Leg cramp guidance" not in card.source.label
+
+
+def test_another_documented_indication_gets_the_harm_without_a_cramp_claim(q1):
+    """The clinical review: 'not recommended for leg cramps' on a babesiosis order."""
+    no_cramps = [r for r in chart() if r["resourceType"] != "Condition"]
+    babesiosis = fhir.concept("http://snomed.info/sct", "21061004", "Babesiosis")
+    [card] = evaluate(q1, "order-sign", no_cramps, [draft(reasonCode=[babesiosis])])
+    assert "leg cramps" not in card.summary
+    assert "blood reactions" in card.summary and "check the indication" in card.summary
+    assert "Babesiosis" in card.detail
+
+
+def test_a_cramp_reason_on_the_order_gets_the_leg_cramp_wording(q1):
+    no_cramps = [r for r in chart() if r["resourceType"] != "Condition"]
+    cramp = fhir.concept("http://snomed.info/sct", "55300003", "Cramp")
+    [card] = evaluate(q1, "order-sign", no_cramps, [draft(reasonCode=[cramp])])
+    assert card.summary.startswith("Quinine is not recommended for leg cramps")
