@@ -281,6 +281,23 @@ def cramps_magnesium(store: Store, as_of: datetime) -> list[dict[str, Any]]:
     ]
 
 
+def quinine_beside_rls_and_low_ferritin(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    """At order entry only cards about the order in hand: the RLS iron cards must not ride
+    along on a quinine order (the clinical review's finding)."""
+    return rls_iron(store, as_of) + quinine(store, as_of)
+
+
+def old_stroke_and_a_short_cyclobenzaprine_course(
+        store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    """A stroke two years ago with no sequelae on record does not make a back spasm central:
+    C2 stays quiet (it fired on strokes from 1965 on); 10 days is within C1's limit."""
+    return [
+        condition(store, "scn-old-stroke", "230690007", "Stroke", as_of - timedelta(days=730)),
+        draft_order(store, "scn-cyclobenzaprine", "828348",
+                    "cyclobenzaprine hydrochloride 10 MG Oral Tablet", as_of, supply_days=10),
+    ]
+
+
 SCENARIOS = [
     Scenario(
         "rls-ferritin-30",
@@ -310,6 +327,20 @@ SCENARIOS = [
         "patient-view",
         {"cramps-electrolytes-abnormal": "warning"},
         cramps_magnesium,
+    ),
+    Scenario(
+        "quinine-order-beside-rls-and-ferritin-30",
+        5,
+        "order-sign",
+        {"quinine-leg-cramps": "critical"},
+        quinine_beside_rls_and_low_ferritin,
+    ),
+    Scenario(
+        "old-stroke-cyclobenzaprine-10-days",
+        6,
+        "order-sign",
+        {},
+        old_stroke_and_a_short_cyclobenzaprine_course,
     ),
 ]
 
