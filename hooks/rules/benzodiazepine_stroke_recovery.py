@@ -33,6 +33,7 @@ from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import remove_order_suggestion
 from hooks.rules.common import source
+from hooks.rules.sources import DRUGS_AND_STROKE_RECOVERY_1995
 from hooks.valuesets import uses
 
 RULE_ID = "benzodiazepine-stroke-recovery"
@@ -100,8 +101,9 @@ class BenzodiazepineStrokeRecovery:
         return Card(
             summary=f"{_short(order)}: benzodiazepines may hinder recovery after a recent stroke",
             indicator="warning",
-            source=source(base, RULE_ID, "Leg spasm guidance: benzodiazepines in stroke recovery",
-                          "Benzodiazepine during stroke recovery"),
+            source=source(base, RULE_ID, DRUGS_AND_STROKE_RECOVERY_1995.label,
+                          "Benzodiazepine during stroke recovery",
+                          DRUGS_AND_STROKE_RECOVERY_1995.url),
             detail=detail,
             suggestions=remove_order_suggestion(order, context.hook, "benzodiazepine"),
             selection_behavior="at-most-one",

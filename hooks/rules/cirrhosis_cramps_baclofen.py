@@ -36,6 +36,7 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
+from hooks.rules.sources import BACLOFEN_CIRRHOSIS_RCT_2016
 from hooks.valuesets import uses
 
 RULE_ID = "cirrhosis-cramps-baclofen"
@@ -200,9 +201,8 @@ class CirrhosisCrampsBaclofen:
             source=source(
                 base,
                 RULE_ID,
-                "Leg cramp guidance: cramps in liver disease",
-                "Cirrhosis with leg cramps",
-            ),
+                BACLOFEN_CIRRHOSIS_RCT_2016.label,
+                "Cirrhosis with leg cramps", BACLOFEN_CIRRHOSIS_RCT_2016.url),
             detail="\n\n".join(parts),
             override_reasons=reasons,
             identity=identity,

@@ -31,6 +31,7 @@ from hooks.rules.common import format_date
 from hooks.rules.common import how_identified
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
+from hooks.rules.sources import DRUGS_PRECEDING_CRAMPS_2012
 from hooks.valuesets import uses
 
 RULE_ID = "cramps-contributing-medications"
@@ -115,8 +116,9 @@ class CrampsContributingMedications:
             Card(
                 summary=_summary([m.order.medication_label for m in medicines]),
                 indicator="info",
-                source=source(base, RULE_ID, "Leg cramp guidance: medicines that may cause cramps",
-                              "Medicines that may contribute to leg cramps"),
+                source=source(base, RULE_ID, DRUGS_PRECEDING_CRAMPS_2012.label,
+                              "Medicines that may contribute to leg cramps",
+                              DRUGS_PRECEDING_CRAMPS_2012.url),
                 detail=detail,
                 override_reasons=(
                     override_reason(base, "reviewed-still-needed",

@@ -32,6 +32,7 @@ from hooks.rules.electrolytes import Electrolytes
 from hooks.rules.labs import latest
 from hooks.rules.labs import order_tests
 from hooks.rules.labs import runs_on
+from hooks.rules.sources import CRAMP_WORKUP_2015
 
 ABNORMAL = "cramps-electrolytes-abnormal"
 
@@ -134,9 +135,8 @@ class CrampsElectrolytesAbnormal:
             source=source(
                 base,
                 ABNORMAL,
-                "Leg cramp guidance: electrolyte balance",
-                "Cramps with abnormal electrolytes",
-            ),
+                CRAMP_WORKUP_2015.label,
+                "Cramps with abnormal electrolytes", CRAMP_WORKUP_2015.url),
             detail=detail,
             suggestions=(
                 Suggestion(label=f"Recheck {names}", actions=order_tests(context, tests, reason)),

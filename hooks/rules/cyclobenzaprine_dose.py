@@ -27,6 +27,7 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
+from hooks.rules.sources import CYCLOBENZAPRINE_LABEL
 from hooks.valuesets import uses
 from hooks.valuesets import uses_codes_named
 
@@ -85,9 +86,8 @@ class CyclobenzaprineDose:
                     source=source(
                         base,
                         DOSE,
-                        "Muscle spasm guidance: cyclobenzaprine dose",
-                        "Cyclobenzaprine above the labelled dose",
-                    ),
+                        CYCLOBENZAPRINE_LABEL.label,
+                        "Cyclobenzaprine above the labelled dose", CYCLOBENZAPRINE_LABEL.url),
                     detail=detail,
                     override_reasons=(
                         override_reason(base, "specialist-directed", "Specialist-directed dose"),

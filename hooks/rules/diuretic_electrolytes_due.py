@@ -30,6 +30,7 @@ from hooks.rules.electrolytes import Electrolytes
 from hooks.rules.labs import latest
 from hooks.rules.labs import order_tests
 from hooks.rules.labs import runs_on
+from hooks.rules.sources import FUROSEMIDE_LABEL
 from hooks.valuesets import uses
 
 DUE = "diuretic-electrolytes-due"
@@ -99,9 +100,8 @@ class DiureticElectrolytesDue:
                 source=source(
                     base,
                     DUE,
-                    "Leg cramp guidance: electrolytes on diuretics",
-                    "Electrolytes due on diuretics",
-                ),
+                    FUROSEMIDE_LABEL.label,
+                    "Electrolytes due on diuretics", FUROSEMIDE_LABEL.url),
                 detail=detail,
                 suggestions=(
                     Suggestion(

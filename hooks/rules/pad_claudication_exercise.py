@@ -42,6 +42,7 @@ from hooks.rules.common import condition_line
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
+from hooks.rules.sources import PAD_2024
 from hooks.valuesets import uses
 
 RULE_ID = "pad-claudication-exercise"
@@ -167,9 +168,8 @@ class PadClaudicationExercise:
                 source=source(
                     base,
                     RULE_ID,
-                    "Leg cramp guidance: peripheral artery disease",
-                    "PAD with leg cramping: supervised exercise therapy",
-                ),
+                    PAD_2024.label,
+                    "PAD with leg cramping: supervised exercise therapy", PAD_2024.url),
                 detail="\n\n".join([found, why, consider]),
                 suggestions=(
                     Suggestion(

@@ -32,6 +32,7 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
+from hooks.rules.sources import IRLSSG_AUGMENTATION_2016
 from hooks.valuesets import uses
 
 RULE_ID = "rls-dopamine-antagonist"
@@ -88,8 +89,8 @@ class RlsDopamineAntagonist:
         return Card(
             summary=_fit(order.medication_label, SUMMARY_REASON),
             indicator="info",
-            source=source(base, RULE_ID, "Restless legs guidance: dopamine-blocking drugs",
-                          "Dopamine-blocking drug in restless legs"),
+            source=source(base, RULE_ID, IRLSSG_AUGMENTATION_2016.label,
+                          "Dopamine-blocking drug in restless legs", IRLSSG_AUGMENTATION_2016.url),
             detail=detail,
             override_reasons=(
                 override_reason(base, "needed-reviewed", "Needed; the benefit was reviewed"),

@@ -49,6 +49,7 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
+from hooks.rules.sources import AASM_RLS_2024
 from hooks.valuesets import uses
 
 RULE_ID = "rls-dopaminergic-augmentation"
@@ -206,8 +207,8 @@ class RlsDopaminergicAugmentation:
         return Card(
             summary=_fit(order.medication_label, SUMMARY_REASON),
             indicator="warning",
-            source=source(base, RULE_ID, "Restless legs guidance: dopaminergic augmentation",
-                          "Dopaminergic drug for restless legs"),
+            source=source(base, RULE_ID, AASM_RLS_2024.label,
+                          "Dopaminergic drug for restless legs", AASM_RLS_2024.url),
             detail=detail,
             suggestions=suggestions,
             selection_behavior="at-most-one" if suggestions else None,

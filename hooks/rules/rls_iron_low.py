@@ -29,6 +29,7 @@ from cds_service.kit import Suggestion
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.iron import IronLabs
+from hooks.rules.sources import AASM_RLS_2024
 
 IRON_LOW = "rls-iron-low"
 ORAL_IRON = {
@@ -120,9 +121,8 @@ class RlsIronLow:
                 source=source(
                     base,
                     IRON_LOW,
-                    "Restless legs guidance: iron supplementation",
-                    "Low iron stores in RLS",
-                ),
+                    AASM_RLS_2024.label,
+                    "Low iron stores in RLS", AASM_RLS_2024.url),
                 detail=detail,
                 suggestions=(
                     Suggestion(

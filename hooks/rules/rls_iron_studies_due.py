@@ -27,6 +27,7 @@ from hooks.rules.iron import FERRITIN_TEST
 from hooks.rules.iron import TSAT_TEST
 from hooks.rules.iron import IronLabs
 from hooks.rules.labs import order_tests
+from hooks.rules.sources import AASM_RLS_2024
 
 IRON_STUDIES_DUE = "rls-iron-studies-due"
 
@@ -87,9 +88,8 @@ class RlsIronStudiesDue:
                 source=source(
                     base,
                     IRON_STUDIES_DUE,
-                    "Restless legs guidance: iron studies",
-                    "Iron studies due in RLS",
-                ),
+                    AASM_RLS_2024.label,
+                    "Iron studies due in RLS", AASM_RLS_2024.url),
                 detail=detail,
                 suggestions=(
                     Suggestion(

@@ -54,3 +54,15 @@ DRUGS_AND_STROKE_RECOVERY_1995 = Reference(
     "Goldstein et al., Neurology 1995: common drugs may influence recovery after stroke",
     "https://n.neurology.org/content/45/5/865",
 )
+BACLOFEN_CIRRHOSIS_RCT_2016 = Reference(
+    "Elfert et al., Eur J Gastroenterol Hepatol 2016: baclofen for cramps in cirrhosis (RCT)",
+    "https://pubmed.ncbi.nlm.nih.gov/27467714/",
+)
+FUROSEMIDE_LABEL = Reference(
+    "Furosemide prescribing information: electrolyte depletion and its signs (DailyMed)",
+    "https://dailymed.nlm.nih.gov/dailymed/lookup.cfm?setid=2a5bcf50-6d63-463a-915e-a72ea2e5f131",
+)
+CRAMP_WORKUP_2015 = Reference(
+    "Katzberg, J Neurol 2015: neurogenic muscle cramps, causes to look for",
+    "https://link.springer.com/article/10.1007/s00415-015-7659-x",
+)
