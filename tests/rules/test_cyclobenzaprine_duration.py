@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 
@@ -85,29 +86,73 @@ def test_forty_two_tablets_at_one_three_times_a_day_is_a_two_week_course(c1):
     assert evaluate(c1, "order-sign", [fhir.patient()], [order]) == []
 
 
-def test_validity_period_and_dosage_bounds_also_give_the_duration(c1):
-    by_validity = fhir.medication_request(
+def one_year_validity() -> dict[str, str]:
+    """The usual prescription validity: fillable from today for a year (366 days inclusive)."""
+    return {"start": fhir.date_of(0), "end": fhir.date_of(-365)}
+
+
+def test_ten_day_course_valid_for_a_year_gets_no_card(c1):
+    order = fhir.medication_request(
         TABLET_10,
-        dispenseRequest={"validityPeriod": {"start": fhir.date_of(0), "end": fhir.date_of(-29)}},
+        dispenseRequest=fhir.supply(10, validityPeriod=one_year_validity()),
+        dosageInstruction=[fhir.dosage(1, timing_code="TID")],
     )
-    card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [by_validity]))
-    assert "validityPeriod" in card.detail and "30 days" in card.detail
-    bounded = fhir.dosage()
-    bounded["timing"]["repeat"]["boundsDuration"] = {
-        "value": 4,
-        "unit": "weeks",
-        "system": UCUM,
-        "code": "wk",
+    assert evaluate(c1, "order-sign", [fhir.patient()], [order]) == []
+
+
+def test_validity_period_alone_is_not_a_duration(c1):
+    order = fhir.medication_request(
+        TABLET_10,
+        dispenseRequest={"validityPeriod": one_year_validity()},
+        dosageInstruction=[fhir.dosage(1, timing_code="TID")],
+    )
+    assert evaluate(c1, "order-sign", [fhir.patient()], [order]) == []
+
+
+def test_active_short_course_valid_for_a_year_is_quiet_on_patient_view(c1):
+    active = fhir.active_order(
+        TABLET_10,
+        id="m1",
+        days_ago=3,
+        dispenseRequest=fhir.supply(10, validityPeriod=one_year_validity()),
+    )
+    assert evaluate(c1, "patient-view", [fhir.patient(), active]) == []
+
+
+def bounded_for_four_weeks() -> dict[str, Any]:
+    bounded = fhir.dosage(1, timing_code="TID")
+    bounded["timing"]["repeat"] = {
+        "boundsDuration": {"value": 4, "unit": "weeks", "system": UCUM, "code": "wk"}
     }
-    card = only_card(
-        evaluate(
-            c1,
-            "order-sign",
-            [fhir.patient()],
-            [fhir.medication_request(TABLET_10, dosageInstruction=[bounded])],
-        )
+    return bounded
+
+
+@pytest.mark.parametrize(
+    "dispense, dosage, days, basis",
+    [
+        (fhir.supply(30), fhir.dosage(1, timing_code="TID"), "30 days", "expectedSupplyDuration"),
+        ({}, bounded_for_four_weeks(), "28 days", "boundsDuration"),
+        (
+            {"quantity": fhir.quantity(90, "tablet", "{tablet}")},
+            fhir.dosage(1, timing_code="TID"),
+            "30 days",
+            "dispense quantity 90",
+        ),
+    ],
+    ids=["expected-supply", "dosage-bounds", "quantity-over-daily-dose"],
+)
+def test_treatment_duration_fires_and_the_one_year_validity_is_not_the_figure(
+    c1, dispense, dosage, days, basis
+):
+    order = fhir.medication_request(
+        TABLET_10,
+        dispenseRequest={**dispense, "validityPeriod": one_year_validity()},
+        dosageInstruction=[dosage],
     )
-    assert "boundsDuration" in card.detail and "28 days" in card.detail
+    card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
+    check_card(card, DURATION, "warning", "cyclobenzaprine", "21 days")
+    assert f"intended duration {days}" in card.detail and basis in card.detail
+    assert "validity" not in card.detail and "366" not in card.detail
 
 
 def test_order_without_any_duration_and_no_earlier_use_gets_no_card(c1):
@@ -144,7 +189,9 @@ def test_every_product_code_of_the_value_set_is_recognised(c1):
 
 def test_medication_reference_to_contained_medication_is_recognised(c1):
     order = fhir.with_contained_medication(
-        fhir.medication_request(TABLET_10, dispenseRequest=fhir.supply(30))
+        fhir.medication_request(
+            TABLET_10, dispenseRequest=fhir.supply(30), dosageInstruction=[fhir.dosage()]
+        )
     )
     card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
     (action,) = actions_of(card)
@@ -159,10 +206,15 @@ def test_other_muscle_relaxant_gets_no_card(c1):
 
 
 def test_suggested_update_is_the_complete_draft_with_a_14_day_supply_and_no_refills(c1):
+    validity = one_year_validity()
     order = fhir.medication_request(
         TABLET_10,
         dispenseRequest=fhir.supply(
-            30, refills=2, quantity=fhir.quantity(90, "tablet", "{tablet}")
+            30,
+            refills=2,
+            quantity=fhir.quantity(90, "tablet", "{tablet}"),
+            validityPeriod=validity,
+            performer={"display": "Corner Pharmacy"},
         ),
         dosageInstruction=[fhir.dosage(1, timing_code="TID")],
         note=[{"text": "for acute low back spasm"}],
@@ -172,24 +224,87 @@ def test_suggested_update_is_the_complete_draft_with_a_14_day_supply_and_no_refi
     assert suggestion.is_recommended is True and card.selection_behavior == "at-most-one"
     (action,) = suggestion.actions
     assert action.type == "update" and action.resource_id is None
+    assert "quantity 42 tablet" in action.description
     updated = action.resource
     model = fhir.validate(updated)
     assert model.get_resource_type() == "MedicationRequest"
     for key in set(order) - {"dispenseRequest"}:
         assert updated[key] == order[key], key
-    dispense = updated["dispenseRequest"]
-    assert dispense["expectedSupplyDuration"] == {
-        "value": 14,
-        "unit": "days",
-        "system": UCUM,
-        "code": "d",
+    assert updated["dispenseRequest"] == {
+        "expectedSupplyDuration": {"value": 14, "unit": "days", "system": UCUM, "code": "d"},
+        "numberOfRepeatsAllowed": 0,
+        "quantity": {"value": 42, "unit": "tablet", "system": UCUM, "code": "{tablet}"},
+        "validityPeriod": validity,
+        "performer": {"display": "Corner Pharmacy"},
     }
-    assert dispense["numberOfRepeatsAllowed"] == 0
-    assert "quantity" not in dispense and "validityPeriod" not in dispense
     assert order["dispenseRequest"]["numberOfRepeatsAllowed"] == 2  # the draft is not mutated
+    assert order["dispenseRequest"]["quantity"]["value"] == 90
 
 
-def test_suggested_update_shortens_dosage_bounds_too(c1):
+def test_suggested_quantity_is_in_the_unit_of_the_ordered_dose(c1):
+    order = fhir.medication_request(
+        TABLET_10,
+        dispenseRequest=fhir.supply(30),
+        dosageInstruction=[fhir.dosage(10, "mg", "mg", per_day=4)],
+    )
+    (action,) = actions_of(only_card(evaluate(c1, "order-sign", [fhir.patient()], [order])))
+    assert action.resource["dispenseRequest"]["quantity"] == {
+        "value": 560,
+        "unit": "mg",
+        "system": UCUM,
+        "code": "mg",
+    }
+
+
+def test_suggested_quantity_is_rounded_up_to_whole_tablets(c1):
+    every_nine_hours = fhir.dosage()  # 24/9 tablets a day: 37.3 for 14 days
+    every_nine_hours["timing"]["repeat"] = {"frequency": 1, "period": 9, "periodUnit": "h"}
+    order = fhir.medication_request(
+        TABLET_10, dispenseRequest=fhir.supply(30), dosageInstruction=[every_nine_hours]
+    )
+    (action,) = actions_of(only_card(evaluate(c1, "order-sign", [fhir.patient()], [order])))
+    assert action.resource["dispenseRequest"]["quantity"]["value"] == 38
+
+
+def test_configured_supply_days_sets_the_suggested_supply_and_quantity(c1):
+    order = fhir.medication_request(
+        TABLET_10,
+        dispenseRequest=fhir.supply(30),
+        dosageInstruction=[fhir.dosage(1, timing_code="TID")],
+    )
+    cards = evaluate(c1, "order-sign", [fhir.patient()], [order], suggested_supply_days=10)
+    (action,) = actions_of(only_card(cards))
+    dispense = action.resource["dispenseRequest"]
+    assert dispense["expectedSupplyDuration"]["value"] == 10 and dispense["quantity"]["value"] == 30
+
+
+@pytest.mark.parametrize(
+    "medication, dosage",
+    [
+        (TABLET_10, None),
+        (INGREDIENT, fhir.dosage(1, timing_code="TID")),  # tablets of an unknown strength
+        (TABLET_10, fhir.dosage(5, "mL", "mL")),  # a volume this rule cannot turn into doses
+    ],
+    ids=["no-dosage", "strength-unknown", "unit-not-a-dose"],
+)
+def test_long_order_without_a_daily_dose_keeps_its_card_but_offers_no_update(
+    c1, medication, dosage
+):
+    order = fhir.medication_request(
+        medication,
+        dispenseRequest=fhir.supply(30),
+        **({"dosageInstruction": [dosage]} if dosage else {}),
+    )
+    card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
+    check_card(card, DURATION, "warning", "cyclobenzaprine")
+    assert card.suggestions == () and card.selection_behavior is None
+    assert (
+        "the daily dose could not be worked out from the order, so no shorter order is offered"
+        in card.detail.lower()
+    )
+
+
+def test_suggested_update_keeps_the_start_of_dosage_bounds(c1):
     bounded = fhir.dosage()
     bounded["timing"]["repeat"]["boundsPeriod"] = {
         "start": fhir.date_of(0),
@@ -198,9 +313,33 @@ def test_suggested_update_shortens_dosage_bounds_too(c1):
     order = fhir.medication_request(TABLET_10, dosageInstruction=[bounded])
     (action,) = actions_of(only_card(evaluate(c1, "order-sign", [fhir.patient()], [order])))
     repeat = action.resource["dosageInstruction"][0]["timing"]["repeat"]
-    assert "boundsPeriod" not in repeat
-    assert repeat["boundsDuration"]["value"] == 14
+    assert repeat["boundsPeriod"] == {"start": fhir.date_of(0), "end": fhir.date_of(-13)}
+    assert repeat["frequency"] == 3  # the rest of the timing is kept
     fhir.validate(action.resource)
+    assert evaluate(c1, "order-sign", [fhir.patient()], [action.resource]) == []
+
+
+def test_suggested_update_shortens_dosage_bounds_duration(c1):
+    order = fhir.medication_request(TABLET_10, dosageInstruction=[bounded_for_four_weeks()])
+    (action,) = actions_of(only_card(evaluate(c1, "order-sign", [fhir.patient()], [order])))
+    repeat = action.resource["dosageInstruction"][0]["timing"]["repeat"]
+    assert repeat["boundsDuration"] == {"value": 14, "unit": "days", "system": UCUM, "code": "d"}
+    fhir.validate(action.resource)
+
+
+def test_accepting_the_suggestion_gives_an_order_that_gets_no_card(c1):
+    order = fhir.medication_request(
+        TABLET_10,
+        dispenseRequest=fhir.supply(
+            30,
+            refills=2,
+            quantity=fhir.quantity(90, "tablet", "{tablet}"),
+            validityPeriod=one_year_validity(),
+        ),
+        dosageInstruction=[fhir.dosage(1, timing_code="TID")],
+    )
+    (action,) = actions_of(only_card(evaluate(c1, "order-sign", [fhir.patient()], [order])))
+    assert evaluate(c1, "order-sign", [fhir.patient()], [action.resource]) == []
 
 
 def test_active_order_from_40_days_ago_plus_new_7_day_draft_is_continuous_use(c1):
