@@ -68,6 +68,124 @@ HISTORY_NOT_STROKE = (
     "history condition whose code is not here must not match by its display."
 )
 
+IPS = (
+    "github:HL7/fhir-ips@57c3299fe9759f9be7c7b6976ce61f57ef9a7bd1:input/fsh/valuesets/"
+    "ProblemsSnomedCtIpsFreeSet.fsh (SNOMED IPS free set expansion, SNOMED version 20220731)"
+)
+CANVAS = "github:canvas-medical/canvas-plugins@344f0bcb924b2be7ffafb5ac7edf19d475704259:"
+VSAC_CVD = (
+    f"{CANVAS}canvas_sdk/value_set/v2022/condition.py (VSAC eCQM value sets, 2022 expansion) "
+    "VS 'Cerebrovascular Disease, Stroke, TIA' 2.16.840.1.113762.1.4.1047.44"
+)
+VSAC_NMD = (
+    f"{CANVAS}canvas_sdk/value_set/v2026/no_qdm_category_assigned.py (VSAC eCQM value sets, "
+    "expansion 'eCQM Update 2025-05-08') VS 'Neuromuscular Disorder' "
+    "2.16.840.1.113762.1.4.1248.239"
+)
+HCC = f"{CANVAS}canvas_sdk/value_set/hcc2018.py (HCC 'Hemiplegia/Hemiparesis' entries)"
+ICDCM_TABLE = (
+    "github:medtrack-io/icd_code@4c625733f92b7b1d616e272abc3009bb8b916c0c:lib/codes/codes_{}.ex "
+    "(ICD-10-CM code/title table)"
+)
+SYNTHEA_INJURIES = (
+    "github:synthetichealth/synthea@05010714adbbb12f7d04d8513e4e38c93e61a43e:"
+    "src/main/resources/modules/injuries.json (state Neurological_Damage; Synthea emits it for "
+    "survivors of spinal cord damage and never ends it)"
+)
+I69_CAUSES = {
+    "I69.05": ("nontraumatic subarachnoid hemorrhage", (VSAC_CVD,)),
+    "I69.15": ("nontraumatic intracerebral hemorrhage", (VSAC_CVD,)),
+    "I69.25": ("other nontraumatic intracranial hemorrhage", (VSAC_CVD,)),
+    "I69.35": ("cerebral infarction", (VSAC_CVD, HCC)),
+    "I69.85": ("other cerebrovascular disease", (HCC,)),
+    "I69.95": ("unspecified cerebrovascular disease", (HCC,)),
+}
+SIDES = {
+    "1": "right dominant side",
+    "2": "left dominant side",
+    "3": "right non-dominant side",
+    "4": "left non-dominant side",
+    "9": "unspecified side",
+}
+G81_SIDES = {
+    "0": "unspecified side",
+    "1": "right dominant side",
+    "2": "left dominant side",
+    "3": "right nondominant side",
+    "4": "left nondominant side",
+}
+
+
+def _added(system: str, code: str, display: str, kind: str, *sources: str) -> dict[str, str]:
+    return {"system": system, "code": code, "display": display, "kind": kind,
+            "source": " ; ".join(sources)}
+
+
+def _post_stroke_hemiplegia_icd10cm() -> list[dict[str, str]]:
+    """I69.x5x: hemiplegia and hemiparesis following cerebrovascular disease, five codes a
+    family (x51-x54, x59; the table lists no others under I69.x5)."""
+    return [
+        _added(ICD10CM, f"{prefix}{side}", f"Hemiplegia and hemiparesis following {cause} "
+               f"affecting {where}", "value_set_member", ICDCM_TABLE.format("i69"), *sources)
+        for prefix, (cause, sources) in I69_CAUSES.items()
+        for side, where in SIDES.items()
+    ]
+
+
+CNS_SPASTICITY_ADDED: list[dict[str, str]] = [
+    _added(SNOMED, "698754002", "Chronic paralysis due to lesion of spinal cord", "core",
+           SYNTHEA_INJURIES),
+    *[
+        _added(SNOMED, code, display, "value_set_member", VSAC_NMD)
+        for code, display in (
+            ("441705005", "Complete quadriplegia due to spinal cord lesion between first and "
+             "fourth cervical vertebra (disorder)"),
+            ("441980007", "Complete quadriplegia due to spinal cord lesion between fifth and "
+             "seventh cervical vertebra (disorder)"),
+            ("698741009", "Acute complete quadriplegia due to spinal cord lesion between first "
+             "and fourth cervical vertebra (disorder)"),
+            ("698743007", "Acute complete quadriplegia due to spinal cord lesion between fifth "
+             "and seventh cervical vertebra (disorder)"),
+        )
+    ],
+    _added(SNOMED, "441688003", "Incomplete tetraplegia due to spinal cord lesion at C1-C4 level",
+           "core", IPS),
+    _added(SNOMED, "312444006", "Spastic paraparesis", "core", IPS),
+    _added(SNOMED, "108691000119102", "Spasticity as sequela of stroke (disorder)",
+           "value_set_member", VSAC_CVD),
+    *[
+        _added(SNOMED, code, display, "core", IPS, VSAC_CVD)
+        for code, display in (
+            ("442733008", "Hemiplegia as late effect of cerebrovascular accident"),
+            ("442024001", "Hemiplegia as late effect of cerebrovascular disease"),
+            ("116288000", "Paralytic stroke"),
+            ("430959006", "Paralytic syndrome of dominant side as late effect of stroke"),
+            ("430947007", "Paralytic syndrome of nondominant side as late effect of stroke"),
+        )
+    ],
+    *[
+        _added(SNOMED, code, display, "value_set_member", VSAC_CVD)
+        for code, display in (
+            ("442676003", "Hemiplegia of dominant side as late effect of cerebrovascular "
+             "disease (disorder)"),
+            ("442668000", "Hemiplegia of nondominant side as late effect of cerebrovascular "
+             "disease (disorder)"),
+            ("441991000", "Hemiparesis as late effect of cerebrovascular accident (disorder)"),
+            ("140281000119108", "Hemiparesis as late effect of cerebrovascular disease "
+             "(disorder)"),
+            ("361000119103", "Paralytic syndrome on one side of the body as late effect of "
+             "cerebrovascular accident (disorder)"),
+        )
+    ],
+    *_post_stroke_hemiplegia_icd10cm(),
+    *[
+        _added(ICD10CM, f"G81.1{side}", f"Spastic hemiplegia affecting {where}",
+               "value_set_member", ICDCM_TABLE.format("g81"), HCC)
+        for side, where in G81_SIDES.items()
+    ],
+]
+NOT_A_LEG_CRAMP = "not a leg cramp (clinical review, issue 15: leg, calf, thigh or foot only)"
+
 HCTZ_G01AE10 = (
     "ATC G01AE10 is a genito-urinary sulfonamide anti-infective combination (group G01AE; "
     "sulfamethizole and trimethoprim per creative-connections/Pharmacolibrary, checked "
@@ -148,7 +266,10 @@ def _not_cirrhosis() -> list[tuple[str, str, str]]:
 # reference conversion (from, to) whose factor applies, or a list of them applied in turn.
 # `exclude_codes` lists verified codes deliberately kept out, with the reason, and
 # `left_out_medications` whole medication concepts kept out, with the reason; both are shown
-# under `left_out`.
+# under `left_out`. A condition set may also declare codes the reference lacks
+# (`verified_additions`, each with the source its code and display were read in), ICD-10-CM
+# prefixes that are no reference match rule (`icd10cm_prefixes_added`: prefix, what it covers,
+# source), and `out_of_scope_words` (a name carrying one never matches by text).
 DERIVED: Mapping[str, Mapping[str, Any]] = {
     "quinine": {
         "title": "Quinine, any product",
@@ -281,9 +402,20 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "told apart from a current one (value set stroke).",
     },
     "cns-spasticity-conditions": {
-        "title": "CNS disease with spasticity: spinal cord injury, multiple sclerosis, "
-        "cerebral palsy",
+        "title": "CNS disease with spasticity: spinal cord injury or lesion, multiple "
+        "sclerosis, cerebral palsy, post-stroke hemiplegia/hemiparesis/spasticity, spastic "
+        "hemiplegia or paraparesis",
         "conditions": ["spinal_cord_injury", "multiple_sclerosis", "cerebral_palsy"],
+        "verified_additions": CNS_SPASTICITY_ADDED,
+        "icd10cm_prefixes_added": [
+            *[
+                (prefix, f"{prefix}1-{prefix}9: hemiplegia and hemiparesis following {cause}",
+                 " ; ".join((ICDCM_TABLE.format("i69"), *sources)))
+                for prefix, (cause, sources) in I69_CAUSES.items()
+            ],
+            ("G81.1", "G81.10-G81.14: spastic hemiplegia",
+             f"{ICDCM_TABLE.format('g81')} ; {HCC}"),
+        ],
         "icd10cm_prefixes": [
             ("G82.2", "spinal_cord_injury", "G82.2- (paraplegia G82.20-G82.22)"),
             ("G82.5", "spinal_cord_injury", "G82.5- (quadriplegia G82.50-G82.54)"),
@@ -315,9 +447,18 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
             "paraplegia",
             "quadriplegia",
             "tetraplegia",
+            "lesion of spinal cord",
+            "spastic hemiplegia",
+            "spastic paraparesis",
+            "spastic paraplegia",
+            "hemiplegia as late effect",
+            "hemiparesis as late effect",
         ],
-        "purpose": "C2 cyclobenzaprine-cns-spasticity: spinal cord injury, multiple sclerosis "
-        "or cerebral palsy (stroke is the value set stroke).",
+        "purpose": "C2 cyclobenzaprine-cns-spasticity: a condition that makes spasm central, "
+        "whatever its age: spinal cord injury or lesion, multiple sclerosis, cerebral palsy, "
+        "hemiplegia, hemiparesis or spasticity after a stroke (I69.x5x, SNOMED late effects), "
+        "spastic hemiplegia (G81.1) or paraparesis. A stroke itself is the value set stroke, "
+        "which C2 counts only while recent.",
         "notes": [
             "ICD-10-CM S24.1 and S34.1 are marked from-memory in the reference; both were "
             f"checked on 2026-11-21 in {CMS_FY2023}: S24101A-S24159S are injuries and lesions "
@@ -326,11 +467,23 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
             "cord injury's spasticity persists.",
             "Multiple sclerosis is matched by prefix G35 so that plain G35 (to FY2025) and the "
             "FY2026 subcodes G35.A, G35.B0-B2, G35.C0-C2, G35.D all match.",
+            "Codes and prefixes not in the reference (clinical review, issue 15) are declared in "
+            "build.py with the source each was read in; each entry's source names it. Left for "
+            "a reviewer: I69.x4x (monoplegia of lower limb) and I69.x6x (other paralytic "
+            "syndrome) after stroke, G81.9 (hemiplegia, unspecified), and plain hemiplegia or "
+            "hemiparesis (50582007, 20022000); flaccid hemiplegia (G81.0, 442077006) is not "
+            "spasticity and stays out.",
+            "There is no bare text term 'hemiplegia' or 'hemiparesis': 'Flaccid hemiplegia' "
+            "would match it.",
         ],
     },
     "spasticity": {
         "title": "Spasticity",
         "condition_codes": [("muscle_spasm", SNOMED, "221360009")],
+        "verified_additions": [
+            _added(SNOMED, "108691000119102", "Spasticity as sequela of stroke (disorder)",
+                   "value_set_member", VSAC_CVD),
+        ],
         "text_terms": ["spasticity"],
         "purpose": "C2 cyclobenzaprine-cns-spasticity: the order's reason is spasticity. "
         "Spasticity is not a cramp and is not in leg-cramps.",
@@ -353,18 +506,36 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "order's reason).",
     },
     "leg-cramps": {
-        "title": "Leg cramps or muscle spasm",
+        "title": "Leg cramps (leg, calf, thigh, foot; nocturnal; unspecified muscle cramp)",
         "conditions": ["leg_cramps", "muscle_spasm"],
         "icd10cm_prefixes": [
             ("R25.2", "leg_cramps", "R25.2"),
             ("R25.2", "muscle_spasm", "R25.2"),
             ("G47.62", "leg_cramps", "G47.62"),
-            ("M62.83", "muscle_spasm", "M62.83 (prefix: M62.830, M62.831, M62.838)"),
-            ("M62.83", "leg_cramps", "M62.831"),
+            ("M62.831", "leg_cramps", "M62.831"),
+        ],
+        "icd10cm_rules_left_out": [
+            (
+                "muscle_spasm",
+                "M62.83 (prefix: M62.830, M62.831, M62.838)",
+                "the prefix M62.83 also holds M62.830 (muscle spasm of back) and M62.838 "
+                "(other muscle spasm: every site but back and calf); only M62.831 (calf) is a "
+                "prefix, from the leg_cramps rule.",
+            ),
         ],
         "exclude_codes": [
             (SNOMED, "221360009", "Spasticity is not a cramp (reference pitfall); it is the "
              "value set spasticity"),
+            (SNOMED, "45352006", "generic spasm of any site (its subtypes include vasospasm, "
+             f"bronchospasm, bladder spasm); {NOT_A_LEG_CRAMP}"),
+            (SNOMED, "203095000", f"spasm of the back; {NOT_A_LEG_CRAMP}"),
+            (ICD10CM, "M62.830", f"muscle spasm of the back; {NOT_A_LEG_CRAMP}"),
+            (ICD10CM, "M62.838", "residual code for muscle spasm of any site but back and calf "
+             f"(neck, trunk, abdomen, arm, also thigh and foot); {NOT_A_LEG_CRAMP}"),
+        ],
+        "out_of_scope_words": [
+            "back", "neck", "trunk", "abdominal", "abdomen", "stomach", "bladder", "menstrual",
+            "uterine", "chest", "jaw", "arm", "hand", "shoulder",
         ],
         "text_terms": [
             "leg cramp",
@@ -374,11 +545,34 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
             "muscle cramp",
             "muscle cramps",
             "nocturnal leg cramps",
-            "muscle spasm",
-            "muscle spasms",
+            "nocturnal leg cramp",
+            "foot cramp",
+            "foot cramps",
+            "thigh cramp",
+            "thigh cramps",
+            "leg spasm",
+            "leg spasms",
+            "calf spasm",
+            "calf spasms",
+            "spasm of calf",
             "charley horse",
         ],
-        "purpose": "E1, E2, M1, S1, L1, P1, V1: leg cramps or muscle spasm (active condition).",
+        "purpose": "E1, E2, M1, S1, L1, P1, V1: leg cramps (active condition). In scope: cramp "
+        "or spasm of the leg, calf, thigh or foot, nocturnal or sleep-related leg cramps, and "
+        "unspecified muscle cramp (SNOMED 55300003 'Cramp', 424647005 'Cramp in limb', "
+        "90392009 'Nocturnal muscle spasm', ICD-10-CM R25.2 'Cramp and spasm'). Never spasm of "
+        "the back, neck, trunk, abdomen, bladder or another site: generic 'Spasm' (45352006), "
+        "back spasm (203095000, M62.830) and other muscle spasm (M62.838) are left out, and a "
+        "name that mentions such a site does not match by text.",
+        "notes": [
+            "Leg-only in SNOMED rests on 449918009, 102549009 and 90392009, with 55300003 and "
+            "424647005 as unspecified cramp; no verified SNOMED concept for calf, foot or thigh "
+            "cramp was found (449917004 is unverified and not added). A thigh or foot spasm "
+            "coded only M62.838 matches by its name alone ('thigh cramp', 'leg spasm').",
+            "There is no text term 'muscle spasm': the matcher also reads coding displays, and "
+            "'Muscle spasm of back' (M62.830) or 'Muscle spasm of head and/or neck' (95418008) "
+            "would match it by display.",
+        ],
     },
     "ferritin": {
         "title": "Ferritin, serum or plasma",
@@ -874,6 +1068,10 @@ class _Collector:
                 return True
         return (system, code) in self._seen
 
+    @property
+    def seen(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self._seen)
+
     def check_exclusions(self) -> None:
         missing = sorted(set(self._exclude) - self._excluded)
         if missing:
@@ -1115,7 +1313,15 @@ def _icd10cm_prefixes(
         notes.append(f"ICD-10-CM prefix {prefix} from {'; '.join(origins)}.")
     for (concept_id, rule), reason in left_out.items():
         notes.append(f"ICD-10-CM match rule '{rule}' ({concept_id}) not used: {reason}")
-    return list(sources)
+    added = []
+    for prefix, what, where in definition.get("icd10cm_prefixes_added", []):
+        if prefix in sources or prefix in added or not where:
+            raise ReferenceChanged(f"added ICD-10-CM prefix {prefix} is a duplicate or has no "
+                                   "source")
+        added.append(prefix)
+        notes.append(f"ICD-10-CM prefix {prefix} ({what}) is not a reference match rule: "
+                     f"added here, verified in {where}.")
+    return [*sources, *added]
 
 
 def _build_conditions(definition: Mapping[str, Any], terminology: Mapping[str, Any]) -> dict:
@@ -1138,15 +1344,33 @@ def _build_conditions(definition: Mapping[str, Any], terminology: Mapping[str, A
         collector.add(found[0], "core")
         _add_unique(notes, concept.get("notes", []))
     collector.check_exclusions()
+    _add_verified(collector, definition.get("verified_additions", ()))
     prefixes = _icd10cm_prefixes(definition, concepts, notes)
     _add_unique(notes, definition.get("notes", []))
-    return {
+    built = {
         "codes": collector.codes,
         "icd10cm_prefixes": prefixes,
         "text_terms": list(definition.get("text_terms", [])),
         "left_out": collector.left_out,
         "notes": notes,
     }
+    if definition.get("out_of_scope_words"):
+        built["out_of_scope_words"] = [w.lower() for w in definition["out_of_scope_words"]]
+    return built
+
+
+def _add_verified(collector: _Collector, additions: Iterable[Mapping[str, str]]) -> None:
+    """Codes the reference lacks, declared in `DERIVED` with the source each code and display
+    were read in. One the set already holds (the reference gained it) fails the build, so the
+    declaration is dropped rather than kept beside the reference's entry."""
+    for addition in additions:
+        system, code = addition["system"], addition["code"]
+        if not addition.get("source") or not addition.get("display"):
+            raise ReferenceChanged(f"added code {code} has no source or display")
+        if (system, code) in collector.seen:
+            raise ReferenceChanged(f"added code {code} ({system}) is already in the set: drop "
+                                   "it from the declaration")
+        collector.add({**addition, "confidence": VERIFIED}, addition["kind"])
 
 
 def _four_significant(value: float) -> float:

@@ -166,8 +166,10 @@ def test_cns_spasticity_conditions_match_ms_including_fy2026_codes_cp_and_cord_i
 
 
 def test_leg_cramps_match_cramp_and_spasm_codes_but_not_spasticity():
-    for code in ("R25.2", "R252", "G47.62", "M62.831", "M62.838"):
+    for code in ("R25.2", "R252", "G47.62", "M62.831"):
         assert matches("leg-cramps", (ICD10CM, code, None)), code
+    for code in ("M62.838", "M62.830"):  # other sites and the back: not leg cramps
+        assert matches("leg-cramps", (ICD10CM, code, None)) is None, code
     assert matches("leg-cramps", (SCT, "449918009", None)).how == "code"
     assert matches("leg-cramps", text="Nocturnal leg cramps").how == "text"
     assert matches("leg-cramps", (SCT, "221360009", "Spasticity")) is None
