@@ -44,7 +44,10 @@ class CrampsElectrolytesAbnormal:
     title: ClassVar[str] = "Cramps with abnormal electrolytes"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seeds 000, 003, 004"
-    applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
+    applies: ClassVar[str] = (
+        "patient-view; order hooks while a cramp treatment is ordered, and not for the "
+        "electrolyte the order in hand corrects (a magnesium product for low magnesium)."
+    )
     labs: Electrolytes = field(default_factory=Electrolytes)
 
     @dataclass(frozen=True)
@@ -79,6 +82,13 @@ class CrampsElectrolytesAbnormal:
             limit, basis = self._low_limit(context, name, result)
             if result.is_below(limit):
                 abnormal.append((name, result, limit, basis))
+        # At order entry the order in hand may be the correction itself (a magnesium product
+        # for low magnesium): a card asking to correct what is being corrected is noise.
+        corrections = {"magnesium": labs.magnesium_products}
+        abnormal = [item for item in abnormal if not (
+            context.is_order_hook and item[0] in corrections and any(
+                order.match_medication(corrections[item[0]])
+                for order in context.subject_orders))]
         if not abnormal:
             return []
         return [self._card(context, cramps, cramp_orders, abnormal, uncompared)]

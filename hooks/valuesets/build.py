@@ -337,6 +337,37 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
             "before: the name alone cannot tell a supplement from a combination.",
         ],
     },
+    "magnesium-supplements": {
+        "title": "Magnesium supplements (single-ingredient magnesium salts)",
+        "medication_groups": ["magnesium_supplement"],
+        "single_ingredient_only": {
+            "terms": ["magnesium oxide", "magnesium sulfate", "magnesium chloride",
+                      "magnesium gluconate", "magnesium acetate"],
+            "reason": "a combination product with a magnesium salt (a multivitamin, a bowel "
+            "preparation) does not correct a low magnesium",
+        },
+        "exclude_codes": [
+            (ATC, "B05XA", "class-level ATC 'electrolyte solutions': it also holds potassium "
+             "and sodium chloride solutions"),
+        ],
+        "drop_text_terms": {
+            "magnesium": "The bare term 'magnesium' is part of salt names of unrelated drugs "
+            "('esomeprazole magnesium') and of excipients ('magnesium stearate').",
+        },
+        "purpose": "E1 cramps-electrolytes-abnormal: an order in hand that is the correction "
+        "of a low magnesium (then E1 does not ask to correct it).",
+    },
+    "iron-products": {
+        "title": "Iron products (oral and intravenous)",
+        "medication_groups": ["iron_supplement"],
+        "drop_text_terms": {
+            "iron": "The bare term 'iron' is part of names of multivitamins 'with iron' and of "
+            "tests; the specific iron salts and products are kept.",
+        },
+        "purpose": "R1 and R2: an iron order is a restless legs treatment, so it brings the "
+        "iron cards onto order hooks; R2 drafts no oral iron while iron is already active "
+        "or being ordered.",
+    },
     "loop-thiazide-diuretics": {
         "title": "Loop, thiazide and thiazide-like diuretics (potassium-wasting)",
         "medication_groups": ["loop_diuretic", "thiazide_diuretic", "thiazide_like_diuretic"],

@@ -284,3 +284,15 @@ def test_order_select_answers_e1_only_when_the_cramp_drug_is_selected(call):
     request["context"]["selections"] = ["MedicationRequest/bac"]
     (card,) = cards_by_rule(call("legcramp-order-select", request).get_json())[ABNORMAL]
     assert "1.2 mg/dL" in card["detail"]
+
+
+def test_a_magnesium_order_for_low_magnesium_is_the_correction_not_a_reason_for_a_card(e1):
+    """The clinical review: E1 fired on the correction itself."""
+    chart = [fhir.patient(), cramps(), magnesium(0.55)]
+    ordered = fhir.medication_request(fhir.concept(RX, "6585", "magnesium sulfate"))
+    assert evaluate(e1, "order-sign", chart, [ordered]) == []
+    # Another low electrolyte beside it is still named; magnesium is not.
+    [card] = evaluate(e1, "order-sign", [*chart, potassium(3.0)], [ordered])
+    assert "potassium" in card.summary and "magnesium" not in card.summary
+    # The same chart on patient-view, with no order in hand, keeps the magnesium card.
+    assert "magnesium" in only_card(evaluate(e1, "patient-view", chart)).summary
