@@ -39,6 +39,7 @@ class IronPicture:
 class IronLabs:
     restless_legs: ValueSet = uses("restless-legs")
     rls_drugs: ValueSet = uses("rls-drugs")
+    iron_products: ValueSet = uses("iron-products")
     ferritin: LabTest = uses_lab("ferritin")
     saturation: LabTest = uses_lab("transferrin-saturation")
     serum_iron: LabTest = uses_lab("serum-iron")
@@ -76,6 +77,6 @@ class IronLabs:
         return None
 
     def applies(self, context: RuleContext[Any]) -> list[Any]:
-        if not runs_on(context, self.rls_drugs):
+        if not runs_on(context, self.rls_drugs, self.iron_products):
             return []
         return context.record.active_conditions(self.restless_legs)

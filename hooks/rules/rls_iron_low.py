@@ -51,7 +51,10 @@ class RlsIronLow:
     title: ClassVar[str] = "RLS with low iron stores"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 002"
-    applies: ClassVar[str] = "patient-view; order hooks while an RLS or cramp drug is ordered."
+    applies: ClassVar[str] = (
+        "patient-view; order hooks while an RLS drug or iron is ordered. No oral iron draft "
+        "while iron is already active or being ordered."
+    )
     labs: IronLabs = field(default_factory=IronLabs)
 
     @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class RlsIronLow:
                 )
         if not low:
             return []
+        on_iron = [o for o in [*context.subject_orders, *context.record.active_medications(
+            self.labs.iron_products)] if o.match_medication(self.labs.iron_products)]
+        if on_iron:
+            return [self._on_iron(context, rls[0], low, on_iron[0])]
         base = context.code_system_base
         condition = rls[0]
         detail = "\n\n".join(
@@ -144,3 +151,32 @@ class RlsIronLow:
                 identity="iron-low",
             )
         ]
+
+    def _on_iron(self, context: RuleContext[Settings], condition: Any, low: list[str],
+                 iron: Any) -> Card:
+        """Iron already prescribed (active, or the order in hand): no second iron draft; the
+        iron studies are rechecked once the therapy has had time to work."""
+        base = context.code_system_base
+        detail = "\n\n".join([
+            f"**Found:** {condition.label} with low iron stores:\n"
+            + "\n".join(f"- {line}" for line in low)
+            + f"\n\nIron is already prescribed: **{iron.medication_label}**.",
+            "**Why:** The AASM 2024 guideline suggests iron when ferritin or transferrin "
+            "saturation is low; iron is already prescribed, so a second iron order is not "
+            "offered.",
+            "**Consider:** rechecking ferritin and transferrin saturation after about 3 months "
+            "of iron therapy (in the morning, without iron for 24 hours), and whether the "
+            "current iron is taken and tolerated.",
+        ])
+        return Card(
+            summary="Restless legs with low iron stores, iron already prescribed: recheck iron "
+            "studies after 3 months",
+            indicator="warning",
+            source=source(base, IRON_LOW, AASM_RLS_2024.label, "Low iron stores in RLS",
+                          AASM_RLS_2024.url),
+            detail=detail,
+            override_reasons=(
+                override_reason(base, "iron-already-given", "Already receiving iron"),
+            ),
+            identity="iron-low",
+        )

@@ -210,3 +210,29 @@ def test_order_select_answers_r2_only_when_the_rls_drug_is_selected(call):
     assert LOW not in cards_by_rule(call("legcramp-order-select", request).get_json())
     request["context"]["selections"] = ["MedicationRequest/g1"]
     assert len(cards_by_rule(call("legcramp-order-select", request).get_json())[LOW]) == 1
+
+
+# --- iron already prescribed ----------------------------------------------------------------
+
+
+FERROUS_SULFATE = fhir.concept(RX, "24947", "ferrous sulfate")
+
+
+def test_active_iron_gets_no_second_iron_draft_but_a_recheck_after_3_months(r2):
+    """The clinical review: R2 drafted a second oral iron order while iron was active."""
+    on_iron = fhir.medication_request(FERROUS_SULFATE, id="fe", status="active")
+    card = only_card(view(r2, rls(), ferritin(30), on_iron))
+    assert card.suggestions == ()
+    assert "already prescribed" in card.summary and "3 months" in card.summary
+    assert "ferrous sulfate" in card.detail
+
+
+def test_an_iron_order_in_hand_brings_r2_and_gets_no_second_iron_draft(r2):
+    chart = [fhir.patient(), rls(), ferritin(30)]
+    [card] = evaluate(r2, "order-sign", chart, [fhir.medication_request(FERROUS_SULFATE)])
+    assert card.suggestions == () and "already prescribed" in card.summary
+
+
+def test_without_iron_r2_still_drafts_the_oral_iron_order(r2):
+    card = only_card(view(r2, rls(), ferritin(30)))
+    assert card.suggestions and card.suggestions[0].actions[0].type == "create"
