@@ -30,6 +30,9 @@ def entries(services: Sequence[ServiceDeclaration], config: Config) -> list[dict
                 "applies": rule.applies,
                 "settings": as_table(settings[rule.rule_id]),
                 "sources": rule.sources,
+                # The primary sources the rule's cards cite (label, link), if it declares them.
+                "references": [{"label": r.label, "url": r.url}
+                               for r in getattr(rule, "references", ())],
                 "prefetch": {},
             })
             entry["services"].append(service.id)
@@ -68,9 +71,18 @@ def render_markdown(services: Sequence[ServiceDeclaration], config: Config) -> s
             f"- **When it runs:** {rule['applies']}",
             f"- **Settings** (`[rules.\"{rule['id']}\"]`): {_settings_text(rule['settings'])}",
             f"- **Source:** {rule['sources']}",
+            *[f"- **Cites:** [{ref['label']}]({ref['url']})" for ref in rule["references"]],
             "- **Reads (prefetch keys):** "
             + ", ".join(f"`{k}`" for k in sorted(rule["prefetch"])),
         ]
+    cited = {ref["url"]: ref["label"] for rule in rules for ref in rule["references"]}
+    if cited:
+        lines += ["", "## Citations", "",
+                  "Each was looked up and its claim read in the source or a faithful copy "
+                  "(`hooks/rules/sources.py`); what was seen only in part is in "
+                  "[hazard-log.md](hazard-log.md).", ""]
+        lines += [f"- {label}: <{url}>" for url, label in sorted(cited.items(),
+                                                                 key=lambda item: item[1])]
     return "\n".join(lines) + "\n"
 
 

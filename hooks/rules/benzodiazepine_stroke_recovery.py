@@ -34,6 +34,7 @@ from hooks.rules.common import override_reason
 from hooks.rules.common import remove_order_suggestion
 from hooks.rules.common import source
 from hooks.rules.sources import DRUGS_AND_STROKE_RECOVERY_1995
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "benzodiazepine-stroke-recovery"
@@ -43,6 +44,7 @@ RULE_ID = "benzodiazepine-stroke-recovery"
 class BenzodiazepineStrokeRecovery:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "B1"
+    references: ClassVar[tuple[Reference, ...]] = (DRUGS_AND_STROKE_RECOVERY_1995,)
     title: ClassVar[str] = "Benzodiazepines during stroke recovery"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seeds 001, 002"

@@ -37,6 +37,7 @@ from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
 from hooks.rules.sources import BACLOFEN_CIRRHOSIS_RCT_2016
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "cirrhosis-cramps-baclofen"
@@ -54,6 +55,7 @@ def liver_name(found: ConditionMatch) -> str:
 class CirrhosisCrampsBaclofen:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "L1"
+    references: ClassVar[tuple[Reference, ...]] = (BACLOFEN_CIRRHOSIS_RCT_2016,)
     title: ClassVar[str] = "Cirrhosis with leg cramps"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seeds 001, 003"

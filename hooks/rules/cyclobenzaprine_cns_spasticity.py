@@ -42,6 +42,7 @@ from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.sources import CYCLOBENZAPRINE_LABEL
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "cyclobenzaprine-cns-spasticity"
@@ -51,6 +52,7 @@ RULE_ID = "cyclobenzaprine-cns-spasticity"
 class CyclobenzaprineCnsSpasticity:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "C2"
+    references: ClassVar[tuple[Reference, ...]] = (CYCLOBENZAPRINE_LABEL,)
     title: ClassVar[str] = "Cyclobenzaprine for spasticity from CNS disease"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seeds 000, 001, 002"

@@ -28,6 +28,7 @@ from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.sources import CYCLOBENZAPRINE_LABEL
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 from hooks.valuesets import uses_codes_named
 
@@ -39,6 +40,7 @@ EXTENDED_RELEASE = re.compile(r"\b(extended[ -]release|ER|XR|24 ?HR|amrix)\b", r
 class CyclobenzaprineDose:
     rule_id: ClassVar[str] = DOSE
     catalog_code: ClassVar[str] = "C3"
+    references: ClassVar[tuple[Reference, ...]] = (CYCLOBENZAPRINE_LABEL,)
     title: ClassVar[str] = "Cyclobenzaprine above the labelled dose"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 001"

@@ -58,6 +58,7 @@ from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import service_request
 from hooks.rules.sources import AAN_CRAMPS_2010
+from hooks.rules.sources import Reference
 from hooks.valuesets import LabTest
 from hooks.valuesets import uses
 from hooks.valuesets import uses_lab
@@ -136,6 +137,7 @@ def _b6_of(observation: Any, value_set: ValueSet) -> list[B6Result]:
 class DiabetesSpasmB6:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "V1"
+    references: ClassVar[tuple[Reference, ...]] = (AAN_CRAMPS_2010,)
     title: ClassVar[str] = "Diabetes with persistent spasm and no vitamin B6 result"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 001"

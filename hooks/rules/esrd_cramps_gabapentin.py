@@ -46,6 +46,7 @@ from hooks.rules.common import source
 from hooks.rules.labs import runs_on
 from hooks.rules.sources import AASM_RLS_2024
 from hooks.rules.sources import KDOQI_INTRADIALYTIC_HYPOTENSION
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "esrd-cramps-gabapentin"
@@ -91,6 +92,7 @@ def ligand_name(order: MedicationOrder) -> str:
 class EsrdCrampsGabapentin:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "S1"
+    references: ClassVar[tuple[Reference, ...]] = (AASM_RLS_2024, KDOQI_INTRADIALYTIC_HYPOTENSION,)
     title: ClassVar[str] = "ESRD or dialysis with restless legs or leg cramps"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = (

@@ -43,6 +43,7 @@ from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
 from hooks.rules.sources import PAD_2024
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "pad-claudication-exercise"
@@ -103,6 +104,7 @@ def exercise_referral(context: RuleContext, reason: ConditionMatch) -> dict[str,
 class PadClaudicationExercise:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "P1"
+    references: ClassVar[tuple[Reference, ...]] = (PAD_2024,)
     title: ClassVar[str] = "PAD with leg cramping: supervised exercise therapy"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 003"

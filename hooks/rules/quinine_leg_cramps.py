@@ -31,6 +31,7 @@ from hooks.rules.common import override_reason
 from hooks.rules.common import remove_order_action
 from hooks.rules.common import source
 from hooks.rules.sources import FDA_QUININE_2010
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "quinine-leg-cramps"
@@ -67,6 +68,7 @@ INSTEAD = (
 class QuinineLegCramps:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "Q1"
+    references: ClassVar[tuple[Reference, ...]] = (FDA_QUININE_2010,)
     title: ClassVar[str] = "Quinine is not for leg cramps"
     indicator: ClassVar[str] = "critical"
     sources: ClassVar[str] = (

@@ -33,6 +33,7 @@ from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.sources import IRLSSG_AUGMENTATION_2016
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "rls-dopamine-antagonist"
@@ -44,6 +45,7 @@ SUMMARY_REASON = " blocks dopamine and may worsen the patient's restless legs; r
 class RlsDopamineAntagonist:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "A1"
+    references: ClassVar[tuple[Reference, ...]] = (IRLSSG_AUGMENTATION_2016,)
     title: ClassVar[str] = "Dopamine-blocking drugs in restless legs"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 002"

@@ -28,6 +28,7 @@ from hooks.rules.iron import TSAT_TEST
 from hooks.rules.iron import IronLabs
 from hooks.rules.labs import order_tests
 from hooks.rules.sources import AASM_RLS_2024
+from hooks.rules.sources import Reference
 
 IRON_STUDIES_DUE = "rls-iron-studies-due"
 
@@ -36,6 +37,7 @@ IRON_STUDIES_DUE = "rls-iron-studies-due"
 class RlsIronStudiesDue:
     rule_id: ClassVar[str] = IRON_STUDIES_DUE
     catalog_code: ClassVar[str] = "R1"
+    references: ClassVar[tuple[Reference, ...]] = (AASM_RLS_2024,)
     title: ClassVar[str] = "RLS without recent iron studies"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 002"

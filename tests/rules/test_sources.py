@@ -37,3 +37,20 @@ def test_every_card_cites_a_primary_source_with_its_link(call, path: Path):
         assert cited.get("url"), (card["summary"], cited)
         assert any(label in cited["label"] and url == cited["url"] for label, url in known), cited
         assert "seed" not in cited["label"].lower()
+
+
+def test_every_rule_declares_the_references_its_cards_cite():
+    from hooks import build_services
+
+    rules = {rule.rule_id: rule for service in build_services() for rule in service.rules}
+    assert len(rules) == 16
+    for rule_id, rule in rules.items():
+        declared = getattr(rule, "references", ())
+        assert declared, rule_id
+        assert all(reference in REFERENCES for reference in declared), rule_id
+
+
+def test_the_catalog_lists_each_citation_with_its_link():
+    page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    for reference in REFERENCES:
+        assert f"<{reference.url}>" in page, reference.label
