@@ -47,8 +47,9 @@ IRON_STUDIES = _observations(
 
 ELECTROLYTES = _observations(
     "electrolytes",
-    ("potassium", "magnesium", "calcium-total"),
-    "potassium, magnesium and total calcium results (cramp electrolyte rules)",
+    ("potassium", "magnesium", "calcium-total", "calcium-ionized", "albumin"),
+    "potassium, magnesium, total and ionised calcium, and albumin results (cramp electrolyte "
+    "rules: calcium is judged ionised, else corrected for albumin)",
 )
 
 VITAMIN_B6 = _observations(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import timedelta
 from typing import ClassVar
 
 from cds_service.kit import Card
@@ -24,6 +25,7 @@ from cds_service.kit import LabResult
 from cds_service.kit import RuleContext
 from cds_service.kit import RuleSettings
 from cds_service.kit import Suggestion
+from cds_service.kit import results
 from hooks import data
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
@@ -33,14 +35,25 @@ from hooks.rules.labs import latest
 from hooks.rules.labs import order_tests
 from hooks.rules.labs import runs_on
 from hooks.rules.sources import CRAMP_WORKUP_2015
+from hooks.rules.sources import Reference
 
 ABNORMAL = "cramps-electrolytes-abnormal"
+MMOL_PER_MG_DL = 0.2495  # calcium: 10 / 40.08 (its molar mass); as the calcium value sets
+# A low result as the card shows it: name, value as shown, limit, its basis, the limit's unit.
+Low = tuple[str, str, float, str, str]
+CORRECTED_CALCIUM_LOINC = "29265-6"  # calcium corrected for albumin: never corrected twice
+
+
+def _is_corrected(result: LabResult) -> bool:
+    codings = getattr(getattr(result.observation, "code", None), "coding", None) or []
+    return any(c.code == CORRECTED_CALCIUM_LOINC for c in codings)
 
 
 @dataclass(frozen=True)
 class CrampsElectrolytesAbnormal:
     rule_id: ClassVar[str] = ABNORMAL
     catalog_code: ClassVar[str] = "E1"
+    references: ClassVar[tuple[Reference, ...]] = (CRAMP_WORKUP_2015,)
     title: ClassVar[str] = "Cramps with abnormal electrolytes"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seeds 000, 003, 004"
@@ -57,7 +70,9 @@ class CrampsElectrolytesAbnormal:
         electrolyte_lookback_days: int = 90
         potassium_low_mmol_l: float = 3.5  # used only when the lab gives no reference range
         magnesium_low_mmol_l: float = 0.7
-        calcium_low_mmol_l: float = 2.12
+        calcium_low_mmol_l: float = 2.12  # total or albumin-corrected calcium
+        ionised_calcium_low_mmol_l: float = 1.10  # when the lab gives no reference range
+        albumin_within_days: int = 2  # an albumin this close to the calcium corrects it
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.CONDITIONS, data.ELECTROLYTES)
@@ -70,10 +85,11 @@ class CrampsElectrolytesAbnormal:
         cramp_orders = [o for o in context.subject_orders if o.match_medication(labs.cramp_drugs)]
         if not cramps and not cramp_orders:
             return []
-        abnormal: list[tuple[str, LabResult, float, str]] = []
+        abnormal: list[Low] = []
         uncompared: list[tuple[str, LabResult]] = []
-        for name, test in labs.tests().items():
-            result = latest(context, test, context.settings.electrolyte_lookback_days)
+        tests = labs.tests()
+        for name in ("potassium", "magnesium"):
+            result = latest(context, tests[name], context.settings.electrolyte_lookback_days)
             if result is None:
                 continue
             if result.normalised is None:
@@ -81,7 +97,10 @@ class CrampsElectrolytesAbnormal:
                 continue
             limit, basis = self._low_limit(context, name, result)
             if result.is_below(limit):
-                abnormal.append((name, result, limit, basis))
+                abnormal.append((name, result.describe(), limit, basis, result.canonical_unit))
+        calcium = self._calcium(context, uncompared)
+        if calcium is not None:
+            abnormal.append(calcium)
         # At order entry the order in hand may be the correction itself (a magnesium product
         # for low magnesium): a card asking to correct what is being corrected is noise.
         corrections = {"magnesium": labs.magnesium_products}
@@ -92,6 +111,61 @@ class CrampsElectrolytesAbnormal:
         if not abnormal:
             return []
         return [self._card(context, cramps, cramp_orders, abnormal, uncompared)]
+
+    def _calcium(self, context: RuleContext[Settings],
+                 uncompared: list[tuple[str, LabResult]]) -> Low | None:
+        """Low calcium judged as the physiology asks: a recent ionised calcium first (albumin
+        does not change it); else total calcium corrected for an albumin drawn within
+        `albumin_within_days` of it (corrected = total + 0.8 x (4.0 - albumin g/dL), in
+        mg/dL); else total calcium, said to be uncorrected. A low total calcium with a low
+        albumin can be a normal corrected one: that used to give a false card."""
+        labs, settings = self.labs, context.settings
+        lookback = settings.electrolyte_lookback_days
+        ionised = latest(context, labs.ionised_calcium, lookback)
+        if ionised is not None and ionised.normalised is not None:
+            if ionised.low_limit is not None:
+                limit, basis = ionised.low_limit, "the lab's reference range"
+            else:
+                limit, basis = settings.ionised_calcium_low_mmol_l, "the default limit"
+            if ionised.is_below(limit):
+                return ("ionised calcium", ionised.describe(), limit, basis,
+                        ionised.canonical_unit)
+            return None
+        total = latest(context, labs.calcium, lookback)
+        if total is None:
+            return None
+        if total.normalised is None:
+            uncompared.append(("calcium", total))
+            return None
+        limit, basis = self._low_limit(context, "calcium", total)
+        if _is_corrected(total):
+            if total.is_below(limit):
+                return ("calcium", f"{total.describe()} (corrected for albumin by the lab)",
+                        limit, basis, total.canonical_unit)
+            return None
+        albumin = self._albumin_near(context, total)
+        if albumin is None:
+            if total.is_below(limit):
+                return ("calcium", f"{total.describe()} (total calcium, not corrected: no "
+                        f"albumin within {settings.albumin_within_days} days)", limit, basis,
+                        total.canonical_unit)
+            return None
+        total_mg_dl = total.normalised / MMOL_PER_MG_DL
+        corrected_mg_dl = total_mg_dl + 0.8 * (4.0 - (albumin.normalised or 0.0))
+        corrected = corrected_mg_dl * MMOL_PER_MG_DL
+        if total.comparator is None and corrected < limit:
+            shown = (f"{total.describe()}, corrected for albumin {albumin.describe()}: "
+                     f"{corrected_mg_dl:.1f} mg/dL (= {corrected:.2f} mmol/L)")
+            return ("calcium", shown, limit, basis, total.canonical_unit)
+        return None
+
+    def _albumin_near(self, context: RuleContext[Settings], total: LabResult) -> LabResult | None:
+        window = timedelta(days=context.settings.albumin_within_days)
+        for albumin in results(context.record.observations, self.labs.albumin.value_set,
+                               self.labs.albumin.units):
+            if albumin.comparable and abs(albumin.when - total.when) <= window:
+                return albumin
+        return None
 
     @staticmethod
     def _low_limit(
@@ -115,11 +189,11 @@ class CrampsElectrolytesAbnormal:
         uncompared: list,
     ) -> Card:
         base = context.code_system_base
-        why_here = [f"{c.label} ({c.reference})" for c in cramps]
-        why_here += [f"{o.medication_label} being ordered ({o.reference})" for o in cramp_orders]
+        why_here = [c.label for c in cramps]
+        why_here += [f"{o.medication_label} being ordered" for o in cramp_orders]
         lines = [
-            f"- **{name}** {result.describe()}: below {limit:g} {result.canonical_unit} ({basis})"
-            for name, result, limit, basis in abnormal
+            f"- **{name}** {shown}: below {limit:g} {unit} ({basis})"
+            for name, shown, limit, basis, unit in abnormal
         ]
         lines += [
             f"- {name} {result.describe()}: not compared (unit not recognised)"
@@ -138,7 +212,7 @@ class CrampsElectrolytesAbnormal:
             ]
         )
         reason = cramps[0] if cramps else None
-        tests = [TESTS[name] for name, *_ in abnormal]
+        tests = [TESTS["calcium" if "calcium" in name else name] for name, *_ in abnormal]
         return Card(
             summary=f"Cramps with low {names}: correct electrolytes before treating the cramps",
             indicator="warning",

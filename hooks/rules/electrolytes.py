@@ -33,6 +33,8 @@ class Electrolytes:
     potassium: LabTest = uses_lab("potassium")
     magnesium: LabTest = uses_lab("magnesium")
     calcium: LabTest = uses_lab("calcium-total")
+    ionised_calcium: LabTest = uses_lab("calcium-ionized")
+    albumin: LabTest = uses_lab("albumin")
 
     def tests(self) -> dict[str, LabTest]:
         return {"potassium": self.potassium, "magnesium": self.magnesium, "calcium": self.calcium}

@@ -674,6 +674,26 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "purpose": "E1 cramps-electrolytes-abnormal, E2 diuretic-electrolytes-due: magnesium "
         "in mmol/L (normalised by unit, never by LOINC code: 2601-3 may arrive in meq/L).",
     },
+    "calcium-ionized": {
+        "title": "Calcium, ionised (free), blood, serum or plasma",
+        "observation": "calcium_ionized",
+        "canonical_unit": "mmol/L",
+        "units": {"mg/dL": ("mg/dL", "mmol/L")},
+        "purpose": "E1 cramps-electrolytes-abnormal: a recent ionised calcium is what calcium "
+        "is judged on (it needs no correction for albumin).",
+        "notes": [
+            "mg/dL -> mmol/L x 0.2495 is 10 / 40.08 (the molar mass of calcium), the same "
+            "factor as for total calcium.",
+        ],
+    },
+    "albumin": {
+        "title": "Albumin, serum or plasma",
+        "observation": "albumin",
+        "canonical_unit": "g/dL",
+        "units": {"g/L": ("g/dL", "g/L")},
+        "purpose": "E1 cramps-electrolytes-abnormal: total calcium is corrected for an albumin "
+        "drawn within 2 days of it (corrected = total + 0.8 x (4.0 - albumin g/dL), mg/dL).",
+    },
     "calcium-total": {
         "title": "Calcium, total, serum or plasma",
         "observation": "calcium_total",

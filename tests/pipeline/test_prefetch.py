@@ -785,6 +785,8 @@ ELECTROLYTES_LOINC = (
     "12813-2",  # potassium
     "19123-9", "2601-3",  # magnesium
     "17861-6", "2000-8", "49765-1", "29265-6",  # total calcium
+    "1994-3", "1995-0", "17863-2", "17864-0", "12180-6",  # ionised calcium
+    "1751-7",  # albumin
 )
 
 
@@ -813,7 +815,8 @@ def test_lab_searches_ask_for_every_loinc_code_of_the_value_sets_the_rules_judge
 
     assert list(IRON_STUDIES_LOINC) == codes(
         "ferritin", "transferrin-saturation", "serum-iron", "tibc")
-    assert list(ELECTROLYTES_LOINC) == codes("potassium", "magnesium", "calcium-total")
+    assert list(ELECTROLYTES_LOINC) == codes("potassium", "magnesium", "calcium-total",
+                                             "calcium-ionized", "albumin")
 
 
 # --- 11. medicationReference read from the server ---------------------------------------------

@@ -296,3 +296,44 @@ def test_a_magnesium_order_for_low_magnesium_is_the_correction_not_a_reason_for_
     assert "potassium" in card.summary and "magnesium" not in card.summary
     # The same chart on patient-view, with no order in hand, keeps the magnesium card.
     assert "magnesium" in only_card(evaluate(e1, "patient-view", chart)).summary
+
+
+# --- calcium: ionised first, else corrected for albumin, else said to be uncorrected ----------
+
+albumin = fhir.lab_result("1751-7", "g/dL")
+ionised = fhir.lab_result("1994-3", "mmol/L")
+
+
+def test_low_total_calcium_with_low_albumin_is_a_normal_corrected_calcium_and_quiet(e1):
+    """The clinical review: Ca 7.9 mg/dL with albumin 2.4 g/dL (corrected about 9.2) gave
+    'correct electrolytes'."""
+    assert view(e1, cramps(), calcium(7.9), albumin(2.4)) == []
+
+
+def test_a_corrected_calcium_still_low_fires_and_shows_the_correction(e1):
+    card = only_card(view(e1, cramps(), calcium(7.5), albumin(3.6)))
+    assert "calcium" in card.summary
+    assert "corrected for albumin" in card.detail and "7.8 mg/dL" in card.detail
+
+
+def test_low_total_calcium_without_a_near_albumin_fires_and_says_it_is_uncorrected(e1):
+    card = only_card(view(e1, cramps(), calcium(7.9)))
+    assert "not corrected" in card.detail
+    far = only_card(view(e1, cramps(), calcium(7.9, days_ago=10), albumin(2.4, days_ago=20)))
+    assert "not corrected" in far.detail  # 10 days apart: not the same picture
+
+
+def test_albumin_in_g_per_l_is_converted_before_correcting(e1):
+    assert view(e1, cramps(), calcium(7.9), albumin(24, unit="g/L")) == []
+
+
+def test_a_recent_ionised_calcium_decides_before_total_calcium(e1):
+    assert view(e1, cramps(), calcium(7.9), ionised(1.2)) == []
+    card = only_card(view(e1, cramps(), calcium(9.5), ionised(0.95)))
+    assert "ionised calcium" in card.summary and "0.95 mmol/L" in card.detail
+
+
+def test_a_lab_corrected_calcium_is_not_corrected_twice(e1):
+    corrected = fhir.lab_result("29265-6", "mg/dL")
+    card = only_card(view(e1, cramps(), corrected(7.9), albumin(2.4)))
+    assert "corrected for albumin by the lab" in card.detail
