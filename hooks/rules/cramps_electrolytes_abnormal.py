@@ -32,6 +32,7 @@ from hooks.rules.common import source
 from hooks.rules.electrolytes import TESTS
 from hooks.rules.electrolytes import Electrolytes
 from hooks.rules.labs import latest
+from hooks.rules.labs import limit_in_lab_unit
 from hooks.rules.labs import order_tests
 from hooks.rules.labs import runs_on
 from hooks.rules.sources import CRAMP_WORKUP_2015
@@ -39,8 +40,9 @@ from hooks.rules.sources import Reference
 
 ABNORMAL = "cramps-electrolytes-abnormal"
 MMOL_PER_MG_DL = 0.2495  # calcium: 10 / 40.08 (its molar mass); as the calcium value sets
-# A low result as the card shows it: name, value as shown, limit, its basis, the limit's unit.
-Low = tuple[str, str, float, str, str]
+# A low result as the card shows it: name, value as shown, limit (canonical unit), its basis,
+# and the result whose unit the limit is shown in.
+Low = tuple[str, str, float, str, LabResult]
 CORRECTED_CALCIUM_LOINC = "29265-6"  # calcium corrected for albumin: never corrected twice
 
 
@@ -97,7 +99,7 @@ class CrampsElectrolytesAbnormal:
                 continue
             limit, basis = self._low_limit(context, name, result)
             if result.is_below(limit):
-                abnormal.append((name, result.describe(), limit, basis, result.canonical_unit))
+                abnormal.append((name, result.describe(), limit, basis, result))
         calcium = self._calcium(context, uncompared)
         if calcium is not None:
             abnormal.append(calcium)
@@ -128,8 +130,7 @@ class CrampsElectrolytesAbnormal:
             else:
                 limit, basis = settings.ionised_calcium_low_mmol_l, "the default limit"
             if ionised.is_below(limit):
-                return ("ionised calcium", ionised.describe(), limit, basis,
-                        ionised.canonical_unit)
+                return ("ionised calcium", ionised.describe(), limit, basis, ionised)
             return None
         total = latest(context, labs.calcium, lookback)
         if total is None:
@@ -141,14 +142,14 @@ class CrampsElectrolytesAbnormal:
         if _is_corrected(total):
             if total.is_below(limit):
                 return ("calcium", f"{total.describe()} (corrected for albumin by the lab)",
-                        limit, basis, total.canonical_unit)
+                        limit, basis, total)
             return None
         albumin = self._albumin_near(context, total)
         if albumin is None:
             if total.is_below(limit):
                 return ("calcium", f"{total.describe()} (total calcium, not corrected: no "
                         f"albumin within {settings.albumin_within_days} days)", limit, basis,
-                        total.canonical_unit)
+                        total)
             return None
         total_mg_dl = total.normalised / MMOL_PER_MG_DL
         corrected_mg_dl = total_mg_dl + 0.8 * (4.0 - (albumin.normalised or 0.0))
@@ -156,7 +157,7 @@ class CrampsElectrolytesAbnormal:
         if total.comparator is None and corrected < limit:
             shown = (f"{total.describe()}, corrected for albumin {albumin.describe()}: "
                      f"{corrected_mg_dl:.1f} mg/dL (= {corrected:.2f} mmol/L)")
-            return ("calcium", shown, limit, basis, total.canonical_unit)
+            return ("calcium", shown, limit, basis, total)
         return None
 
     def _albumin_near(self, context: RuleContext[Settings], total: LabResult) -> LabResult | None:
@@ -192,8 +193,8 @@ class CrampsElectrolytesAbnormal:
         why_here = [c.label for c in cramps]
         why_here += [f"{o.medication_label} being ordered" for o in cramp_orders]
         lines = [
-            f"- **{name}** {shown}: below {limit:g} {unit} ({basis})"
-            for name, shown, limit, basis, unit in abnormal
+            f"- **{name}** {shown}: below {limit_in_lab_unit(limit, result)} ({basis})"
+            for name, shown, limit, basis, result in abnormal
         ]
         lines += [
             f"- {name} {result.describe()}: not compared (unit not recognised)"

@@ -28,6 +28,18 @@ def runs_on(context: RuleContext[Any], *ordered_drugs: ValueSet) -> bool:
     )
 
 
+def limit_in_lab_unit(limit: float, result: LabResult) -> str:
+    """A threshold (in the canonical unit) as the lab reported the value, with the canonical
+    unit beside it: '8.5 mg/dL (2.12 mmol/L)'. A clinician reads the limit in the lab's own
+    unit; a mmol/L limit beside a mg/dL value invites a misreading."""
+    canonical = f"{limit:g} {result.canonical_unit}"
+    if (result.unit_code == result.canonical_unit or not result.value
+            or not result.normalised):
+        return canonical
+    in_lab_unit = limit * result.value / result.normalised
+    return f"{in_lab_unit:.3g} {result.unit_label} ({canonical})"
+
+
 def window_start(context: RuleContext[Any], lookback_days: int) -> datetime:
     return context.now - timedelta(days=lookback_days)
 

@@ -337,3 +337,8 @@ def test_a_lab_corrected_calcium_is_not_corrected_twice(e1):
     corrected = fhir.lab_result("29265-6", "mg/dL")
     card = only_card(view(e1, cramps(), corrected(7.9), albumin(2.4)))
     assert "corrected for albumin by the lab" in card.detail
+
+
+def test_the_limit_is_shown_in_the_unit_the_lab_reported_with_the_canonical_beside_it(e1):
+    card = only_card(view(e1, cramps(), magnesium(1.2)))  # mg/dL
+    assert "below 1.7 mg/dL (0.7 mmol/L)" in card.detail
