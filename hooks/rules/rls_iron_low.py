@@ -30,6 +30,7 @@ from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.iron import IronLabs
 from hooks.rules.sources import AASM_RLS_2024
+from hooks.rules.sources import Reference
 
 IRON_LOW = "rls-iron-low"
 ORAL_IRON = {
@@ -48,6 +49,7 @@ ORAL_IRON = {
 class RlsIronLow:
     rule_id: ClassVar[str] = IRON_LOW
     catalog_code: ClassVar[str] = "R2"
+    references: ClassVar[tuple[Reference, ...]] = (AASM_RLS_2024,)
     title: ClassVar[str] = "RLS with low iron stores"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 002"
@@ -92,8 +94,13 @@ class RlsIronLow:
                     f"{iron.describe()} and TIBC {capacity.describe()} (below "
                     f"{tsat_min:g}%)"
                 )
+        uncompared = [f"{name} {r.describe()}: not compared (unit not recognised)"
+                      for name, r in (("ferritin", ferritin), ("transferrin saturation",
+                                                                saturation))
+                      if r is not None and r.normalised is None]
         if not low:
             return []
+        low += uncompared
         on_iron = [o for o in [*context.subject_orders, *context.record.active_medications(
             self.labs.iron_products)] if o.match_medication(self.labs.iron_products)]
         if on_iron:
@@ -102,7 +109,7 @@ class RlsIronLow:
         condition = rls[0]
         detail = "\n\n".join(
             [
-                f"**Found:** {condition.label} ({condition.reference}) with low iron stores:\n"
+                f"**Found:** {condition.label} with low iron stores:\n"
                 + "\n".join(f"- {line}" for line in low),
                 "**Why:** The restless legs guidance suggests considering iron supplementation "
                 f"when ferritin is {ferritin_max:g} ng/mL or less or transferrin saturation is "

@@ -63,29 +63,40 @@ class RlsIronStudiesDue:
             missing.append(FERRITIN_TEST)
         if picture.saturation is None and picture.computed_saturation is None:
             missing.append(TSAT_TEST)
-        if not missing:
+        # A result in a unit that cannot be converted is named, never dropped: the clinician
+        # can read it; the rule cannot compare it.
+        uncompared = [(name, r) for name, r in (("ferritin", picture.ferritin),
+                                                ("transferrin saturation", picture.saturation))
+                      if r is not None and r.normalised is None]
+        if not missing and not uncompared:
             return []
         days = context.settings.iron_lookback_days
         base = context.code_system_base
         names = " and ".join(
             "ferritin" if t is FERRITIN_TEST else "transferrin saturation" for t in missing
-        )
+        ) or " and ".join(name for name, _ in uncompared)
         condition = rls[0]
         detail = "\n\n".join(
             [
-                f"**Found:** {condition.label} ({condition.reference}, onset "
-                f"{format_date(context.record.onset(condition.condition))}); no {names} result in "
-                f"the last {days} days.",
+                f"**Found:** {condition.label} (onset "
+                f"{format_date(context.record.onset(condition.condition))})"
+                + (f"; no {names} result in the last {days} days" if missing else "")
+                + "".join(f"; {name} {r.describe()}: not compared (unit not recognised)"
+                          for name, r in uncompared) + ".",
                 "**Why:** The restless legs guidance recommends checking iron stores (serum "
                 "ferritin and transferrin saturation) in RLS: low iron stores worsen symptoms and "
                 "can be corrected.",
-                "**Consider:** ordering the missing test(s); if ferritin is 75 ng/mL or less or "
-                "transferrin saturation is below 20%, iron supplementation is an option.",
+                "**Consider:** ordering the missing test(s), drawn in the morning without iron "
+                "supplements or iron-rich food for 24 hours (as the AASM 2024 guideline "
+                "advises); if ferritin is 75 ng/mL or less or transferrin saturation is below "
+                "20%, iron is an option.",
             ]
         )
         return [
             Card(
-                summary=f"Restless legs: no {names} in the last {days} days; check iron stores",
+                summary=(f"Restless legs: no {names} in the last {days} days; check iron stores"
+                         if missing else f"Restless legs: {names} in a unit not recognised; "
+                         "check iron stores"),
                 indicator="info",
                 source=source(
                     base,
@@ -99,12 +110,13 @@ class RlsIronStudiesDue:
                         actions=order_tests(context, missing, condition),
                         is_recommended=True,
                     ),
-                ),
-                selection_behavior="at-most-one",
+                ) if missing else (),
+                selection_behavior="at-most-one" if missing else None,
                 override_reasons=(
                     override_reason(base, "results-elsewhere", "Recent results held elsewhere"),
                     override_reason(base, "not-clinically-indicated", "Not clinically indicated"),
                 ),
-                identity="iron-studies:" + ",".join(code for code, _ in missing),
+                identity="iron-studies:" + ",".join(
+                    [code for code, _ in missing] + [f"uncompared-{n}" for n, _ in uncompared]),
             )
         ]

@@ -609,13 +609,15 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "title": "Ferritin, serum or plasma",
         "observation": "ferritin",
         "canonical_unit": "ug/L",
-        "units": {"ng/mL": ("ng/mL", "ug/L")},
-        "conversions_left_out": {
-            ("ng/mL", "pmol/L"): "the reference says to flag a pmol/L ferritin rather than "
-            "convert it (factor depends on an assumed ferritin molar mass); a pmol/L value is "
-            "an unknown unit and is never compared",
-        },
+        "units": {"ng/mL": ("ng/mL", "ug/L"),
+                  "pmol/L": [("ng/mL", "pmol/L"), ("ng/mL", "ug/L")]},
         "purpose": "R1 rls-iron-studies-due, R2 rls-iron-low: ferritin in ug/L (= ng/mL).",
+        "notes": [
+            "pmol/L is converted with 1 ng/mL = 2.247 pmol/L (the reference's factor, checked "
+            "with the search tool against Camaschella's iron-status table, "
+            "https://pmc.ncbi.nlm.nih.gov/articles/PMC3934467/table/T1: ferritin ng/mL x "
+            "2.247 = pmol/L); the clinical review found a pmol/L ferritin dropped silently.",
+        ],
     },
     "transferrin-saturation": {
         "title": "Transferrin (iron) saturation",

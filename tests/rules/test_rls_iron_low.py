@@ -116,10 +116,9 @@ def test_reported_saturation_wins_over_a_computed_one(r2):
         fhir.quantity(40),
         fhir.quantity(40, "ng/ml"),
         fhir.quantity(40, "µg/L"),
-        fhir.quantity(40, "pmol/L", "pmol/L"),
         fhir.quantity(40, "ng/mL", "ng/mL", system="http://example.org/units"),
     ],
-    ids=["no-unit", "lowercase-label", "micro-sign-label", "pmol", "foreign-system"],
+    ids=["no-unit", "lowercase-label", "micro-sign-label", "foreign-system"],
 )
 def test_ferritin_with_a_missing_or_unrecognised_unit_is_never_compared(r2, value):
     assert view(r2, rls(), ferritin(value), tsat(30)) == []
@@ -236,3 +235,14 @@ def test_an_iron_order_in_hand_brings_r2_and_gets_no_second_iron_draft(r2):
 def test_without_iron_r2_still_drafts_the_oral_iron_order(r2):
     card = only_card(view(r2, rls(), ferritin(30)))
     assert card.suggestions and card.suggestions[0].actions[0].type == "create"
+
+
+def test_ferritin_in_pmol_per_l_is_converted_and_compared(r2):
+    """1 ng/mL = 2.247 pmol/L: 60 pmol/L is about 27 ng/mL, low."""
+    card = only_card(view(r2, rls(), ferritin(60, unit="pmol/L")))
+    assert "60 pmol/L" in card.detail and "26.7 ug/L" in card.detail
+
+
+def test_a_ferritin_in_a_unit_not_recognised_is_named_not_compared_never_dropped(r2):
+    card = only_card(view(r2, rls(), ferritin(30, unit="mg/furlong"), tsat(12)))
+    assert "ferritin 30 mg/furlong" in card.detail and "not compared" in card.detail

@@ -151,3 +151,12 @@ def test_order_sign_with_gabapentin_answers_one_r1_card_and_nothing_for_other_dr
     assert len(cards_by_rule(response.get_json())[DUE]) == 1
     other = hook_request("order-sign", chart, [fhir.medication_request(ACETAMINOPHEN)])
     assert DUE not in cards_by_rule(call("legcramp-order-sign", other).get_json())
+
+
+def test_r1_names_a_ferritin_it_cannot_compare_and_orders_only_what_is_missing(r1):
+    from tests.support.iron import ferritin
+
+    card = only_card(view(r1, rls(), ferritin(30, unit="mg/furlong")))
+    assert "not compared" in card.detail and "mg/furlong" in card.detail
+    assert "transferrin saturation" in card.summary  # still missing: ordered
+    assert "morning" in card.detail and "24 hours" in card.detail
