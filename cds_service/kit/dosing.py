@@ -240,7 +240,7 @@ def _expected_supply(dispense: FhirModel | None) -> DurationEstimate | None:
     if found is None:
         return None
     days, stated = found
-    basis = f"expected supply {stated} (dispenseRequest.expectedSupplyDuration)"
+    basis = f"expected supply {stated}"
     return _with_fills(days, basis, _fills(dispense))
 
 
@@ -250,7 +250,7 @@ def _validity_period(dispense: FhirModel | None) -> DurationEstimate | None:
     if found is None:
         return None
     days, stated = found
-    return DurationEstimate(days, f"validity period {stated} (dispenseRequest.validityPeriod)")
+    return DurationEstimate(days, f"validity period {stated}")
 
 
 def _dosage_bounds(dosages: Sequence[FhirModel]) -> list[DurationEstimate]:
@@ -260,17 +260,13 @@ def _dosage_bounds(dosages: Sequence[FhirModel]) -> list[DurationEstimate]:
         repeat = dosage.timing.repeat if dosage.timing else None
         if repeat is None:
             continue
-        path = f"dosageInstruction[{index}].timing.repeat"
+        where = f" (dosage instruction {index + 1})" if len(dosages) > 1 else ""
         if (found := _duration_in_days(repeat.boundsDuration)) is not None:
             days, stated = found
-            estimates.append(
-                DurationEstimate(days, f"dosage bounds {stated} ({path}.boundsDuration)")
-            )
+            estimates.append(DurationEstimate(days, f"dosage runs for {stated}{where}"))
         if (found := _period_in_days(repeat.boundsPeriod)) is not None:
             days, stated = found
-            estimates.append(
-                DurationEstimate(days, f"dosage bounds {stated} ({path}.boundsPeriod)")
-            )
+            estimates.append(DurationEstimate(days, f"dosage runs for {stated}{where}"))
     return estimates
 
 
@@ -295,7 +291,7 @@ def _dispensed_quantity(request: FhirModel) -> DurationEstimate | None:
     label = _unit_label(quantity)
     basis = (
         f"dispense quantity {_fmt(amount)} {label} at {_fmt(daily)} {label}/day "
-        f"[{daily_basis}] = {_days(days)} (dispenseRequest.quantity)"
+        f"[{daily_basis}] = {_days(days)}"
     )
     return _with_fills(days, basis, _fills(dispense))
 
@@ -358,7 +354,7 @@ def _dose_per_administration(dosage: FhirModel) -> _Dose | None:
         high = dose_and_rate.doseRange.high if dose_and_rate.doseRange else None
         if high is not None and (value := _number(high.value)) is not None:
             label = f"{_fmt(value)} {_unit_label(high)}"
-            return _Dose(value, high, f"{label} (high end of doseRange)")
+            return _Dose(value, high, f"{label} (the top of the dose range)")
     return None
 
 
@@ -374,7 +370,7 @@ def _frequency_from_repeat(repeat: FhirModel | None) -> _Frequency | None:
     per_day = times / (period * days_per_unit)
     stated = f"{times} per {_fmt(period)} {repeat.periodUnit}"
     if repeat.frequencyMax is not None:
-        stated = f"up to {stated}, frequencyMax"
+        stated = f"up to {stated}"
     return _Frequency(per_day, f"{_fmt(per_day)}/day ({stated})")
 
 
@@ -383,7 +379,7 @@ def _frequency_from_code(concept: FhirModel | None) -> _Frequency | None:
     for coding in (concept.coding or []) if concept else []:
         if coding.system == GTS_ABBREVIATION and coding.code in _GTS_PER_DAY:
             per_day = _GTS_PER_DAY[coding.code]
-            return _Frequency(per_day, f"{_fmt(per_day)}/day (timing.code {coding.code})")
+            return _Frequency(per_day, f"{_fmt(per_day)}/day ({coding.code})")
     return None
 
 
@@ -409,7 +405,7 @@ def _max_dose_per_day(dosage: FhirModel) -> tuple[float, FhirModel, str] | None:
         f"{_fmt(amount)} {_unit_label(ratio.numerator)} per "
         f"{_fmt(period)} {_unit_label(ratio.denominator)}"
     )
-    return per_day, ratio.numerator, f"maximum {stated} (maxDosePerPeriod)"
+    return per_day, ratio.numerator, f"maximum {stated}"
 
 
 def _instruction_amount(dosage: FhirModel) -> _InstructionAmount | None:

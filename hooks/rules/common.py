@@ -42,19 +42,19 @@ def format_date(value: date | datetime | None) -> str:
 
 
 def how_identified(match: Match) -> str:
+    """Kept for rules that say how an order was recognised: by its code, or by its name when
+    its code (if any) is not one the value sets hold. Clinician words, no code numbers."""
     if match.how == "code":
-        return f"by code {match.code}"
-    return (f"by the drug name on the order ('{match.text}'); its code, if any, is not one "
-            "this service knows")
+        return "by its code"
+    return "by the drug name on the order"
 
 
 def describe_order(order: MedicationOrder, match: Match) -> str:
-    """One Markdown line: the drug, which order, its status and date, and how it was matched."""
+    """One Markdown fragment a clinician reads: the drug, its status and date. No FHIR ids or
+    code numbers (the card's actions name the resource for the EHR)."""
     status = order.status or "status not given"
-    return (
-        f"**{order.medication_label}** ({order.reference}, {status}, "
-        f"authored {format_date(order.authored_on)}; identified {how_identified(match)})"
-    )
+    when = "ordered" if status == "draft" else "authored"
+    return f"**{order.medication_label}** ({status}, {when} {format_date(order.authored_on)})"
 
 
 def matching_orders(
@@ -70,7 +70,8 @@ def matching_orders(
 
 
 def condition_line(found: ConditionMatch, onset: date | datetime | None) -> str:
-    return f"**{found.label}** ({found.reference}, onset {format_date(onset)})"
+    """A condition as a clinician reads it: its name and onset, no FHIR id."""
+    return f"**{found.label}** (onset {format_date(onset)})"
 
 
 def remove_order_suggestion(

@@ -28,10 +28,10 @@ from cds_service.kit import ValueSet
 from hooks import data
 from hooks.rules.common import condition_line
 from hooks.rules.common import format_date
-from hooks.rules.common import how_identified
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.sources import DRUGS_PRECEDING_CRAMPS_2012
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "cramps-contributing-medications"
@@ -46,8 +46,8 @@ class Contributor:
     def line(self) -> str:
         order = self.order
         return (
-            f"- **{order.medication_label}** ({' and '.join(self.classes)}; {order.reference}, "
-            f"since {format_date(order.authored_on)}; identified {how_identified(self.match)})"
+            f"- **{order.medication_label}** ({' and '.join(self.classes)}, "
+            f"since {format_date(order.authored_on)})"
         )
 
 
@@ -55,6 +55,7 @@ class Contributor:
 class CrampsContributingMedications:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "M1"
+    references: ClassVar[tuple[Reference, ...]] = (DRUGS_PRECEDING_CRAMPS_2012,)
     title: ClassVar[str] = "Medicines that may contribute to leg cramps"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 003"

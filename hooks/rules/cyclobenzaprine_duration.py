@@ -48,6 +48,7 @@ from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.sources import CYCLOBENZAPRINE_LABEL
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 DURATION = "cyclobenzaprine-duration"
@@ -67,6 +68,7 @@ _COUNT_TEXTS = frozenset({"tablet", "tablets", "capsule", "capsules"})
 class CyclobenzaprineDuration:
     rule_id: ClassVar[str] = DURATION
     catalog_code: ClassVar[str] = "C1"
+    references: ClassVar[tuple[Reference, ...]] = (CYCLOBENZAPRINE_LABEL,)
     title: ClassVar[str] = "Cyclobenzaprine beyond 2 to 3 weeks"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seeds 000, 001, 002"
@@ -118,7 +120,7 @@ class CyclobenzaprineDuration:
             total = so_far + (estimate.days if estimate and context.is_order_hook else 0)
             if total > max_days:
                 found.append(
-                    f"continuous use: {active.medication_label} ({active.reference}) active since "
+                    f"continuous use: {active.medication_label} active since "
                     f"{format_date(active.authored_on)}, {so_far} days ago"
                     + (f"; with this order about {total:g} days in all" if total != so_far else "")
                 )

@@ -31,6 +31,7 @@ from hooks.rules.labs import latest
 from hooks.rules.labs import order_tests
 from hooks.rules.labs import runs_on
 from hooks.rules.sources import FUROSEMIDE_LABEL
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 DUE = "diuretic-electrolytes-due"
@@ -40,6 +41,7 @@ DUE = "diuretic-electrolytes-due"
 class DiureticElectrolytesDue:
     rule_id: ClassVar[str] = DUE
     catalog_code: ClassVar[str] = "E2"
+    references: ClassVar[tuple[Reference, ...]] = (FUROSEMIDE_LABEL,)
     title: ClassVar[str] = "Cramps on diuretics with no recent electrolytes"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 003"
@@ -81,10 +83,10 @@ class DiureticElectrolytesDue:
         base = context.code_system_base
         days = context.settings.electrolyte_lookback_days
         names = " and ".join(missing)
-        drugs = "; ".join(f"**{o.medication_label}** ({o.reference})" for o, _ in diuretics)
+        drugs = "; ".join(f"**{o.medication_label}**" for o, _ in diuretics)
         detail = "\n\n".join(
             [
-                f"**Found:** {cramps[0].label} ({cramps[0].reference}) while on {drugs}; no "
+                f"**Found:** {cramps[0].label} while on {drugs}; no "
                 f"{names} result in the last {days} days.",
                 "**Why:** The leg cramp guidance advises periodic electrolyte tests for patients "
                 "on diuretics and reviewing diuretics as a cause of cramps; loop and thiazide "

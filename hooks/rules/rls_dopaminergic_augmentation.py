@@ -50,6 +50,8 @@ from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.sources import AASM_RLS_2024
+from hooks.rules.sources import IRLSSG_AUGMENTATION_2016
+from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "rls-dopaminergic-augmentation"
@@ -93,6 +95,7 @@ class RlsReason:
 class RlsDopaminergicAugmentation:
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "D1"
+    references: ClassVar[tuple[Reference, ...]] = (AASM_RLS_2024, IRLSSG_AUGMENTATION_2016,)
     title: ClassVar[str] = "Dopaminergic drugs for restless legs"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 002"
@@ -146,7 +149,7 @@ class RlsDopaminergicAugmentation:
             if condition is None or _verification(condition) in EXCLUDED_VERIFICATION_STATUSES:
                 continue
             if self.restless_legs.match(condition.code):
-                labels.append(f"{concept_label(condition.code)} ({reference})")
+                labels.append(concept_label(condition.code) or "restless legs")
                 reason_condition = reason_condition or condition
         return RlsReason(rls, labels, reason_condition, reason_code)
 
@@ -173,7 +176,7 @@ class RlsDopaminergicAugmentation:
         found += [f"- order reason: **{label}**" for label in reason.order_reasons]
         ligands = self._ligands_in_hand(order, context)
         found += [f"- also {'being ordered' if context.is_order_hook else 'active'}: "
-                  f"**{o.medication_label}** ({o.reference})" for o in ligands]
+                  f"**{o.medication_label}**" for o in ligands]
         # Replacing would add a second alpha-2-delta order when one is already in hand.
         suggestions = () if ligands else self._suggestions(order, reason, context)
         if ligands:

@@ -63,12 +63,12 @@ def test_magnesium_with_a_human_label_mEq_per_l_is_not_converted():
     assert magnesium.normalise_quantity(quantity(1.4, "mEq/L", UCUM, "meq/L")) == pytest.approx(0.7)
 
 
-def test_ferritin_in_ng_per_ml_equals_ug_per_l_and_pmol_per_l_is_unknown():
+def test_ferritin_in_ng_per_ml_equals_ug_per_l_and_pmol_per_l_is_converted():
     ferritin = shipped("ferritin")
     assert ferritin.canonical_unit == "ug/L"
     assert ferritin.normalise(40, "ng/mL") == 40
     assert ferritin.normalise(40, "ug/L") == 40
-    assert ferritin.normalise(90, "pmol/L") is None
+    assert ferritin.normalise(89.88, "pmol/L") == pytest.approx(40, rel=1e-3)  # / 2.247
 
 
 def test_transferrin_saturation_as_a_fraction_becomes_percent():

@@ -43,9 +43,10 @@ def sign(b1: Any, chart: list[dict[str, Any]], *drafts: dict[str, Any]) -> list[
 def test_diazepam_after_a_stroke_30_days_ago_gets_one_warning(b1):
     card = only_card(sign(b1, [stroke()]))
     check_card(card, RULE_ID, "warning", "diazepam", "stroke")
-    assert "Ischemic stroke" in card.detail and "Condition/stroke" in card.detail
-    assert fhir.date_of(30) in card.detail
-    assert "MedicationRequest/d1" in card.detail and "197589" in card.detail
+    assert f"**Ischemic stroke** (onset {fhir.date_of(30)})" in card.detail
+    assert f"**diazepam 10 MG Oral Tablet** (draft, ordered {fhir.date_of(0)})" in card.detail
+    assert "Condition/" not in card.detail and "MedicationRequest/" not in card.detail
+    assert "197589" not in card.detail and "422504002" not in card.detail
     assert card.identity == "MedicationRequest/d1"
 
 
@@ -155,8 +156,12 @@ def test_ischemic_and_hemorrhagic_strokes_count(b1, code):
 )
 def test_benzodiazepines_are_recognised_by_code_and_by_brand_name(b1, medication):
     card = only_card(sign(b1, [stroke()], fhir.medication_request(medication)))
-    by_name = "by the drug name on the order"
-    assert ("by code" if medication.get("coding") else by_name) in card.detail
+    [coding] = medication.get("coding") or [{}]
+    label = medication.get("text") or coding.get("display") or f"{coding['code']} ({ATC})"
+    assert f"**{label}** (draft, ordered" in card.detail
+    assert "by code" not in card.detail and "by the drug name" not in card.detail
+    if coding.get("display"):  # a named order shows its name, never its code
+        assert coding["code"] not in card.detail
 
 
 def test_brand_name_is_in_the_summary(b1):
@@ -216,7 +221,9 @@ def test_one_card_per_benzodiazepine_order_listing_every_recent_stroke(b1):
     cards = sign(b1, chart, *drafts)
     assert sorted(c.identity for c in cards) == ["MedicationRequest/d1", "MedicationRequest/d2"]
     for card in cards:
-        assert "Condition/stroke" in card.detail and "Condition/ich" in card.detail
+        assert f"**Ischemic stroke** (onset {fhir.date_of(30)})" in card.detail
+        assert f"**Intracerebral hemorrhage** (onset {fhir.date_of(5)})" in card.detail
+        assert "Condition/" not in card.detail
         assert [a.resource_id for a in actions_of(card)] == [card.identity]
 
 

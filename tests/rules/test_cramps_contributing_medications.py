@@ -35,10 +35,13 @@ def test_cramps_on_a_diuretic_and_a_statin_get_one_card_listing_both(m1):
                           active(ATORVASTATIN, "m2", 700)))
     check_card(card, M1, "info", "leg cramps", "furosemide", "atorvastatin")
     assert card.identity == "contributing:MedicationRequest/m1,MedicationRequest/m2"
-    assert "MedicationRequest/m1" in card.detail and fhir.date_of(300) in card.detail
-    assert "MedicationRequest/m2" in card.detail and fhir.date_of(700) in card.detail
-    assert "diuretic" in card.detail and "statin" in card.detail
-    assert "Condition/cramps" in card.detail and fhir.date_of(60) in card.detail
+    assert f"- **furosemide 80 MG Oral Tablet** (diuretic, since {fhir.date_of(300)})" in (
+        card.detail
+    )
+    assert f"- **atorvastatin** (statin, since {fhir.date_of(700)})" in card.detail
+    assert f"- **Sleep related leg cramps** (onset {fhir.date_of(60)})" in card.detail
+    assert "MedicationRequest/" not in card.detail and "Condition/" not in card.detail
+    assert "197732" not in card.detail and "83367" not in card.detail
     assert "electrolyte" in card.detail
     assert card.suggestions == ()
 
@@ -50,17 +53,20 @@ def test_identity_is_stable_whatever_the_order_of_the_chart(m1):
 
 
 @pytest.mark.parametrize(
-    "medication, how",
+    "medication, label, code",
     [
-        (SPIRONOLACTONE_100, "by code 198222"),
-        (fhir.concept(RX, "9997", "spironolactone"), "by code 9997"),
-        (fhir.concept(text="Spironolactone 25 mg tablet"), "by the drug name on the order"),
+        (SPIRONOLACTONE_100, "spironolactone 100 MG Oral Tablet", "198222"),
+        (fhir.concept(RX, "9997", "spironolactone"), "spironolactone", "9997"),
+        (fhir.concept(text="Spironolactone 25 mg tablet"), "Spironolactone 25 mg tablet", None),
     ],
     ids=["spironolactone-product", "spironolactone-ingredient", "spironolactone-text"],
 )
-def test_spironolactone_counts_as_a_diuretic(m1, medication, how):
+def test_spironolactone_counts_as_a_diuretic(m1, medication, label, code):
     card = only_card(view(m1, cramps(), active(medication, "m1")))
-    assert "diuretic" in card.detail and how in card.detail
+    assert f"- **{label}** (diuretic, since" in card.detail
+    assert "identified" not in card.detail
+    if code is not None:
+        assert code not in card.detail
     assert "spironolactone" in card.summary.lower()
 
 
@@ -79,7 +85,8 @@ def test_spironolactone_counts_as_a_diuretic(m1, medication, how):
 )
 def test_each_class_is_recognised(m1, medication, kind):
     card = only_card(view(m1, cramps(), active(medication, "m1")))
-    assert f"({kind};" in card.detail
+    label = medication.get("text") or medication["coding"][0]["display"]
+    assert f"- **{label}** ({kind}, since {fhir.date_of(300)})" in card.detail
 
 
 @pytest.mark.parametrize("value_set_id", ["diuretics", "statins", "beta-blockers"])
@@ -100,8 +107,9 @@ def test_contained_medication_is_recognised(m1):
 def test_a_combination_product_is_listed_once_with_both_classes(m1):
     combination = fhir.concept(text="atenolol 50 mg / chlorthalidone 25 mg tablet")
     card = only_card(view(m1, cramps(), active(combination, "m1")))
-    assert card.detail.count("MedicationRequest/m1") == 1
-    assert "beta-blocker" in card.detail and "diuretic" in card.detail
+    name = "**atenolol 50 mg / chlorthalidone 25 mg tablet**"
+    assert card.detail.count(name) == 1
+    assert f"{name} (diuretic and beta-blocker, since" in card.detail
 
 
 def test_many_long_names_keep_the_summary_under_140(m1):
@@ -152,7 +160,8 @@ def test_stopped_and_draft_orders_do_not_count(m1):
     draft = fhir.medication_request(FUROSEMIDE_80, id="m2", status="draft")
     assert view(m1, cramps(), stopped, draft) == []
     card = only_card(view(m1, cramps(), stopped, active(ATENOLOL_25, "m3")))
-    assert "MedicationRequest/m1" not in card.detail
+    assert "atorvastatin" not in card.detail and "furosemide" not in card.detail
+    assert "**atenolol 25 MG Oral Tablet** (beta-blocker" in card.detail
     assert card.identity == "contributing:MedicationRequest/m3"
 
 

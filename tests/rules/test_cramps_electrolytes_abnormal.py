@@ -20,7 +20,8 @@ def test_cramps_with_low_potassium_get_one_warning_with_value_unit_and_date(e1):
     check_card(card, ABNORMAL, "warning", "cramps", "potassium")
     assert "potassium** 3.2 mmol/L on " + fhir.date_of(10) in card.detail
     assert "below 3.5 mmol/L (the default limit)" in card.detail
-    assert "Condition/cramps" in card.detail
+    assert "**Found:** Cramp in lower leg, and low electrolytes" in card.detail
+    assert "Condition/" not in card.detail and "449918009" not in card.detail
     assert ordered_loinc(card) == ["2823-3"]
     assert {r.code for r in card.override_reasons} == {
         "already-being-corrected",
@@ -215,7 +216,8 @@ def test_cramp_drug_ordered_without_a_cramp_condition_still_triggers(e1):
             [fhir.medication_request(fhir.concept(text="Flexeril 10 mg"))],
         )
     )
-    assert "Flexeril 10 mg being ordered (MedicationRequest/d1)" in card.detail
+    assert "**Found:** Flexeril 10 mg being ordered, and low electrolytes" in card.detail
+    assert "MedicationRequest/" not in card.detail
     assert all("reasonReference" not in a.resource for a in actions_of(card))
 
 
@@ -261,7 +263,12 @@ def test_e1_gives_one_card_per_request_whatever_the_number_of_orders(e1):
             e1, "order-sign", [fhir.patient(), cramps(), potassium(3.0), magnesium(1.4)], drafts
         )
     )
-    assert "MedicationRequest/a" in card.detail and "MedicationRequest/b" in card.detail
+    assert (
+        "Cramp in lower leg; baclofen being ordered; "
+        "quinine sulfate 324 MG Oral Capsule being ordered, and low electrolytes"
+    ) in card.detail
+    assert "gabapentin" not in card.detail  # not a cramp drug
+    assert "MedicationRequest/" not in card.detail
 
 
 # Through the service ------------------------------------------------------------------------

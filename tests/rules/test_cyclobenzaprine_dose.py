@@ -31,7 +31,10 @@ def test_ten_mg_four_times_a_day_gets_a_dose_warning(c3):
     )
     card = only_card(evaluate(c3, "order-sign", [fhir.patient()], [order]))
     check_card(card, DOSE, "warning", "cyclobenzaprine", "40 mg/day", "30 mg/day")
-    assert "40 mg a day" in card.detail and "MedicationRequest/d1" in card.detail
+    assert "40 mg a day" in card.detail
+    found = f"**{TABLET_10['coding'][0]['display']}** (draft, ordered {fhir.date_of(0)})"
+    assert found in card.detail
+    assert "MedicationRequest/" not in card.detail and "828348" not in card.detail
     assert {r.code for r in card.override_reasons} == {"specialist-directed", "dose-verified"}
 
 

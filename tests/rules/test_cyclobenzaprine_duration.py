@@ -34,8 +34,12 @@ def test_thirty_day_supply_gets_one_duration_warning_with_the_computation(c1):
     )
     card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
     check_card(card, DURATION, "warning", "cyclobenzaprine", "21 days")
-    assert "30 days" in card.detail and "expectedSupplyDuration" in card.detail
-    assert "MedicationRequest/d1" in card.detail and "2026-11-21" in card.detail
+    assert "intended duration 30 days: expected supply 30 days" in card.detail
+    assert "dispenseRequest" not in card.detail and "expectedSupplyDuration" not in card.detail
+    assert "**cyclobenzaprine hydrochloride 10 MG Oral Tablet** (draft, ordered 2026-11-21)" in (
+        card.detail
+    )
+    assert "MedicationRequest/" not in card.detail and "828348" not in card.detail
     assert {r.code for r in card.override_reasons} == {
         "specialist-directed",
         "patient-re-evaluated",
@@ -130,8 +134,8 @@ def bounded_for_four_weeks() -> dict[str, Any]:
 @pytest.mark.parametrize(
     "dispense, dosage, days, basis",
     [
-        (fhir.supply(30), fhir.dosage(1, timing_code="TID"), "30 days", "expectedSupplyDuration"),
-        ({}, bounded_for_four_weeks(), "28 days", "boundsDuration"),
+        (fhir.supply(30), fhir.dosage(1, timing_code="TID"), "30 days", "expected supply 30 days"),
+        ({}, bounded_for_four_weeks(), "28 days", "dosage runs for 4 weeks = 28 days"),
         (
             {"quantity": fhir.quantity(90, "tablet", "{tablet}")},
             fhir.dosage(1, timing_code="TID"),
@@ -151,8 +155,9 @@ def test_treatment_duration_fires_and_the_one_year_validity_is_not_the_figure(
     )
     card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
     check_card(card, DURATION, "warning", "cyclobenzaprine", "21 days")
-    assert f"intended duration {days}" in card.detail and basis in card.detail
+    assert f"intended duration {days}: {basis}" in card.detail
     assert "validity" not in card.detail and "366" not in card.detail
+    assert "dispenseRequest" not in card.detail and "dosageInstruction" not in card.detail
 
 
 def test_order_without_any_duration_and_no_earlier_use_gets_no_card(c1):
@@ -175,8 +180,12 @@ def test_order_without_any_duration_and_no_earlier_use_gets_no_card(c1):
 def test_cyclobenzaprine_is_recognised_by_any_code_or_brand_name(c1, medication):
     order = fhir.medication_request(medication, dispenseRequest=fhir.supply(30))
     card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
-    identified = "by code" if medication.get("coding") else "by the drug name on the order"
-    assert identified in card.detail
+    [coding] = medication.get("coding") or [{}]
+    label = medication.get("text") or coding.get("display") or f"{coding['code']} ({ATC})"
+    assert f"**{label}** (draft, ordered" in card.detail
+    assert "by code" not in card.detail and "by the drug name" not in card.detail
+    if coding.get("display"):  # a named order shows its name, never its code
+        assert coding["code"] not in card.detail
 
 
 def test_every_product_code_of_the_value_set_is_recognised(c1):
@@ -347,7 +356,11 @@ def test_active_order_from_40_days_ago_plus_new_7_day_draft_is_continuous_use(c1
     draft = fhir.medication_request(TABLET_10, dispenseRequest=fhir.supply(7))
     card = only_card(evaluate(c1, "order-sign", [fhir.patient(), active], [draft]))
     check_card(card, DURATION, "warning", "cyclobenzaprine")
-    assert "MedicationRequest/m-old" in card.detail and "40 days ago" in card.detail
+    assert (
+        f"continuous use: cyclobenzaprine hydrochloride 10 MG Oral Tablet active since "
+        f"{fhir.date_of(40)}, 40 days ago"
+    ) in card.detail
+    assert "MedicationRequest/" not in card.detail
     assert "47 days" in card.detail  # the 40 days so far plus this 7-day order
     assert card.identity == "MedicationRequest/d1"
 

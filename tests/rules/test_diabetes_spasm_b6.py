@@ -53,8 +53,10 @@ def test_diabetes_with_cramps_on_record_60_days_and_no_b6_offers_a_b6_level_as_i
     check_card(card, V1, "info", "diabetes", "60 days", "vitamin B6", "365 days",
                "limited evidence")
     check_guidance(card, V1)
-    assert "Condition/dm" in card.detail and "Condition/spasm" in card.detail
-    assert fhir.date_of(60) in card.detail and "no vitamin B6 result on record" in card.detail
+    assert f"**Type 2 diabetes mellitus** (onset {fhir.date_of(3000)})" in card.detail
+    assert f"**Muscle spasm of calf** (onset {fhir.date_of(60)})" in card.detail
+    assert "Condition/" not in card.detail
+    assert "no vitamin B6 result on record" in card.detail
     assert ordered_loinc(card) == ["62236-5"]
     request = actions_of(card)[0].resource
     assert request["reasonReference"] == [

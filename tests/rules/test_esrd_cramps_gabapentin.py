@@ -80,14 +80,17 @@ def test_history_of_dialysis_beside_real_esrd_still_fires_but_not_as_dialysis(s1
              cond(CRAMP, "cramps"))
     )
     assert card.summary.startswith("ESRD") and "midodrine" not in card.detail
-    assert "Condition/hx" not in card.detail
+    assert "History of renal dialysis" not in card.detail
+    assert f"**End-stage renal disease** (onset {fhir.date_of(30)})" in card.detail
     assert "leg cramps" not in card.summary  # cramps without dialysis are not S1's
 
 
 def test_esrd_with_restless_legs_names_alpha2delta_ligands_but_no_dialysis_measures(s1):
     card = only_card(view(s1, cond(ON_DIALYSIS, "dial"), cond(RLS, "rls")))
     check_guidance(card, S1, "restless legs", "gabapentin")
-    assert "alpha-2-delta" in card.detail and "Condition/rls" in card.detail
+    assert "alpha-2-delta" in card.detail
+    assert f"with **Restless legs** (onset {fhir.date_of(30)})" in card.detail
+    assert "Condition/" not in card.detail
     assert "midodrine" not in card.detail  # the dialysis measures are for cramps
 
 
@@ -114,7 +117,11 @@ def test_gabapentin_being_ordered_says_the_dose_must_be_renally_adjusted(s1):
     chart = [cond(ESRD, "esrd"), cond(RLS, "rls")]
     card = only_card(sign(s1, chart, fhir.medication_request(GABAPENTIN, id="gaba")))
     check_guidance(card, S1, "gabapentin ordered", "adjusted to kidney function")
-    assert "MedicationRequest/gaba" in card.detail and "Being ordered" in card.detail
+    assert (
+        f"Being ordered: **gabapentin 300 MG Oral Capsule** (draft, ordered {fhir.date_of(0)})"
+        in card.detail
+    )
+    assert "MedicationRequest/" not in card.detail and "310431" not in card.detail
     assert "dose-already-adjusted" in {r.code for r in card.override_reasons}
     assert card.identity.endswith("|MedicationRequest/gaba")
 
@@ -125,7 +132,11 @@ def test_active_pregabalin_on_patient_view_says_the_dose_must_be_renally_adjuste
     )
     card = only_card(view(s1, cond(ESRD, "esrd"), cond(RLS, "rls"), active))
     check_guidance(card, S1, "pregabalin active", "kidney function")
-    assert "MedicationRequest/pgb" in card.detail and fhir.date_of(60) in card.detail
+    assert (
+        f"Active: **pregabalin 150 MG Oral Capsule** (active, authored {fhir.date_of(60)})"
+        in card.detail
+    )
+    assert "MedicationRequest/" not in card.detail and "483440" not in card.detail
 
 
 def test_active_gabapentin_is_named_when_a_cramp_treatment_is_ordered_on_dialysis(s1):

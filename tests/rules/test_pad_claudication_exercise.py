@@ -20,8 +20,9 @@ CLAUDICATION = fhir.concept(SNOMED, "63491006", "Intermittent claudication")
 def test_pad_with_leg_cramps_suggests_supervised_exercise_therapy(p1):
     card = only_card(view(p1, cond(PAD, "pad", onset=fhir.day(200)), cond(CRAMP, "cramps")))
     check_guidance(card, P1, "PAD", "supervised exercise", "class I", "level A")
-    assert "Condition/pad" in card.detail and fhir.date_of(200) in card.detail
-    assert "Condition/cramps" in card.detail
+    assert f"**Peripheral arterial occlusive disease** (onset {fhir.date_of(200)})" in card.detail
+    assert f"with **Cramp in lower leg** (onset {fhir.date_of(30)})" in card.detail
+    assert "Condition/" not in card.detail and "399957001" not in card.detail
     assert "3 sessions a week" in card.detail and "3 months" in card.detail
     (suggestion,) = card.suggestions
     assert suggestion.is_recommended is True

@@ -60,8 +60,8 @@ def test_quinine_draft_gets_one_critical_card_with_delete_suggestion(q1):
         "other-documented-indication",
     }
     assert all(r.display for r in card.override_reasons)
-    assert "MedicationRequest/d1" in card.detail and "2026-11-21" in card.detail
-    assert "997010" in card.detail
+    assert "**quinine sulfate 324 MG Oral Capsule** (draft, ordered 2026-11-21)" in card.detail
+    assert "MedicationRequest/" not in card.detail and "997010" not in card.detail
 
 
 def test_quinine_matched_by_ingredient_code_or_atc(q1):
@@ -75,7 +75,8 @@ def test_quinine_matched_by_ingredient_code_or_atc(q1):
 def test_brand_name_without_code_is_matched_by_whole_word_text(q1):
     cards = evaluate(q1, "order-sign", chart(), [draft({"text": "Qualaquin 324 mg capsule"})])
     assert len(cards) == 1
-    assert "by the drug name on the order" in cards[0].detail
+    assert "**Qualaquin 324 mg capsule** (draft, ordered 2026-11-21)" in cards[0].detail
+    assert "by the drug name" not in cards[0].detail
 
 
 @pytest.mark.parametrize(

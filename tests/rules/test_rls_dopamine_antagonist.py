@@ -20,26 +20,31 @@ METOCLOPRAMIDE = fhir.concept(RX, "6915", "metoclopramide")
 def test_haloperidol_product_with_rls_gets_one_info_card(a1):
     card = only_card(sign(a1, [rls()], fhir.medication_request(HALOPERIDOL_20)))
     check_card(card, A1, "info", "haloperidol", "restless legs")
-    assert "MedicationRequest/d1" in card.detail and "by code 197754" in card.detail
-    assert "Condition/rls" in card.detail and fhir.date_of(400) in card.detail
+    assert f"**haloperidol 20 MG Oral Tablet** (draft, ordered {fhir.date_of(0)})" in card.detail
+    assert f"- **Restless legs** (onset {fhir.date_of(400)})" in card.detail
+    assert "MedicationRequest/" not in card.detail and "Condition/" not in card.detail
+    assert "197754" not in card.detail
     assert "worse" in card.detail and "need" in card.detail
     assert card.suggestions == () and card.identity == "MedicationRequest/d1"
 
 
 @pytest.mark.parametrize(
-    "medication, words",
+    "medication, name, label, code",
     [
-        (METOCLOPRAMIDE, ("metoclopramide", "by code 6915")),
+        (METOCLOPRAMIDE, "metoclopramide", "metoclopramide", "6915"),
         (fhir.concept(text="quetiapine 25 mg tablet at night"),
-         ("quetiapine", "by the drug name on the order")),
-        (fhir.concept(RX, "35636", "risperidone"), ("risperidone", "by code 35636")),
+         "quetiapine", "quetiapine 25 mg tablet at night", None),
+        (fhir.concept(RX, "35636", "risperidone"), "risperidone", "risperidone", "35636"),
     ],
     ids=["metoclopramide-ingredient", "quetiapine-text", "risperidone-ingredient"],
 )
-def test_dopamine_blockers_are_recognised(a1, medication, words):
+def test_dopamine_blockers_are_recognised(a1, medication, name, label, code):
     card = only_card(sign(a1, [rls()], fhir.medication_request(medication)))
-    name, how = words
-    assert name in card.summary.lower() and how in card.detail
+    assert name in card.summary.lower()
+    assert f"**{label}** (draft, ordered {fhir.date_of(0)})" in card.detail
+    assert "by code" not in card.detail and "by the drug name" not in card.detail
+    if code is not None:
+        assert code not in card.detail
 
 
 def test_every_code_of_the_dopamine_blocker_value_set_fires(a1):

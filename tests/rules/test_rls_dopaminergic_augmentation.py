@@ -34,8 +34,10 @@ def parkinsons(**extra: Any) -> dict[str, Any]:
 def test_ropinirole_product_with_active_rls_gets_one_warning(d1):
     card = only_card(sign(d1, [rls()], fhir.medication_request(ROPINIROLE_1)))
     check_card(card, D1, "warning", "ropinirole", "restless legs", "augmentation")
-    assert "MedicationRequest/d1" in card.detail and "by code 314208" in card.detail
-    assert "Condition/rls" in card.detail and fhir.date_of(400) in card.detail
+    assert f"**ropinirole 1 MG Oral Tablet** (draft, ordered {fhir.date_of(0)})" in card.detail
+    assert f"- **Restless legs** (onset {fhir.date_of(400)})" in card.detail
+    assert "MedicationRequest/" not in card.detail and "Condition/" not in card.detail
+    assert "314208" not in card.detail
     assert "**Monitor:**" in card.detail and "earlier in the day" in card.detail
     assert "gabapentin" in card.detail and "pregabalin" in card.detail
     assert card.identity == "MedicationRequest/d1"
@@ -46,22 +48,26 @@ def test_ropinirole_product_with_active_rls_gets_one_warning(d1):
 
 
 @pytest.mark.parametrize(
-    "medication, how",
+    "medication, label, code",
     [
-        (PRAMIPEXOLE, "by code 746741"),
-        (fhir.concept(RX, "6375", "levodopa"), "by code 6375"),
-        (fhir.concept(RX, "72302", "ropinirole"), "by code 72302"),
-        (fhir.concept(ATC, "N04BC05"), "by code N04BC05"),
+        (PRAMIPEXOLE, "pramipexole", "746741"),
+        (fhir.concept(RX, "6375", "levodopa"), "levodopa", "6375"),
+        (fhir.concept(RX, "72302", "ropinirole"), "ropinirole", "72302"),
+        # A code-only ATC order has no name: the label falls back to the code and its system.
+        (fhir.concept(ATC, "N04BC05"), f"N04BC05 ({ATC})", None),
         (fhir.concept(text="pramipexole 0.125 mg tablet at night"),
-         "by the drug name on the order"),
+         "pramipexole 0.125 mg tablet at night", None),
         (fhir.concept(text="Rotigotine 1 mg/24 hr transdermal patch"),
-         "by the drug name on the order"),
+         "Rotigotine 1 mg/24 hr transdermal patch", None),
     ],
     ids=["pramipexole-in", "levodopa-in", "ropinirole-in", "atc", "text", "rotigotine-text"],
 )
-def test_dopaminergic_drugs_are_recognised_by_code_and_text(d1, medication, how):
+def test_dopaminergic_drugs_are_recognised_by_code_and_text(d1, medication, label, code):
     card = only_card(sign(d1, [rls()], fhir.medication_request(medication)))
-    assert how in card.detail
+    assert f"**{label}** (draft, ordered {fhir.date_of(0)})" in card.detail
+    assert "by code" not in card.detail and "by the drug name" not in card.detail
+    if code is not None:
+        assert code not in card.detail
 
 
 @pytest.mark.parametrize("value_set_id", ["dopaminergic-drugs"])
@@ -150,8 +156,8 @@ def test_no_replace_suggestion_when_an_alpha2delta_ligand_is_already_being_order
         fhir.concept(RX, "310431", "gabapentin 300 MG Oral Capsule"), id="d2")
     card = only_card(sign(d1, [rls()], fhir.medication_request(ROPINIROLE_1), gabapentin))
     assert card.suggestions == ()
-    assert "also being ordered: **gabapentin 300 MG Oral Capsule** (MedicationRequest/d2)" in (
-        card.detail)
+    assert "- also being ordered: **gabapentin 300 MG Oral Capsule**\n" in card.detail
+    assert "MedicationRequest/" not in card.detail and "310431" not in card.detail
     assert "planned switch" in card.detail
     cancelled = dict(gabapentin, status="cancelled")
     card = only_card(sign(d1, [rls()], fhir.medication_request(ROPINIROLE_1), cancelled))
@@ -163,7 +169,8 @@ def test_patient_view_names_an_active_alpha2delta_ligand(d1):
              fhir.active_order(ROPINIROLE_1, id="m1", days_ago=200),
              fhir.active_order(fhir.concept(text="pregabalin 75 mg capsule"), id="m2", days_ago=10)]
     card = only_card(evaluate(d1, "patient-view", chart))
-    assert "also active: **pregabalin 75 mg capsule** (MedicationRequest/m2)" in card.detail
+    assert "- also active: **pregabalin 75 mg capsule**\n" in card.detail
+    assert "MedicationRequest/" not in card.detail
 
 
 def test_long_medication_name_keeps_the_summary_under_140(d1):
@@ -288,7 +295,8 @@ def test_patient_view_reviews_active_orders_without_delete_or_stop(d1):
     card = only_card(evaluate(d1, "patient-view", [fhir.patient(), rls(), active]))
     check_card(card, D1, "warning", "ropinirole", "restless legs")
     assert card.suggestions == () and card.selection_behavior is None
-    assert "MedicationRequest/m1" in card.detail and fhir.date_of(200) in card.detail
+    assert f"**ropinirole 1 MG Oral Tablet** (active, authored {fhir.date_of(200)})" in card.detail
+    assert "MedicationRequest/" not in card.detail
     assert "already active" in card.detail
     assert "suggestions" not in card.with_uuids("seed").to_json()
 

@@ -29,7 +29,8 @@ def test_low_ferritin_card_shows_value_unit_and_date(r2):
     card = only_card(view(r2, rls(), ferritin(75), tsat(30)))
     check_card(card, LOW, "warning", "restless legs", "iron")
     assert "ferritin 75 ng/mL" in card.detail and fhir.date_of(10) in card.detail
-    assert "Condition/rls" in card.detail
+    assert "**Found:** Restless legs with low iron stores" in card.detail
+    assert "Condition/" not in card.detail
     assert {r.code for r in card.override_reasons} == {"iron-already-given", "iron-contraindicated"}
 
 

@@ -18,7 +18,8 @@ NORMAL_IRON = (ferritin(150), tsat(30))
 def test_rls_without_any_iron_studies_gets_one_info_card_ordering_both(r1):
     card = only_card(view(r1, rls()))
     check_card(card, DUE, "info", "restless legs", "ferritin", "transferrin saturation")
-    assert "Condition/rls" in card.detail and "365 days" in card.detail
+    assert f"**Found:** Restless legs (onset {fhir.date_of(30)})" in card.detail
+    assert "Condition/" not in card.detail and "365 days" in card.detail
     assert ordered_loinc(card) == ["2276-4", "2502-3"]
     (suggestion,) = card.suggestions
     assert suggestion.is_recommended is True
