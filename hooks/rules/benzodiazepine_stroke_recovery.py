@@ -94,11 +94,12 @@ class BenzodiazepineStrokeRecovery:
             f"**Found:** {describe_order(order, match)}, and a stroke within the last "
             f"{window} days:\n{stroke_lines}",
             "An active stroke without a recorded onset is treated as recent." if unknown else "",
-            "**Why:** The spasm guidance advises avoiding diazepam and other benzodiazepines "
-            "during stroke recovery: they can hinder recovery and add sedation.",
-            "**Consider:** non-drug measures first; for post-stroke spasticity the guidance names "
-            "tizanidine, baclofen or dantrolene. If a benzodiazepine is needed for another "
-            "reason, choose the override reason that applies.",
+            "**Why:** In a study of stroke recovery, patients given benzodiazepines (among other "
+            "centrally acting drugs) regained less motor function (Goldstein 1995, "
+            "observational); they also add sedation and falls.",
+            "**Consider:** non-drug measures first; for post-stroke spasticity, tizanidine, "
+            "baclofen or dantrolene are the usual drugs. If a benzodiazepine is needed for "
+            "another reason, choose the override reason that applies.",
         ]))
         return Card(
             summary=f"{_short(order)}: benzodiazepines may hinder recovery after a recent stroke",

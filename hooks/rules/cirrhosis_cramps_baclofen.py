@@ -171,10 +171,11 @@ class CirrhosisCrampsBaclofen:
                 "Already active: " + "; ".join(describe_order(o, m) for o, m in active) + "."
             )
         why = (
-            "**Why:** For leg cramps in liver disease, the cramp guidance advises close "
-            "monitoring and correction of electrolytes, and names baclofen, started at "
-            f"{_mg(start)} and raised by {_mg(step)} each week to no more than {_mg(most)}. For "
-            "cramps that do not respond, human albumin 20 to 40 g a week may be considered."
+            "**Why:** Electrolytes are checked and corrected first. In a randomised trial in "
+            "cirrhosis (Elfert 2016), baclofen up to 30 mg a day stopped or reduced cramps in "
+            f"most patients; the schedule here starts at {_mg(start)} and rises by {_mg(step)} "
+            f"each week to no more than {_mg(most)}. Human albumin for cramps that do not "
+            "respond rests on weaker evidence (open for clinical review)."
         )
         consider = "\n".join(
             [

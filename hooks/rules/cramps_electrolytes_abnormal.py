@@ -205,9 +205,10 @@ class CrampsElectrolytesAbnormal:
             [
                 f"**Found:** {'; '.join(why_here)}, and low electrolytes in the last "
                 f"{context.settings.electrolyte_lookback_days} days:\n" + "\n".join(lines),
-                "**Why:** The leg cramp guidance names low potassium, magnesium or calcium as a "
-                "treatable cause of cramps; correcting the imbalance comes before drug treatment "
-                "of the cramps.",
+                "**Why:** Low potassium, magnesium or calcium is a treatable cause of cramps that "
+                "the work-up of cramps looks for (Katzberg 2015); correcting it comes before "
+                "drug treatment of the cramps. Most night-time leg cramps have no such cause, "
+                "so this card fires only on a low result.",
                 "**Consider:** looking for the cause (diuretics, diet, losses), correcting the "
                 "deficit, and rechecking.",
             ]

@@ -135,7 +135,7 @@ class CyclobenzaprineCnsSpasticity:
             "prescribing information says it has not been found effective for spasticity "
             "associated with cerebral or spinal cord disease, or in children with cerebral "
             "palsy.",
-            "**Consider:** for spasticity the guidance names tizanidine, baclofen or dantrolene, "
+            "**Consider:** for spasticity, tizanidine, baclofen or dantrolene are the usual drugs, "
             "alongside physiotherapy. If this order treats an acute musculoskeletal spasm "
             "rather than spasticity, choose that override reason.",
         ])

@@ -147,9 +147,9 @@ class CyclobenzaprineDuration:
         paragraphs = [
             f"**Found:** {describe_order(order, match)}:\n"
             + "\n".join(f"- {line}" for line in findings),
-            "**Why:** The guidance supports cyclobenzaprine only as an adjunct to rest and "
-            f"physical therapy for short courses of up to two or three weeks ({max_days} days "
-            "here); there is no good evidence of benefit from longer use.",
+            "**Why:** The prescribing information says cyclobenzaprine should be used only for "
+            f"short periods, up to two or three weeks ({max_days} days here), because evidence "
+            "of effectiveness for longer use is not available.",
             "**Consider:** a shorter course, re-examining the patient if spasm persists, and "
             "physical therapy and stretching.",
         ]

@@ -88,9 +88,9 @@ class DiureticElectrolytesDue:
             [
                 f"**Found:** {cramps[0].label} while on {drugs}; no "
                 f"{names} result in the last {days} days.",
-                "**Why:** The leg cramp guidance advises periodic electrolyte tests for patients "
-                "on diuretics and reviewing diuretics as a cause of cramps; loop and thiazide "
-                "diuretics lower potassium and magnesium.",
+                "**Why:** Loop and thiazide diuretics can deplete potassium and magnesium; the "
+                "furosemide prescribing information warns of electrolyte depletion and lists "
+                "muscle cramps among its signs.",
                 "**Consider:** checking potassium and magnesium, and whether the diuretic is still "
                 "needed at this dose.",
             ]

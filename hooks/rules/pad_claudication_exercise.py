@@ -150,8 +150,9 @@ class PadClaudicationExercise:
         )
         why = (
             "**Why:** PAD can cause claudication: cramping, aching or pain in the calves, thighs "
-            "or buttocks on walking. For claudication, the leg cramp guidance gives supervised "
-            "exercise therapy a class I recommendation with level A evidence; programs usually "
+            "or buttocks on walking. For claudication, the 2024 ACC/AHA PAD guideline gives "
+            "supervised exercise therapy a class 1 recommendation with level A evidence; "
+            "programs usually "
             f"last about 3 months ({PROGRAM_WEEKS} weeks), with {SESSIONS_PER_WEEK} sessions a "
             "week."
         )

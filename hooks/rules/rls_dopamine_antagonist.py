@@ -80,10 +80,10 @@ class RlsDopamineAntagonist:
         detail = "\n\n".join([
             f"**Found:** {describe_order(order, match)}, while the patient has restless legs:\n"
             + conditions,
-            "**Why:** The restless legs guidance advises caution with antipsychotics that block "
-            "dopamine receptors, because they can make restless legs symptoms worse. "
-            "The service applies the same caution to metoclopramide, which also blocks "
-            "dopamine receptors.",
+            "**Why:** Drugs that block dopamine receptors, antipsychotics above all, can make "
+            "restless legs worse, and the IRLSSG guidance removes such exacerbating drugs "
+            "where possible. Metoclopramide also blocks dopamine receptors; the evidence for it "
+            "is thinner.",
             "**Consider:** whether this drug is needed, and whether a drug that does not block "
             "dopamine receptors would serve the same purpose. If it is continued, ask about "
             "restless legs symptoms at follow-up.",

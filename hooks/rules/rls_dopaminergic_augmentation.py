@@ -63,11 +63,12 @@ ALTERNATIVES = (("gabapentin", "25480"), ("pregabalin", "187832"))
 SUMMARY_REASON = ": long-term dopaminergic use in restless legs risks augmentation"
 
 WHY = (
-    "**Why:** The restless legs guidance advises against long-term use of dopaminergic drugs "
-    "(levodopa, pramipexole, ropinirole, rotigotine). They may help for a short time, but with "
-    "continued use they can cause augmentation: symptoms start earlier in the day and grow worse "
-    "than before treatment. The alpha-2-delta ligands (gabapentin, gabapentin enacarbil, "
-    "pregabalin) are the recommended first-line drugs."
+    "**Why:** The AASM 2024 guideline suggests against the standard use of dopaminergic drugs "
+    "(levodopa, pramipexole, ropinirole, rotigotine; a conditional recommendation). They may "
+    "help for a time, but with continued use they can cause augmentation: symptoms start "
+    "earlier in the day and grow worse than before treatment. The alpha-2-delta ligands "
+    "(gabapentin, gabapentin enacarbil, pregabalin) are the first-line drugs, with little risk "
+    "of augmentation (IRLSSG 2016)."
 )
 
 MONITOR = (

@@ -111,11 +111,11 @@ class RlsIronLow:
             [
                 f"**Found:** {condition.label} with low iron stores:\n"
                 + "\n".join(f"- {line}" for line in low),
-                "**Why:** The restless legs guidance suggests considering iron supplementation "
-                f"when ferritin is {ferritin_max:g} ng/mL or less or transferrin saturation is "
+                "**Why:** The AASM 2024 guideline suggests oral or intravenous iron when "
+                f"ferritin is {ferritin_max:g} ng/mL or less or transferrin saturation is "
                 f"below {tsat_min:g}%.",
-                "**Consider:** oral iron (the draft below leaves product and dose to you), and "
-                "looking for the cause of iron deficiency.",
+                "**Consider:** oral iron (the draft below leaves product and dose to you) or "
+                "intravenous iron, and looking for the cause of iron deficiency.",
             ]
         )
         iron_order: dict[str, Any] = {

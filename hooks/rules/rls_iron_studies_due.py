@@ -83,9 +83,9 @@ class RlsIronStudiesDue:
                 + (f"; no {names} result in the last {days} days" if missing else "")
                 + "".join(f"; {name} {r.describe()}: not compared (unit not recognised)"
                           for name, r in uncompared) + ".",
-                "**Why:** The restless legs guidance recommends checking iron stores (serum "
-                "ferritin and transferrin saturation) in RLS: low iron stores worsen symptoms and "
-                "can be corrected.",
+                "**Why:** The AASM 2024 guideline advises testing iron stores (serum ferritin and "
+                "transferrin saturation) regularly in clinically significant restless legs: low "
+                "iron stores worsen symptoms and can be corrected.",
                 "**Consider:** ordering the missing test(s), drawn in the morning without iron "
                 "supplements or iron-rich food for 24 hours (as the AASM 2024 guideline "
                 "advises); if ferritin is 75 ng/mL or less or transferrin saturation is below "
