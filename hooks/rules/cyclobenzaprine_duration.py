@@ -83,6 +83,9 @@ class CyclobenzaprineDuration:
 
         max_days: int = 21  # longer intended or continuous use gets a warning
         suggested_supply_days: int = 14  # the supply the suggestion changes the draft to
+        # No one-click shorter order keeps a daily dose above this (the labelled maximum for
+        # immediate release, as C3's max_daily_mg): accepting it would sign an over-dose.
+        max_daily_mg_for_update: float = 30.0
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.ACTIVE_MEDICATIONS,)
@@ -155,8 +158,14 @@ class CyclobenzaprineDuration:
         ]
         if context.is_order_hook and order.id and order.is_r4:  # no R4 update to DSTU2/STU3
             quantity = supply_quantity(order, supply)
+            dose = daily_dose(order.model, order.strength)
+            ceiling = context.settings.max_daily_mg_for_update
             if quantity is None:
                 paragraphs.append(NO_DAILY_DOSE)
+            elif dose is not None and dose.amount > ceiling:
+                paragraphs.append(
+                    f"The ordered dose ({dose.amount:g} mg a day) is above {ceiling:g} mg a "
+                    "day, so no shorter order at this dose is offered: review the dose first.")
             else:
                 amount = f"{quantity['value']} {quantity.get('unit') or 'units'}"
                 suggestions = (

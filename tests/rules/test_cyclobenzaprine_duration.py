@@ -254,11 +254,11 @@ def test_suggested_quantity_is_in_the_unit_of_the_ordered_dose(c1):
     order = fhir.medication_request(
         TABLET_10,
         dispenseRequest=fhir.supply(30),
-        dosageInstruction=[fhir.dosage(10, "mg", "mg", per_day=4)],
+        dosageInstruction=[fhir.dosage(10, "mg", "mg", per_day=3)],
     )
     (action,) = actions_of(only_card(evaluate(c1, "order-sign", [fhir.patient()], [order])))
     assert action.resource["dispenseRequest"]["quantity"] == {
-        "value": 560,
+        "value": 420,
         "unit": "mg",
         "system": UCUM,
         "code": "mg",
@@ -452,3 +452,19 @@ def test_configured_max_days_changes_the_duration_limit(make_app):
     request = hook_request("order-sign", [fhir.patient()], [copy.deepcopy(long_high_dose_draft())])
     body = app.test_client().post("/cds-services/legcramp-order-sign", json=request).get_json()
     assert DURATION not in cards_by_rule(body)
+
+
+def test_no_one_click_shorter_order_keeps_a_dose_above_the_labelled_maximum(c1):
+    """10 mg four times a day for 30 days: the card stays, but accepting a 14-day version of
+    a 40 mg/day order would sign a dose above the labelled 30 mg/day."""
+    order = fhir.medication_request(
+        fhir.concept(RX, "828348", "cyclobenzaprine hydrochloride 10 MG Oral Tablet"),
+        id="d1")
+    order["dosageInstruction"] = [{"timing": {"repeat": {"frequency": 4, "period": 1,
+                                                           "periodUnit": "d"}},
+                                   "doseAndRate": [{"doseQuantity": fhir.quantity(
+                                       10, "mg", "mg")}]}]
+    order["dispenseRequest"] = {"expectedSupplyDuration": fhir.quantity(30, "days", "d")}
+    card = only_card(evaluate(c1, "order-sign", [fhir.patient()], [order]))
+    assert card.suggestions == ()
+    assert "above 30 mg a day" in card.detail and "review the dose" in card.detail
