@@ -87,10 +87,10 @@ def test_order_select_answers_duration_dose_and_cns_cards_for_the_selected_order
     by_rule = cards_by_rule(response.get_json())
     assert {C1, C2, C3} <= set(by_rule)
     assert all(len(by_rule[r]) == 1 for r in (C1, C2, C3))
-    (update,) = by_rule[C1][0]["suggestions"][0]["actions"]
-    assert update["type"] == "update" and "resourceId" not in update
-    assert update["resource"]["id"] == "cbp-1"
-    assert update["resource"]["dispenseRequest"]["expectedSupplyDuration"]["value"] == 14
+    # A long course at a dose above the labelled maximum: C1 offers no shorter order at that
+    # dose (C3 flags the dose), and says why.
+    assert "suggestions" not in by_rule[C1][0]
+    assert "review the dose first" in by_rule[C1][0]["detail"]
     for cards in by_rule.values():
         for card in cards:
             check_json_actions(card)
@@ -107,6 +107,13 @@ def test_order_sign_reviews_a_contained_medication_draft(call):
     by_rule = cards_by_rule(response.get_json())
     assert len(by_rule[C1]) == 1 and len(by_rule[C3]) == 1
     assert C2 not in by_rule
+    assert "suggestions" not in by_rule[C1][0]  # above the labelled dose: no one-click order
+    three_a_day = cyclobenzaprine.long_high_dose_draft()
+    three_a_day["dosageInstruction"] = [fhir.dosage(10, "mg", "mg", per_day=3)]
+    within_dose = fhir.with_contained_medication(three_a_day)
+    response = call("legcramp-order-sign",
+                    hook_request("order-sign", [fhir.patient()], [within_dose]))
+    by_rule = cards_by_rule(response.get_json())
     resource = by_rule[C1][0]["suggestions"][0]["actions"][0]["resource"]
     assert resource["medicationReference"] == {"reference": "#med"}
     fhir.validate(resource)
