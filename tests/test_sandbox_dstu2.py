@@ -121,7 +121,7 @@ def test_order_select_quinine_gets_the_card_and_a_delete_of_the_clients_referenc
     request = sandbox_request("order-select", version, draft(version, QUININE))
     (card,) = by_rule(cards(call("legcramp-order-select", request)), QUININE_RULE)
     reference = request["context"]["selections"][0]
-    assert reference in card["detail"]
+    assert reference not in card["detail"]  # the action names it; the text does not
     actions = [a for s in card["suggestions"] for a in s["actions"]]
     assert [(a["type"], a["resourceId"]) for a in actions] == [("delete", reference)]
 
@@ -130,7 +130,7 @@ def test_order_select_quinine_gets_the_card_and_a_delete_of_the_clients_referenc
 def test_order_sign_quinine_gets_the_card(call, version):
     request = sandbox_request("order-sign", version, draft(version, QUININE, sign=True))
     (card,) = by_rule(cards(call("legcramp-order-sign", request)), QUININE_RULE)
-    assert request["context"]["draftOrders"]["entry"][0]["resource"]["id"] in card["detail"]
+    assert "quinine" in card["detail"].lower()
 
 
 @pytest.mark.parametrize("version", ["DSTU2", "STU3"])
@@ -148,4 +148,4 @@ def test_dstu2_active_medications_in_prefetch_are_read(call):
     request["hook"] = "patient-view"
     request["context"].pop("draftOrders")
     (card,) = by_rule(cards(call("legcramp-patient-view", request)), QUININE_RULE)
-    assert f"MedicationOrder/{PATIENT}-m2" in card["detail"]
+    assert "MedicationOrder/" not in card["detail"] and "2026-10-03" in card["detail"]

@@ -34,6 +34,8 @@ OUR_KEYS = {hook: set(prefetch) for hook, prefetch in OUR_PREFETCH.items()}
 CAPTURED_FHIR_SERVER = ("127.0.0.1", 8104)
 FHIR_BASE_PATH = "/fhir"
 QUININE_SUMMARY_START = "Quinine is not recommended for leg cramps"
+# With cramps on the chart or the order, the cramp wording; else the harm and the indication.
+QUININE_SUMMARY_STARTS = (QUININE_SUMMARY_START, "Quinine carries a risk of serious")
 
 CAPTURED_FILES = sorted(CAPTURED_DIR.glob("*.json"))
 
@@ -122,7 +124,9 @@ def replay(call: Any, httpserver: Any, stem_prefix: str) -> tuple[dict[str, Any]
 
 
 def quinine_cards(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for c in body["cards"] if c["summary"].startswith(QUININE_SUMMARY_START)]
+    return [c for c in body["cards"]
+            if c["source"]["topic"]["code"] == "quinine-leg-cramps"
+            and c["summary"].startswith(QUININE_SUMMARY_STARTS)]
 
 
 # --- the data we rely on --------------------------------------------------------------------

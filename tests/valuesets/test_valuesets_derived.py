@@ -211,9 +211,11 @@ def test_observation_sets_give_a_usable_unit_table_in_ucum_codes(value_set_id):
         assert entry["confidence"] and entry["source"]
 
 
-def test_ferritin_in_pmol_per_litre_is_never_converted():
-    assert "pmol/L" not in UnitNormaliser.from_document(document("ferritin")).known_units
-    assert [e["to"] for e in document("ferritin")["unit_conversions_left_out"]] == ["pmol/L"]
+def test_ferritin_in_pmol_per_litre_is_converted_at_2_247_pmol_per_ng():
+    ferritin = UnitNormaliser.from_document(document("ferritin"))
+    assert "pmol/L" in ferritin.known_units
+    assert ferritin.normalise(224.7, "pmol/L") == pytest.approx(100, rel=1e-3)
+    assert document("ferritin")["unit_conversions_left_out"] == []
 
 
 def test_condition_prefix_provenance_names_the_rule_each_prefix_came_from():
