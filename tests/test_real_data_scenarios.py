@@ -298,6 +298,17 @@ def old_stroke_and_a_short_cyclobenzaprine_course(
     ]
 
 
+def back_spasm_with_pad(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    """Back spasm is not a leg cramp: with PAD it gives no 'leg cramps' card (P1 fired on it
+    when the leg-cramp value set held back spasm)."""
+    return [
+        condition(store, "scn-pad", "399957001", "Peripheral arterial occlusive disease",
+                  as_of - timedelta(days=400)),
+        condition(store, "scn-back-spasm", "203095000", "Spasm of back muscles",
+                  as_of - timedelta(days=20)),
+    ]
+
+
 SCENARIOS = [
     Scenario(
         "rls-ferritin-30",
@@ -335,6 +346,7 @@ SCENARIOS = [
         {"quinine-leg-cramps": "critical"},
         quinine_beside_rls_and_low_ferritin,
     ),
+    Scenario("back-spasm-with-pad", 7, "patient-view", {}, back_spasm_with_pad),
     Scenario(
         "old-stroke-cyclobenzaprine-10-days",
         6,
