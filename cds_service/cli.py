@@ -331,13 +331,15 @@ def config_reference(readme_path: str | None) -> None:
 @click.option("--as-of", "as_of", default="2026-11-21T12:00:00Z", show_default=True,
               help="Evaluate the examples as of this instant.")
 def review_page(examples: str, as_of: str) -> None:
-    """Print the clinical review page: per rule, an example patient and its card."""
+    """Print the clinical review page: per rule, an example patient and its card, and one
+    that must not get it."""
     import tempfile
 
     from cds_service.config import load_config
     from cds_service.pipeline.engine import CdsEngine
     from cds_service.tools.review import render_review_page
     from hooks import build_services
+    from hooks.review_examples import QUIET_EXAMPLES
 
     with tempfile.TemporaryDirectory() as scratch:
         config = load_config(None, overrides={
@@ -348,7 +350,7 @@ def review_page(examples: str, as_of: str) -> None:
         services = build_services()
         engine = CdsEngine(services, config)
         try:
-            page = render_review_page(services, config, engine, Path(examples))
+            page = render_review_page(services, config, engine, Path(examples), QUIET_EXAMPLES)
         finally:
             engine.close()
     click.echo(page, nl=False)
