@@ -61,7 +61,7 @@ class CrampsElectrolytesAbnormal:
     sources: ClassVar[str] = "seeds 000, 003, 004"
     applies: ClassVar[str] = (
         "patient-view; order hooks while a cramp treatment is ordered, and not for the "
-        "electrolyte the order in hand corrects (a magnesium product for low magnesium)."
+        "electrolyte the order in hand corrects (magnesium, potassium or calcium)."
     )
     labs: Electrolytes = field(default_factory=Electrolytes)
 
@@ -105,7 +105,10 @@ class CrampsElectrolytesAbnormal:
             abnormal.append(calcium)
         # At order entry the order in hand may be the correction itself (a magnesium product
         # for low magnesium): a card asking to correct what is being corrected is noise.
-        corrections = {"magnesium": labs.magnesium_products}
+        corrections = {"magnesium": labs.magnesium_products,
+                       "potassium": labs.potassium_products,
+                       "calcium": labs.calcium_products,
+                       "ionised calcium": labs.calcium_products}
         abnormal = [item for item in abnormal if not (
             context.is_order_hook and item[0] in corrections and any(
                 order.match_medication(corrections[item[0]])

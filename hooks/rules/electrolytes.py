@@ -30,6 +30,8 @@ class Electrolytes:
     leg_cramps: ValueSet = uses("leg-cramps")
     cramp_drugs: ValueSet = uses("cramp-drugs")
     magnesium_products: ValueSet = uses("magnesium-supplements")
+    potassium_products: ValueSet = uses("potassium-supplements")
+    calcium_products: ValueSet = uses("calcium-supplements")
     potassium: LabTest = uses_lab("potassium")
     magnesium: LabTest = uses_lab("magnesium")
     calcium: LabTest = uses_lab("calcium-total")

@@ -357,6 +357,28 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         "purpose": "E1 cramps-electrolytes-abnormal: an order in hand that is the correction "
         "of a low magnesium (then E1 does not ask to correct it).",
     },
+    "potassium-supplements": {
+        "title": "Potassium supplements (potassium chloride)",
+        "medications": ["potassium_chloride"],
+        "single_ingredient_only": {
+            "terms": ["potassium chloride"],
+            "reason": "a combination product with potassium chloride (a diuretic with potassium, "
+            "a bowel preparation) is not the correction of a low potassium",
+        },
+        "purpose": "E1 cramps-electrolytes-abnormal: an order in hand that is the correction "
+        "of a low potassium (then E1 does not ask to correct it).",
+    },
+    "calcium-supplements": {
+        "title": "Calcium supplements (calcium carbonate, calcium gluconate)",
+        "medications": ["calcium_carbonate", "calcium_gluconate"],
+        "single_ingredient_only": {
+            "terms": ["calcium carbonate", "calcium gluconate"],
+            "reason": "a combination product with a calcium salt (an antacid with magnesium, a "
+            "multivitamin) is not the correction of a low calcium",
+        },
+        "purpose": "E1 cramps-electrolytes-abnormal: an order in hand that is the correction "
+        "of a low calcium (then E1 does not ask to correct it).",
+    },
     "iron-products": {
         "title": "Iron products (oral and intravenous)",
         "medication_groups": ["iron_supplement"],

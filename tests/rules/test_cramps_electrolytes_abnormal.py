@@ -349,3 +349,19 @@ def test_a_lab_corrected_calcium_is_not_corrected_twice(e1):
 def test_the_limit_is_shown_in_the_unit_the_lab_reported_with_the_canonical_beside_it(e1):
     card = only_card(view(e1, cramps(), magnesium(1.2)))  # mg/dL
     assert "below 1.7 mg/dL (0.7 mmol/L)" in card.detail
+
+
+@pytest.mark.parametrize(("low", "product", "name"), [
+    ("potassium", fhir.concept(RX, "8591", "potassium chloride"), "potassium"),
+    ("calcium", fhir.concept(RX, "1897", "calcium carbonate"), "calcium"),
+])
+def test_a_potassium_or_calcium_order_for_its_own_low_value_is_the_correction(
+        e1, low, product, name):
+    """With a cramp treatment and the correction both in hand, E1 does not ask to correct
+    what is being corrected; with the cramp treatment alone it does."""
+    result = potassium(3.0) if low == "potassium" else calcium(7.5)
+    chart = [fhir.patient(), cramps(), result]
+    baclofen = fhir.medication_request(BACLOFEN, id="bac")
+    correction = fhir.medication_request(product, id="fix")
+    assert evaluate(e1, "order-sign", chart, [baclofen, correction]) == []
+    assert name in only_card(evaluate(e1, "order-sign", chart, [baclofen])).summary
