@@ -309,6 +309,41 @@ def back_spasm_with_pad(store: Store, as_of: datetime) -> list[dict[str, Any]]:
     ]
 
 
+def ten_day_course_valid_for_a_year(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    """A prescription may be filled for a year; the course is 10 days: C1 stays quiet (it
+    read the validity period as 366 days of treatment)."""
+    order = draft_order(store, "scn-cyclobenzaprine", "828348",
+                        "cyclobenzaprine hydrochloride 10 MG Oral Tablet", as_of, supply_days=10)
+    order["dispenseRequest"]["validityPeriod"] = {
+        "start": fhir_time(as_of), "end": fhir_time(as_of + timedelta(days=365))}
+    return [order]
+
+
+def cramps_with_low_total_calcium_and_low_albumin(
+        store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    """Ca 7.9 mg/dL with albumin 2.4 g/dL corrects to about 9.2: no electrolyte card."""
+    drawn = as_of - timedelta(days=5)
+    return [
+        condition(store, "scn-cramps", "449918009", "Cramp in lower leg",
+                  as_of - timedelta(days=10)),
+        lab_result(store, "scn-calcium", "17861-6", "Calcium [Mass/volume] in Serum or Plasma",
+                   7.9, "mg/dL", drawn),
+        lab_result(store, "scn-albumin", "1751-7", "Albumin [Mass/volume] in Serum or Plasma",
+                   2.4, "g/dL", drawn),
+    ]
+
+
+def leg_cramps_with_esrd_off_dialysis(store: Store, as_of: datetime) -> list[dict[str, Any]]:
+    """Gabapentin is the guidance's option for restless legs in ESRD, not for cramps: S1 stays
+    quiet for cramps with ESRD and no dialysis."""
+    return [
+        condition(store, "scn-esrd", "46177005", "End-stage renal disease",
+                  as_of - timedelta(days=400)),
+        condition(store, "scn-cramps", "449918009", "Cramp in lower leg",
+                  as_of - timedelta(days=10)),
+    ]
+
+
 SCENARIOS = [
     Scenario(
         "rls-ferritin-30",
@@ -347,6 +382,12 @@ SCENARIOS = [
         quinine_beside_rls_and_low_ferritin,
     ),
     Scenario("back-spasm-with-pad", 7, "patient-view", {}, back_spasm_with_pad),
+    Scenario("cyclobenzaprine-10-days-valid-for-a-year", 8, "order-sign", {},
+             ten_day_course_valid_for_a_year),
+    Scenario("cramps-calcium-7.9-albumin-2.4", 9, "patient-view", {},
+             cramps_with_low_total_calcium_and_low_albumin),
+    Scenario("leg-cramps-esrd-off-dialysis", 10, "patient-view", {},
+             leg_cramps_with_esrd_off_dialysis),
     Scenario(
         "old-stroke-cyclobenzaprine-10-days",
         6,
