@@ -45,6 +45,11 @@ def _normalise_icd10(code: str) -> str:
     return code.replace(".", "").strip().upper()
 
 
+# How the value sets display an ATC code ("ATC for pramipexole", "... (class-level only)"):
+# a clinician reads the drug's name.
+_ATC_DISPLAY = re.compile(r"^ATC for\s+|\s*\(class-level only\)$", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class ValueSet:
     id: str
@@ -69,6 +74,8 @@ class ValueSet:
                 code = _normalise_icd10(code)
             codes.add((system, code))
             name = entry.get("name") or entry.get("display")
+            if name and entry.get("kind") == "atc":  # "ATC for pramipexole": the drug's name
+                name = _ATC_DISPLAY.sub("", str(name)).strip() or None
             if name:
                 names[(system, code)] = name
         prefixes = tuple(_normalise_icd10(p) for p in document.get("icd10cm_prefixes", []))

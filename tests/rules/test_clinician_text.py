@@ -103,3 +103,18 @@ def test_every_golden_request_is_checked_and_together_they_give_many_rules_cards
     )
     rules = [card["source"]["topic"]["code"] for p in REQUESTS for card in golden_cards(call, p)[1]]
     assert len(rules) >= 20 and len(set(rules)) >= 10  # the check above is not run on nothing
+
+
+def test_an_order_coded_only_by_atc_is_named_as_a_clinician_would(call):
+    """The value sets' ATC entries read 'ATC for pramipexole': the card names the drug."""
+    request = json.loads((FIXTURES / "golden" / "rls-pramipexole.order-sign.request.json")
+                         .read_text(encoding="utf-8"))
+    draft = request["context"]["draftOrders"]["entry"][0]["resource"]
+    draft["medicationCodeableConcept"] = {"coding": [
+        {"system": "http://www.whocc.no/atc", "code": "N04BC05"}]}
+    response = call("legcramp-order-sign", request)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    [card] = [c for c in response.get_json()["cards"]
+              if c["source"]["topic"]["code"] == "rls-dopaminergic-augmentation"]
+    assert "**pramipexole**" in card["detail"]
+    assert "N04BC05" not in card["detail"] and "ATC for" not in card["detail"]
