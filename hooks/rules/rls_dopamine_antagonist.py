@@ -1,13 +1,13 @@
 """A1 `rls-dopamine-antagonist`: dopamine-blocking drugs in restless legs (info).
 
 Source: seed 002 (caution with antipsychotics that block dopamine receptors: they may worsen
-restless legs symptoms). The catalog applies the same caution to metoclopramide, which blocks
-the same receptors; the seeds name no particular alternative, so the card asks for a review of
-the need rather than naming a substitute.
+restless legs symptoms). The same caution applies to every antiemetic that blocks the same
+receptors (metoclopramide, prochlorperazine, promethazine, droperidol, trimethobenzamide); the
+sources name no particular alternative, so the card asks for a review of the need.
 
-Fires: an antipsychotic or metoclopramide order (the `dopamine-blockers` value set) among the
-orders the hook asks about (patient-view: the active ones) while restless legs is an active
-condition.
+Fires: an antipsychotic or dopamine-blocking antiemetic (the `dopamine-blockers` value set)
+among the orders the hook asks about (patient-view: the active ones) while restless legs is an
+active condition.
 Quiet: no active restless legs condition (resolved, inactive, refuted or entered in error do not
 count); other drugs.
 """
@@ -50,7 +50,8 @@ class RlsDopamineAntagonist:
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seed 002"
     applies: ClassVar[str] = (
-        "order hooks: antipsychotic or metoclopramide orders asked about; patient-view: active "
+        "order hooks: antipsychotic or dopamine-blocking antiemetic orders asked about; "
+        "patient-view: active "
         "ones. Needs an active restless legs condition."
     )
     dopamine_blockers: ValueSet = uses("dopamine-blockers")
@@ -82,7 +83,8 @@ class RlsDopamineAntagonist:
             + conditions,
             "**Why:** Drugs that block dopamine receptors, antipsychotics above all, can make "
             "restless legs worse, and the IRLSSG guidance removes such exacerbating drugs "
-            "where possible. Metoclopramide also blocks dopamine receptors; the evidence for it "
+            "where possible. Dopamine-blocking antiemetics (metoclopramide, prochlorperazine, "
+            "promethazine, droperidol) block the same receptors; the evidence for them "
             "is thinner.",
             "**Consider:** whether this drug is needed, and whether a drug that does not block "
             "dopamine receptors would serve the same purpose. If it is continued, ask about "

@@ -192,11 +192,6 @@ HCTZ_G01AE10 = (
     "2026-11-21), not a hydrochlorothiazide product; PharmGKB's ATC list for "
     "hydrochlorothiazide carries it"
 )
-ANTIEMETIC_NOT_A1 = (
-    "antiemetic dopamine blocker other than metoclopramide: rules.md A1 fires on an "
-    "'antipsychotic or metoclopramide' order, so the other antiemetics of the reference group "
-    "antiemetic_dopamine_blocker are not members"
-)
 
 # Members of the reference concept 'cirrhosis / chronic liver disease' (a copy of VSAC 'Chronic
 # Liver Disease') that do not assert cirrhosis, by reason. Kept are the members whose display
@@ -768,27 +763,21 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
         ],
     },
     "dopamine-blockers": {
-        "title": "Dopamine-blocking drugs for RLS: antipsychotics and metoclopramide",
-        "medication_groups": ["antipsychotic_dopamine_blocker"],
-        "medications": ["metoclopramide"],
+        "title": "Dopamine-blocking drugs for RLS: antipsychotics and dopamine-blocking "
+        "antiemetics",
+        "medication_groups": ["antipsychotic_dopamine_blocker", "antiemetic_dopamine_blocker"],
         "public_sets": ["antipsychotic-medications-derived.json"],
-        "left_out_medications": {
-            concept_id: ANTIEMETIC_NOT_A1 for concept_id in (
-                "prochlorperazine", "promethazine", "droperidol", "trimethobenzamide",
-            )
-        },
-        "purpose": "A1 rls-dopamine-antagonist: an antipsychotic or metoclopramide order "
-        "(rules.md A1: 'antipsychotic or metoclopramide').",
+        "purpose": "A1 rls-dopamine-antagonist: an antipsychotic or a dopamine-blocking "
+        "antiemetic (metoclopramide, prochlorperazine, promethazine, droperidol, "
+        "trimethobenzamide) ordered or active with restless legs.",
         "notes": [
             "Lurasidone, asenapine, cariprazine and lumateperone have no verified ingredient "
             "code (left out below); their verified products (SCDs) and names are in the set.",
             "Metoclopramide products come from the sandbox's RxNorm list (the reference has "
             "none verified).",
-            "Prochlorperazine, promethazine, droperidol and trimethobenzamide (reference group "
-            "antiemetic_dopamine_blocker) are left out because A1 names only antipsychotics "
-            "and metoclopramide. Prochlorperazine (ATC N05AB04) and droperidol (N05AD08) are "
-            "classed as antipsychotics by ATC and do block dopamine D2 receptors: whether A1 "
-            "should cover them is a clinical decision for the rule's owner, not a coding one.",
+            "The dopamine-blocking antiemetics (reference group antiemetic_dopamine_blocker) "
+            "joined with the safety-gates issue: A1 covers every antiemetic that blocks "
+            "dopamine D2 receptors, not metoclopramide alone.",
         ],
     },
     "diuretics": {

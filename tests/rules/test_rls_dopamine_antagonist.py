@@ -55,7 +55,7 @@ def test_every_code_of_the_dopamine_blocker_value_set_fires(a1):
     assert missed == []
 
 
-@pytest.mark.parametrize("name", ["prochlorperazine 10 mg", "ondansetron 4 mg", "domperidone"])
+@pytest.mark.parametrize("name", ["ondansetron 4 mg", "domperidone"])
 def test_a1_quiet_for_drugs_outside_the_value_set(a1, name):
     assert sign(a1, [rls()], fhir.medication_request(fhir.concept(text=name))) == []
 
@@ -107,3 +107,10 @@ def test_a1_reads(a1):
     assert a1.reads("patient-view") == (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
     assert a1.reads("order-sign") == (data.CONDITIONS,)
     assert declared_defaults(a1) == {} and a1.catalog_code == "A1" and a1.indicator == "info"
+
+
+@pytest.mark.parametrize("name", ["prochlorperazine 10 mg", "promethazine 25 mg",
+                                  "droperidol 2.5 mg/mL injection"])
+def test_a1_fires_for_every_dopamine_blocking_antiemetic(a1, name):
+    card = only_card(sign(a1, [rls()], fhir.medication_request(fhir.concept(text=name))))
+    assert name.split()[0] in card.detail.lower()

@@ -134,20 +134,19 @@ def test_dopamine_blockers_match_antipsychotics_and_metoclopramide():
         assert by_text("dopamine-blockers", text), text
 
 
-def test_antiemetic_dopamine_blockers_other_than_metoclopramide_are_left_out():
+def test_every_dopamine_blocking_antiemetic_is_a_member():
+    """Safety-gates issue: A1 covers every antiemetic that blocks dopamine receptors, not
+    metoclopramide alone."""
     for code, text in (
         ("8704", "prochlorperazine 10 MG Oral Tablet"),
-        ("198365", "prochlorperazine 10 MG Oral Tablet"),
         ("8745", "promethazine hydrochloride 25 MG Oral Tablet"),
         ("3648", "droperidol 2.5 MG/ML Injection"),
         ("38685", "trimethobenzamide 300 MG Oral Capsule"),
     ):
-        assert matches("dopamine-blockers", (RX, code, text), text=text) is None, code
-    for text in ("Compazine", "Phenergan 25 mg", "Tigan"):
-        assert matches("dopamine-blockers", text=text) is None, text
-    reasons = left_out("dopamine-blockers")
-    for code in ("8704", "8745", "3648", "38685", "N05AB04", "N05AD08"):
-        assert "antipsychotic or metoclopramide" in reasons[code], code
+        assert matches("dopamine-blockers", (RX, code, text), text=text), code
+    for text in ("prochlorperazine 10 mg", "promethazine 25 mg", "droperidol"):
+        assert matches("dopamine-blockers", text=text), text
+    assert matches("dopamine-blockers", text="ondansetron 4 mg") is None  # a 5-HT3 blocker
 
 
 # M1: diuretics, statins, beta-blockers
