@@ -279,7 +279,7 @@ def test_serve_stops_on_sigterm_with_the_cards_it_showed_written(tmp_path):
             try:
                 if requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or accepted before a worker is up
                 time.sleep(0.2)
         assert process.poll() is None, "serve exited before answering"
         answer = requests.post(f"http://127.0.0.1:{port}/cds-services/legcramp-order-select",

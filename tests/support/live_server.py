@@ -95,7 +95,7 @@ def serve(
                 try:
                     if requests.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:  # refused, or accepted before a worker is up
                     pass
                 if time.monotonic() > deadline:
                     pytest.fail(
