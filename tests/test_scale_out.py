@@ -107,7 +107,7 @@ def nginx(prefix: Path, port: int, upstreams: list[int]) -> Iterator[str]:
                     pytest.fail(f"nginx exited with {process.returncode}:\n"
                                 f"{log_path.read_text(errors='replace')}\n"
                                 f"{(prefix / 'error.log').read_text(errors='replace')}")
-                with contextlib.suppress(requests.ConnectionError):
+                with contextlib.suppress(requests.RequestException):
                     if requests.get(f"{base}/health", timeout=1).status_code == 200:
                         break
                 if time.monotonic() > deadline:
