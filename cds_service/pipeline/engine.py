@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
@@ -62,6 +62,42 @@ from cds_service.store.card_log import CardLog
 from cds_service.store.database import CardRecord, LazyStore, parse_instant
 
 log = logging.getLogger("legcramp_cds.engine")
+
+
+def _sorted_reads(
+    outcomes: Mapping[str, Any], resource_type: str | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Reads by reference split into what was found and why the rest was not (a FHIR
+    failure's code, the deadline, or absent); an unexpected exception is raised as it is."""
+    found: dict[str, dict[str, Any]] = {}
+    unread: dict[str, str] = {}
+    for reference, outcome in outcomes.items():
+        if isinstance(outcome, FhirError):
+            unread[reference] = outcome.code
+        elif isinstance(outcome, FutureTimeout):
+            unread[reference] = "budget_spent"
+        elif isinstance(outcome, Exception):
+            raise outcome
+        elif outcome is None or (resource_type is not None
+                                 and outcome.get("resourceType") != resource_type):
+            unread[reference] = "not_found"
+        else:
+            found[reference] = outcome
+    return found, unread
+
+
+def _fail_closed(unread: Mapping[str, str], kind: str) -> None:
+    """An order whose drug (or cited reason) cannot be read cannot be judged, and a 200
+    without its card would read as "nothing to say" (a quinine order by reference with its
+    server down used to lose its critical card that way): 412 naming the references. The log
+    and the metric say why, by code only (references name a patient's resources)."""
+    if not unread:
+        return
+    reasons = sorted(set(unread.values()))
+    log.warning(f"{kind}s could not be read", extra={"reasons": reasons, "count": len(unread)})
+    for code in reasons:
+        metrics.count_prefetch_unavailable({kind: code})
+    raise MedicationsUnavailable.unreadable(sorted(unread), kind=kind)
 
 
 def _legacy_feedback(payload: Any) -> Any:
@@ -222,34 +258,15 @@ class CdsEngine:
         wanted = builder.unresolved_medication_references(chart, drafts)
         fetched: dict[str, dict[str, Any]] = {}
         fhir = self.config.fhir
-        unread: dict[str, str] = {}
         if wanted and server is None:
-            unread = dict.fromkeys(wanted, "no usable fhirServer")
-        elif wanted and server is not None:
+            _fail_closed(dict.fromkeys(wanted, "no_server"), "medicationReference")
+        if wanted and server is not None:
             outcomes = read_medications(
                 server, wanted, self.executor, limit=fhir.max_parallel_fetches_per_request,
                 deadline=deadline, cap=fhir.max_medication_references,
                 batch_size=fhir.medication_batch_size)
-            for reference, outcome in outcomes.items():
-                if isinstance(outcome, FhirError):
-                    unread[reference] = outcome.code
-                elif isinstance(outcome, FutureTimeout):
-                    unread[reference] = "budget_spent"
-                elif isinstance(outcome, Exception):
-                    raise outcome
-                elif outcome is None:
-                    unread[reference] = "not_found"
-                else:
-                    fetched[reference] = outcome
-        if unread:
-            # Fail closed: an order whose drug cannot be read cannot be judged, and a 200
-            # without its card would read as "nothing to say" (a quinine order by reference
-            # with its server down used to lose its critical card that way).
-            log.warning("medications could not be read", extra={
-                "unread": dict(sorted(unread.items())), "count": len(unread)})
-            for code in sorted(set(unread.values())):
-                metrics.count_prefetch_unavailable({"medicationReference": code})
-            raise MedicationsUnavailable.unreadable(sorted(unread))
+            fetched, unread = _sorted_reads(outcomes)
+            _fail_closed(unread, "medicationReference")
         chart = chart + self._reason_conditions(chart, drafts, server, deadline)
         return builder.build(chart, drafts, fetched)
 
@@ -262,34 +279,19 @@ class CdsEngine:
         wanted = unresolved_reason_conditions(chart, drafts)
         if not wanted:
             return []
-        unread: dict[str, str] = {}
-        found: list[dict[str, Any]] = []
         if server is None:
-            unread = dict.fromkeys(wanted, "no usable fhirServer")
-        elif len(wanted) > self.config.fhir.max_medication_references:
+            _fail_closed(dict.fromkeys(wanted, "no_server"), "reasonReference")
+            return []  # not reached: _fail_closed raised
+        if len(wanted) > self.config.fhir.max_medication_references:
             raise MedicationsUnavailable.too_many(
                 f"the orders cite {len(wanted)} reason Conditions the request does not carry; "
                 f"this service reads at most {self.config.fhir.max_medication_references}")
-        else:
-            reads = {ref: functools.partial(server.read, ref) for ref in wanted}
-            for reference, outcome in run_bounded(
-                    self.executor, reads, self.config.fhir.max_parallel_fetches_per_request,
-                    deadline, server.slots).items():
-                if isinstance(outcome, FhirError):
-                    unread[reference] = outcome.code
-                elif isinstance(outcome, FutureTimeout):
-                    unread[reference] = "budget_spent"
-                elif isinstance(outcome, Exception):
-                    raise outcome
-                elif outcome is None or outcome.get("resourceType") != "Condition":
-                    unread[reference] = "not_found"
-                else:
-                    found.append(outcome)
-        if unread:
-            log.warning("reason conditions could not be read", extra={
-                "unread": dict(sorted(unread.items())), "count": len(unread)})
-            raise MedicationsUnavailable.unreadable(sorted(unread), kind="reasonReference")
-        return found
+        reads = {ref: functools.partial(server.read, ref) for ref in wanted}
+        found, unread = _sorted_reads(run_bounded(
+            self.executor, reads, self.config.fhir.max_parallel_fetches_per_request, deadline,
+            server.slots), resource_type="Condition")
+        _fail_closed(unread, "reasonReference")
+        return list(found.values())
 
     def _subjects(
         self, request: HookRequest, record: PatientRecord
