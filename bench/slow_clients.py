@@ -15,6 +15,7 @@ before/after on the same machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +55,33 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], seconds: float = 60)
             pass
         time.sleep(0.2)
     raise SystemExit("the service did not become ready")
+
+
+@contextlib.contextmanager
+def served(tree: Path, config_text: str = "") -> Iterator[tuple[str, int]]:
+    """`legcramp-cds serve` from `tree` on a free loopback port, with `config_text` (and a
+    temporary SQLite store unless it names one), ready; terminated on exit. Yields (base, port)."""
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="legcramp-bench-"))
+    if "[store]" not in config_text:
+        config_text += f'\n[store]\nurl = "sqlite:///{workdir}/cards.db"\n'
+    config = workdir / "config.toml"
+    config.write_text(config_text, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port),
+         "--config", str(config)],
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        yield base, port
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 class Trickler(threading.Thread):
@@ -121,22 +150,8 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, default=ROOT)
     args = parser.parse_args()
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     body = REQUEST.read_bytes()
-    workdir = Path(tempfile.mkdtemp(prefix="legcramp-bench-slow-"))
-    config = workdir / "config.toml"
-    text = args.config.read_text() if args.config else ""
-    if "[store]" not in text:
-        text += f'\n[store]\nurl = "sqlite:///{workdir}/cards.db"\n'
-    config.write_text(text)
-    env = dict(os.environ, PYTHONPATH=str(args.tree.resolve()))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port),
-         "--config", str(config)],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(base, process)
+    with served(args.tree, args.config.read_text() if args.config else "") as (base, port):
         quiet = series(base, body, args.rounds)
         stop = threading.Event()
         slow = [Trickler(port, slow_body=i % 2 == 1, stop=stop) for i in range(args.slow)]
@@ -145,12 +160,6 @@ def main() -> None:
         time.sleep(3)  # every slow client has connected and sent its first bytes
         loaded = series(base, body, args.rounds)
         stop.set()
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
     print(json.dumps({"tree": str(args.tree), "slow_connections": args.slow,
                       "rounds": args.rounds, "quiet": quiet, "with_slow_clients": loaded},
                      indent=2))

@@ -17,12 +17,8 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -31,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from slow_clients import REQUEST, SERVICE_PATH, free_port, wait_ready
+from slow_clients import REQUEST, SERVICE_PATH, served
 
 CALL_TIMEOUT_S = 30.0
 
@@ -127,33 +123,19 @@ def main() -> None:
     to_healthy = dict(template, fhirServer=f"http://127.0.0.1:{healthy.server_port}/fhir")
     to_slow = dict(template, fhirServer=f"http://127.0.0.1:{slow.port}/fhir")
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    workdir = Path(tempfile.mkdtemp(prefix="legcramp-bench-slowfhir-"))
-    config = workdir / "config.toml"
-    config.write_text(f'[store]\nurl = "sqlite:///{workdir}/cards.db"\n', encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(args.tree.resolve()))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cds_service.cli", "serve", "--port", str(port),
-         "--config", str(config)],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(base, process)
-        before = [call(base, to_healthy) for _ in range(args.rounds)]
-        with ThreadPoolExecutor(max_workers=args.slow_calls) as pool:
-            slow_calls = [pool.submit(call, base, to_slow) for _ in range(args.slow_calls)]
-            time.sleep(1.0)  # the slow calls are inside the service, reading the trickle
-            during = [call(base, to_healthy) for _ in range(args.rounds)]
-            slow_results = [f.result() for f in slow_calls]
-        after = [call(base, to_healthy) for _ in range(args.rounds)]
+        with served(args.tree) as (base, _):
+            before = [call(base, to_healthy) for _ in range(args.rounds)]
+            with ThreadPoolExecutor(max_workers=args.slow_calls) as pool:
+                slow_calls = [pool.submit(call, base, to_slow)
+                              for _ in range(args.slow_calls)]
+                time.sleep(1.0)  # the slow calls are inside the service, reading the trickle
+                during = [call(base, to_healthy) for _ in range(args.rounds)]
+                slow_results = [f.result() for f in slow_calls]
+            after = [call(base, to_healthy) for _ in range(args.rounds)]
     finally:
         slow.close()
         healthy.shutdown()
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
     print(json.dumps({"tree": str(args.tree), "slow_calls": args.slow_calls,
                       "healthy_before": summary(before),
                       "healthy_while_slow_calls_wait": summary(during),
