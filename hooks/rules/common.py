@@ -41,14 +41,6 @@ def format_date(value: date | datetime | None) -> str:
     return value.isoformat()
 
 
-def how_identified(match: Match) -> str:
-    """Kept for rules that say how an order was recognised: by its code, or by its name when
-    its code (if any) is not one the value sets hold. Clinician words, no code numbers."""
-    if match.how == "code":
-        return "by its code"
-    return "by the drug name on the order"
-
-
 def describe_order(order: MedicationOrder, match: Match) -> str:
     """One Markdown fragment a clinician reads: the drug, its status and date. No FHIR ids or
     code numbers (the card's actions name the resource for the EHR)."""
