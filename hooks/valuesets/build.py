@@ -265,6 +265,107 @@ def _not_cirrhosis() -> list[tuple[str, str, str]]:
 # (`verified_additions`, each with the source its code and display were read in), ICD-10-CM
 # prefixes that are no reference match rule (`icd10cm_prefixes_added`: prefix, what it covers,
 # source), and `out_of_scope_words` (a name carrying one never matches by text).
+# Ingredients the reference has no concept for, added by hand (`added_ingredients`): the
+# name is a text term that brings in the sandbox's products; the RxNorm ingredient code joins
+# only where it was read in the named source.
+CPIC_DRUGS = ("github:cpicpgx/cpic-schema@05f9b09c5fcdf674efe3289411994b54f979aedb:drug.sql "
+              "(CPIC drug table: a row 'RxNorm:<code> <name>')")
+PGKB_CHEMICALS = ("github:mtpandi/Text-Mining-for-PGx@2c86cf77bb35067f181f44f21f3df16679103dcf:"
+                  "chemicals.tsv (PharmGKB chemicals export: 'RxNorm Identifiers' of the drug)")
+OMTK_2020 = ("github:cqframework/opioid-cds@01b7921191c7e96aea9ff4c65e9e7eb877c96a03:input/"
+             "pagecontent/cql/OMTKData2020.cql (CDC opioid tool: ingredientCode of its products)")
+
+
+def _ingredient(name: str, code: str | None = None, source: str | None = None,
+                brands: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An ingredient added by hand; brands are the names in brackets on the sandbox's branded
+    products of it."""
+    found: dict[str, Any] = {"name": name}
+    if code:
+        found.update(code=code, source=source)
+    if brands:
+        found["brands"] = list(brands)
+    return found
+
+
+OPIOID_ADDED = [
+    _ingredient('fentanyl', '4337', CPIC_DRUGS),
+    _ingredient('codeine', '2670', CPIC_DRUGS),
+    _ingredient('hydromorphone', '3423', PGKB_CHEMICALS, brands=('dilaudid',)),
+    _ingredient('buprenorphine', '1819', OMTK_2020),
+    _ingredient('tapentadol', '787390', OMTK_2020, brands=('nucynta',)),
+    _ingredient('oxymorphone'),
+    _ingredient('meperidine', brands=('demerol',)),
+]
+
+CNS_ADDED = [
+    _ingredient('zolpidem', brands=('ambien',)),
+    _ingredient('zaleplon'),
+    _ingredient('eszopiclone', brands=('lunesta',)),
+    _ingredient('phenobarbital', '8134', PGKB_CHEMICALS),
+    _ingredient('butalbital'),
+]
+
+MAOI_ADDED = [
+    _ingredient('phenelzine', '8123', PGKB_CHEMICALS, brands=('nardil',)),
+    _ingredient('tranylcypromine', brands=('parnate',)),
+    _ingredient('isocarboxazid', '6011', PGKB_CHEMICALS, brands=('marplan',)),
+    _ingredient('selegiline', brands=('zelapar', 'eldepryl')),
+    _ingredient('rasagiline', brands=('azilect',)),
+    _ingredient('safinamide'),
+    _ingredient('linezolid', brands=('zyvox',)),
+    _ingredient('methylene blue', '6878', CPIC_DRUGS),
+]
+
+ANTIHISTAMINE_ADDED = [
+    _ingredient('diphenhydramine', '3498', PGKB_CHEMICALS, brands=('benadryl',)),
+    _ingredient('dimenhydrinate', '3444', PGKB_CHEMICALS, brands=('dramamine',)),
+    _ingredient('doxylamine', '3642', PGKB_CHEMICALS, brands=('unisom',)),
+    _ingredient('hydroxyzine', '5553', PGKB_CHEMICALS, brands=('atarax', 'vistaril')),
+    _ingredient('carbinoxamine', '20220', PGKB_CHEMICALS),
+    _ingredient('chlorpheniramine'),
+    _ingredient('dexchlorpheniramine'),
+    _ingredient('brompheniramine'),
+    _ingredient('cyproheptadine'),
+    _ingredient('meclizine', brands=('antivert',)),
+    _ingredient('clemastine'),
+    _ingredient('triprolidine'),
+]
+
+SEROTONERGIC_ADDED = [
+    _ingredient('fluoxetine', '4493', CPIC_DRUGS, brands=('prozac',)),
+    _ingredient('sertraline', '36437', CPIC_DRUGS, brands=('zoloft',)),
+    _ingredient('paroxetine', '32937', CPIC_DRUGS, brands=('paxil',)),
+    _ingredient('citalopram', '2556', CPIC_DRUGS, brands=('celexa',)),
+    _ingredient('escitalopram', '321988', CPIC_DRUGS, brands=('lexapro',)),
+    _ingredient('fluvoxamine', '42355', CPIC_DRUGS),
+    _ingredient('vilazodone', brands=('viibryd',)),
+    _ingredient('vortioxetine', '1455099', CPIC_DRUGS),
+    _ingredient('venlafaxine', '39786', CPIC_DRUGS, brands=('effexor',)),
+    _ingredient('desvenlafaxine', brands=('pristiq',)),
+    _ingredient('duloxetine', '72625', CPIC_DRUGS, brands=('cymbalta',)),
+    _ingredient('levomilnacipran', brands=('fetzima',)),
+    _ingredient('milnacipran', brands=('savella',)),
+    _ingredient('amitriptyline', '704', CPIC_DRUGS),
+    _ingredient('nortriptyline', '7531', CPIC_DRUGS, brands=('pamelor',)),
+    _ingredient('imipramine', '5691', CPIC_DRUGS, brands=('tofranil',)),
+    _ingredient('desipramine', '3247', CPIC_DRUGS, brands=('norpramin',)),
+    _ingredient('doxepin', '3638', CPIC_DRUGS, brands=('silenor',)),
+    _ingredient('clomipramine', '2597', CPIC_DRUGS, brands=('anafranil',)),
+    _ingredient('protriptyline', '8886', CPIC_DRUGS),
+    _ingredient('trimipramine', '10834', CPIC_DRUGS),
+    _ingredient('amoxapine'),
+    _ingredient('mirtazapine', '15996', CPIC_DRUGS, brands=('remeron',)),
+]
+
+SEEN_IN_PUBLIC_CODE = (
+    "several independent public code bases seen with the project's search tool (2026-12-02), "
+    "each pairing the code with this meaning"
+)
+SYNTHEA = "Synthea R4 charts in shared/data/synthea-r4 (Condition.code with this display)"
+CMS_TITLES = f"{CMS_FY2023}: the billable codes under this prefix, each with its title"
+
+
 DERIVED: Mapping[str, Mapping[str, Any]] = {
     "quinine": {
         "title": "Quinine, any product",
@@ -1063,6 +1164,231 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
             "recognised and V1 may suggest a test that was done (an info card, not silence).",
         ],
     },
+    "pregnancy": {
+        "title": "Pregnancy (current)",
+        "conditions": ["pregnancy"],
+        "icd10cm_prefixes": [
+            ("O", "pregnancy", "O00-O9A (chapter 15, pregnancy/childbirth/puerperium)"),
+            ("Z33.1", "pregnancy", "Z33.1 (pregnant state, incidental)"),
+            ("Z34", "pregnancy", "Z34.- (supervision of normal pregnancy)"),
+            ("Z3A", "pregnancy", "Z3A.- (weeks of gestation)"),
+        ],
+        "verified_additions": [
+            _added(SNOMED, "72892002", "Normal pregnancy", "core",
+                   "Synthea R4 charts in shared/data/synthea-r4 (Condition.code display "
+                   "'Normal pregnancy')",
+                   f"{CANVAS}canvas_sdk/value_set/v2022/condition.py (VSAC eCQM value sets, "
+                   "2022 expansion) VS 'Pregnancy' 2.16.840.1.113883.3.526.3.378"),
+        ],
+        "text_terms": ["pregnancy", "pregnant"],
+        "out_of_scope_words": ["history", "h/o", "possible", "not", "test", "screening",
+                               "prevention", "unwanted"],
+        "purpose": "Safety gates of D1 and S1 (no gabapentinoid suggestion in pregnancy) and of "
+        "R2: an active pregnancy condition, within the rule's recency window.",
+        "notes": [
+            "Chapter-15 (O) codes and 'Normal pregnancy' stand for pregnancy only while the "
+            "episode lasts: a rule counts them while clinically active and within its window "
+            "from onset, never from a resolved condition.",
+            "A positive pregnancy test is the value set pregnancy-test.",
+        ],
+    },
+    "egfr": {
+        "title": "Estimated glomerular filtration rate (eGFR)",
+        "observation": "egfr",
+        "canonical_unit": "mL/min/{1.73_m2}",
+        "exclude_codes": [
+            (LOINC, "48643-1", "the MDRD estimate 'among blacks' is one of two values a "
+             "race-specific report gives for one draw; the higher one. A safety gate reads the "
+             "lower, race-free or non-race value, so it never misses reduced kidney function"),
+            (LOINC, "88293-6", "the CKD-EPI estimate 'among blacks' (the higher of a "
+             "race-specific pair); left out for the same reason"),
+        ],
+        "same_quantity_units": {
+            "mL/min": "every eGFR code of this set is a rate per 1.73 m2 by its LOINC "
+            "definition; Synthea R4 charts (shared/data/synthea-r4) report LOINC 33914-3 with "
+            "the unit 'mL/min'. Reading it as mL/min/1.73 m2 follows the code; a rule never "
+            "takes a creatinine clearance (mL/min) for it, because only eGFR codes are here.",
+        },
+        "purpose": "Kidney-function gates of D1, S1, L1 and Q1's text: eGFR below 60 or 30 "
+        "mL/min/1.73 m2 (KDIGO G3 and G4 bands) changes what the card may suggest.",
+    },
+    "ckd-stage-3": {
+        "title": "Chronic kidney disease stage 3 (3a, 3b)",
+        "conditions": [],
+        "verified_additions": [
+            _added(SNOMED, "433144002", "Chronic kidney disease stage 3", "core",
+                   SEEN_IN_PUBLIC_CODE),
+            _added(SNOMED, "700378005", "Chronic kidney disease stage 3A", "core",
+                   SEEN_IN_PUBLIC_CODE),
+            _added(SNOMED, "700379002", "Chronic kidney disease stage 3B", "core",
+                   SEEN_IN_PUBLIC_CODE),
+        ],
+        "icd10cm_prefixes_added": [("N18.3", "CKD stage 3, 3a, 3b (N18.30-N18.32)",
+                                    CMS_TITLES)],
+        "text_terms": ["chronic kidney disease stage 3", "chronic kidney disease, stage 3",
+                       "ckd stage 3", "ckd 3a", "ckd 3b"],
+        "out_of_scope_words": ["history"],
+        "purpose": "Kidney-function gates: CKD stage 3 stands for an eGFR of 30-59 when no "
+        "recent eGFR says more (KDIGO G3).",
+    },
+    "ckd-stage-4": {
+        "title": "Chronic kidney disease stage 4",
+        "conditions": [],
+        "verified_additions": [
+            _added(SNOMED, "431857002", "Chronic kidney disease stage 4", "core",
+                   SEEN_IN_PUBLIC_CODE),
+        ],
+        "icd10cm_prefixes_added": [("N18.4", "CKD stage 4 (severe)", CMS_TITLES)],
+        "text_terms": ["chronic kidney disease stage 4", "chronic kidney disease, stage 4",
+                       "ckd stage 4"],
+        "out_of_scope_words": ["history"],
+        "purpose": "Kidney-function gates: CKD stage 4 stands for an eGFR of 15-29 (KDIGO G4).",
+    },
+    "copd": {
+        "title": "Chronic obstructive pulmonary disease, emphysema, chronic bronchitis",
+        "conditions": [],
+        "verified_additions": [
+            _added(SNOMED, "13645005", "Chronic obstructive lung disease", "core",
+                   SEEN_IN_PUBLIC_CODE),
+            _added(SNOMED, "185086009", "Chronic obstructive bronchitis", "core", SYNTHEA),
+        ],
+        "icd10cm_prefixes_added": [
+            ("J44", "COPD (J44.0, J44.1, J44.9)", CMS_TITLES),
+            ("J43", "emphysema (J43.0-J43.9)", CMS_TITLES),
+            ("J41", "simple and mucopurulent chronic bronchitis", CMS_TITLES),
+            ("J42", "unspecified chronic bronchitis", CMS_TITLES),
+        ],
+        "text_terms": ["chronic obstructive", "copd", "emphysema", "chronic bronchitis"],
+        "out_of_scope_words": ["history", "screening"],
+        "purpose": "Breathing-risk warning of D1 and S1: the FDA (2019) names COPD and other "
+        "conditions that reduce lung function among the risk factors with gabapentinoids. "
+        "Chronic bronchitis and emphysema are in on purpose: the gate only adds a warning.",
+    },
+    "hyperthyroidism": {
+        "title": "Hyperthyroidism / thyrotoxicosis",
+        "conditions": [],
+        "icd10cm_prefixes_added": [("E05", "thyrotoxicosis (E05.00-E05.91)", CMS_TITLES)],
+        "text_terms": ["hyperthyroidism", "thyrotoxicosis", "graves disease",
+                       "graves' disease", "toxic goiter", "toxic multinodular goiter"],
+        "out_of_scope_words": ["history"],
+        "purpose": "C5 cyclobenzaprine-contraindication: hyperthyroidism is a labelled "
+        "contraindication.",
+        "notes": [
+            "No SNOMED CT code was verified in time; a SNOMED-coded condition matches by its "
+            "display ('Hyperthyroidism', 'Thyrotoxicosis').",
+        ],
+    },
+    "myocardial-infarction": {
+        "title": "Acute myocardial infarction",
+        "conditions": [],
+        "verified_additions": [
+            _added(SNOMED, "22298006", "Myocardial infarction", "core", SYNTHEA,
+                   SEEN_IN_PUBLIC_CODE),
+            _added(SNOMED, "401314000", "Acute non-ST segment elevation myocardial infarction",
+                   "core", "Synthea R4 charts in shared/data/synthea-r4-v3 (Condition.code)"),
+        ],
+        "icd10cm_prefixes_added": [
+            ("I21", "acute myocardial infarction (within 4 weeks of onset by ICD-10-CM's "
+             "convention)", CMS_TITLES),
+            ("I22", "subsequent myocardial infarction", CMS_TITLES),
+        ],
+        "text_terms": ["myocardial infarction", "heart attack", "stemi", "nstemi"],
+        "out_of_scope_words": ["history", "old", "h/o", "risk", "screening"],
+        "purpose": "C5 cyclobenzaprine-contraindication: the acute recovery phase after a "
+        "myocardial infarction (the rule applies its window from onset).",
+        "notes": [
+            "'History of myocardial infarction' (399211009) and old MI (I25.2) are not members: "
+            "a past infarction is not the acute recovery phase.",
+        ],
+    },
+    "arrhythmia-conduction": {
+        "title": "Cardiac arrhythmias, heart block and conduction disturbances",
+        "conditions": [],
+        "verified_additions": [
+            _added(SNOMED, "49436004", "Atrial fibrillation", "core", SYNTHEA,
+                   SEEN_IN_PUBLIC_CODE),
+        ],
+        "icd10cm_prefixes_added": [
+            ("I44", "atrioventricular and left bundle-branch block", CMS_TITLES),
+            ("I45", "other conduction disorders (right bundle-branch, bi- and trifascicular "
+             "block, pre-excitation, long QT)", CMS_TITLES),
+            ("I47", "paroxysmal tachycardia", CMS_TITLES),
+            ("I48", "atrial fibrillation and flutter", CMS_TITLES),
+            ("I49", "other cardiac arrhythmias", CMS_TITLES),
+        ],
+        "text_terms": ["arrhythmia", "dysrhythmia", "atrial fibrillation", "atrial flutter",
+                       "ventricular tachycardia", "supraventricular tachycardia",
+                       "ventricular fibrillation", "heart block", "atrioventricular block",
+                       "av block", "bundle branch block", "bundle-branch block",
+                       "fascicular block", "conduction disorder", "long qt",
+                       "sick sinus"],
+        "out_of_scope_words": ["history", "screening", "risk"],
+        "purpose": "C5 cyclobenzaprine-contraindication: arrhythmias, heart block or conduction "
+        "disturbances are labelled contraindications.",
+    },
+    "heart-failure": {
+        "title": "Heart failure",
+        "conditions": [],
+        "verified_additions": [
+            _added(SNOMED, "84114007", "Heart failure", "core", SEEN_IN_PUBLIC_CODE),
+            _added(SNOMED, "88805009", "Chronic congestive heart failure", "core", SYNTHEA),
+        ],
+        "icd10cm_prefixes_added": [
+            ("I50", "heart failure", CMS_TITLES),
+            ("I11.0", "hypertensive heart disease with heart failure", CMS_TITLES),
+            ("I13.0", "hypertensive heart and chronic kidney disease with heart failure",
+             CMS_TITLES),
+            ("I13.2", "hypertensive heart and chronic kidney disease with heart failure and "
+             "ESRD", CMS_TITLES),
+            ("I09.81", "rheumatic heart failure", CMS_TITLES),
+        ],
+        "text_terms": ["heart failure", "cardiac failure"],
+        "out_of_scope_words": ["history", "screening", "risk"],
+        "purpose": "C5 cyclobenzaprine-contraindication: congestive heart failure is a "
+        "labelled contraindication.",
+    },
+    "cns-depressants": {
+        "title": "Other CNS depressants: Z-drug hypnotics and barbiturates",
+        "added_ingredients": CNS_ADDED,
+        "purpose": "Breathing-risk warning of D1 and S1 (FDA 2019: gabapentinoids with other "
+        "CNS depressants). Opioids and benzodiazepines are their own value sets.",
+    },
+    "mao-inhibitors": {
+        "title": "Monoamine oxidase inhibitors",
+        "added_ingredients": MAOI_ADDED,
+        "purpose": "C5 cyclobenzaprine-contraindication: an MAO inhibitor active or stopped "
+        "within 14 days (label contraindication; critical).",
+        "notes": [
+            "Linezolid and methylene blue are MAO inhibitors by action and are members: the "
+            "label's contraindication names MAO inhibitors as a class.",
+        ],
+    },
+    "sedating-antihistamines": {
+        "title": "First-generation (sedating) antihistamines, systemic",
+        "added_ingredients": ANTIHISTAMINE_ADDED,
+        "exclude_forms": {
+            "Topical": "a skin product: little systemic antihistamine effect",
+            "Ophthalmic": "an eye product: little systemic antihistamine effect",
+        },
+        "purpose": "A2 rls-worsening-drugs: sedating antihistamines worsen restless legs. "
+        "Promethazine is left to A1 (a dopamine-blocking antiemetic), so it is not here.",
+    },
+    "serotonergic-antidepressants": {
+        "title": "Serotonergic antidepressants: SSRIs, SNRIs, tricyclics, mirtazapine",
+        "added_ingredients": SEROTONERGIC_ADDED,
+        "exclude_forms": {
+            "Topical": "a skin product (doxepin cream): not an antidepressant dose",
+        },
+        "purpose": "A2 rls-worsening-drugs: serotonergic antidepressants can worsen restless "
+        "legs; bupropion is the alternative the card names (not a member).",
+    },
+    "opioids": {
+        "title": "Opioids (systemic)",
+        "medication_groups": ["opioid", "opioid_other"],
+        "added_ingredients": OPIOID_ADDED,
+        "purpose": "Breathing-risk warning of D1 and S1: an active or co-ordered opioid beside "
+        "a gabapentinoid suggestion (FDA 2019).",
+    },
 }
 
 
@@ -1332,6 +1658,7 @@ def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, 
             for code in concept.get(kind, []):
                 collector.leave_out(code, kind.removesuffix("_codes"), reason)
     collector.check_exclusions()
+    _add_ingredients(collector, terms, definition.get("added_ingredients", ()))
     for term, reason in definition.get("drop_text_terms", {}).items():
         if term not in terms:
             raise ReferenceChanged(f"text term '{term}' to drop is no longer in the reference")
@@ -1350,6 +1677,30 @@ def _build_medications(definition: Mapping[str, Any], terminology: Mapping[str, 
     if definition.get("exclude_forms"):
         built["out_of_scope_words"] = [w.lower() for w in definition["exclude_forms"]]
     return built
+
+
+def _add_ingredients(collector: _Collector, terms: list[str],
+                     additions: Iterable[Mapping[str, str]]) -> None:
+    """Ingredients the reference lacks, declared in `DERIVED`: the name becomes a text term
+    (so the sandbox's products named by it join the set), and the RxNorm ingredient code joins
+    when it was read in a named source. One the set already holds fails the build."""
+    for addition in additions:
+        name = addition["name"]
+        if name in terms:
+            raise ReferenceChanged(f"added ingredient '{name}' is already a term of the set")
+        terms.append(name)
+        for brand in addition.get("brands", ()):
+            _add_unique(terms, [brand])
+        if addition.get("code"):
+            if not addition.get("source"):
+                raise ReferenceChanged(f"added ingredient {name} has a code but no source")
+            if (RX, addition["code"]) in collector.seen:
+                raise ReferenceChanged(f"added ingredient code {addition['code']} is already "
+                                       "in the set: drop it from the declaration")
+            collector.add({"system": RX, "code": addition["code"], "display": name,
+                           "source": addition["source"], "confidence": VERIFIED},
+                          "ingredient", "ingredient added by hand (the reference has no "
+                          "concept for it)")
 
 
 def _icd10cm_prefixes(
@@ -1517,6 +1868,10 @@ def _unit_conversions(
             source = f"UCUM '{unit}' read as '{label}': {source}"
         conversions.append({"from": unit, "to": canonical, "factor": factor,
                             "confidence": row.get("confidence"), "source": source})
+    for unit, reason in definition.get("same_quantity_units", {}).items():
+        conversions.append({"from": unit, "to": canonical, "factor": 1.0,
+                            "confidence": "same quantity by the code's definition",
+                            "source": reason})
     not_used = definition.get("conversions_left_out", {})
     left_out = []
     for key, row in rows.items():
