@@ -332,14 +332,14 @@ def config_reference(readme_path: str | None) -> None:
               help="Evaluate the examples as of this instant.")
 def review_page(examples: str, as_of: str) -> None:
     """Print the clinical review page: per rule, an example patient and its card, and one
-    that must not get it."""
+    that must not get it (and, for the refill examples, the card a refill request gets)."""
     import tempfile
 
     from cds_service.config import load_config
     from cds_service.pipeline.engine import CdsEngine
     from cds_service.tools.review import render_review_page
     from hooks import build_services
-    from hooks.review_examples import QUIET_EXAMPLES
+    from hooks.review_examples import QUIET_EXAMPLES, REFILL_EXAMPLES
 
     with tempfile.TemporaryDirectory() as scratch:
         config = load_config(None, overrides={
@@ -350,7 +350,8 @@ def review_page(examples: str, as_of: str) -> None:
         services = build_services()
         engine = CdsEngine(services, config)
         try:
-            page = render_review_page(services, config, engine, Path(examples), QUIET_EXAMPLES)
+            page = render_review_page(services, config, engine, Path(examples), QUIET_EXAMPLES,
+                                      REFILL_EXAMPLES)
         finally:
             engine.close()
     click.echo(page, nl=False)

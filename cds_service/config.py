@@ -46,8 +46,8 @@ class ServerConfig:
                              "collections in each worker (Python's default is 700)")
     max_body_bytes: int = _key(5 * 1024 * 1024, "Larger request bodies get 413")
     max_json_depth: int = _key(64, "Deeper JSON nesting gets 400 (hostile-input limit)")
-    max_bundle_entries: int = _key(10000, "Entries per Bundle (draftOrders or a prefetch "
-                                   "value); more gets 400")
+    max_bundle_entries: int = _key(10000, "Entries per Bundle (draftOrders, medications or a "
+                                   "prefetch value); more gets 400")
     max_prefetch_keys: int = _key(32, "Keys in `prefetch`; more gets 400")
     max_string_length: int = _key(1048576, "Characters in any one JSON string; more gets 400")
     max_feedback_items: int = _key(500, "Items in one feedback batch; more gets 400 (nothing "

@@ -5,6 +5,10 @@ quiet. The review page shows each beside the firing example, and a test runs eve
 Each change is the smallest one that answers a reviewer's "and when does it stay quiet?": a
 malaria reason for quinine, a 10-day course for cyclobenzaprine, an old stroke without sequelae,
 an order in hand that is not about the finding. Clinical content, so it lives with the rules.
+
+Refill examples (`REFILL_EXAMPLES`) are firing examples sent as a medication-refill request
+instead: the same patient, the drug asked for as a refill, so a reviewer sees how the card reads
+to the clinician working through a refill queue.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.kit import LOINC, RXNORM, SNOMED, UCUM
+from cds_service.kit import LOINC, MEDICATION_REFILL, RXNORM, SNOMED, UCUM
 
 Request = dict[str, Any]
 
@@ -137,6 +141,21 @@ def _recent_b6(request: Request) -> None:
          "Serum or Plasma", 40, "nmol/L", "2026-10-01T09:00:00Z")
 
 
+def _younger(request: Request) -> None:
+    request["prefetch"]["patient"]["birthDate"] = "1976-09-30"
+
+
+def _af_resolved(request: Request) -> None:
+    _resource(request, "conditions", "cyclo-older-009-c1")["clinicalStatus"] = {"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+        "code": "resolved"}]}
+
+
+def _bupropion_instead(request: Request) -> None:
+    _medication(_draft(request, "draft-sertraline"), "993541",
+                "24 HR Bupropion Hydrochloride 150 MG Extended Release Oral Tablet")
+
+
 QUIET_EXAMPLES = (
     QuietExample("quinine-leg-cramps", "cramps-diuretic-low-magnesium.order-sign",
                  "the quinine order gives malaria as its reason", _malaria_reason),
@@ -148,12 +167,18 @@ QUIET_EXAMPLES = (
     QuietExample("cyclobenzaprine-dose", "stroke-diazepam-cyclobenzaprine.order-sign",
                  "cyclobenzaprine is 10 mg three times a day (30 mg a day, the labelled maximum)",
                  _three_a_day),
+    QuietExample("cyclobenzaprine-older-adult", "cyclobenzaprine-older-af.order-sign",
+                 "the patient is 50", _younger),
+    QuietExample("cyclobenzaprine-contraindication", "cyclobenzaprine-older-af.order-sign",
+                 "the atrial fibrillation is resolved", _af_resolved),
     QuietExample("benzodiazepine-stroke-recovery", "stroke-diazepam-cyclobenzaprine.order-sign",
                  "the stroke was over a year ago, past the recovery window", _stroke_a_year_ago),
     QuietExample("rls-dopaminergic-augmentation", "rls-pramipexole.order-sign",
                  "gabapentin is ordered instead of pramipexole", _gabapentin_instead),
     QuietExample("rls-dopamine-antagonist", "rls-haloperidol.order-select",
                  "no restless legs are on record", _no_restless_legs),
+    QuietExample("rls-worsening-drugs", "rls-sertraline.order-select",
+                 "bupropion is ordered instead of sertraline", _bupropion_instead),
     QuietExample("rls-iron-studies-due", "rls-low-ferritin.order-sign",
                  "a transferrin saturation from last month is on record beside the ferritin",
                  _saturation_on_record),
@@ -175,4 +200,33 @@ QUIET_EXAMPLES = (
                  "no peripheral artery disease is on record", _no_pad),
     QuietExample("diabetes-spasm-b6", "cirrhosis-pad-diabetes-cramps.patient-view",
                  "a vitamin B6 result from two months ago is on record", _recent_b6),
+)
+
+
+def as_refill(request: Request, draft_id: str) -> None:
+    """`request` made a medication-refill request for its draft `draft_id`: the refill request
+    in context.medications, and no user (a refill from a pharmacy or portal often has none)."""
+    refill = _draft(request, draft_id)
+    refill["status"] = "draft"
+    request["hook"] = MEDICATION_REFILL
+    context = request["context"]
+    context.pop("draftOrders")
+    context.pop("selections", None)
+    context.pop("userId", None)
+    context["medications"] = {"resourceType": "Bundle", "type": "collection",
+                              "entry": [{"resource": refill}]}
+
+
+@dataclass(frozen=True)
+class RefillExample:
+    rule_id: str
+    base: str  # a request in fixtures/golden, without ".request.json"
+    why: str  # what the refill asks for, in a reviewer's words
+    change: Callable[[Request], None]  # makes the base request a medication-refill request
+
+
+REFILL_EXAMPLES = (
+    RefillExample("quinine-leg-cramps", "cramps-diuretic-low-magnesium.order-sign",
+                  "a refill of quinine sulfate 324 mg taken for night-time leg cramps",
+                  lambda request: as_refill(request, "draft-quinine")),
 )

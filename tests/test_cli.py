@@ -96,6 +96,18 @@ def test_evaluate_gives_the_same_cards_as_the_http_service(runner, as_of_config,
     assert json.loads(_stdout(result)) == response.get_json()
 
 
+def test_evaluate_answers_a_refill_request_with_the_refill_service(runner, as_of_config,
+                                                                   tmp_path):
+    path = tmp_path / "refill.json"
+    path.write_text(json.dumps(load_request("medication-refill-quinine")), encoding="utf-8")
+    result = runner.invoke(main, ["evaluate", str(path), "--config", str(as_of_config)])
+    assert result.exit_code == 0, result.output
+    [card] = json.loads(_stdout(result))["cards"]
+    assert card["summary"].startswith(QUININE_SUMMARY_START)
+    assert card["suggestions"][0]["actions"][0]["resourceId"] == (
+        "MedicationRequest/refill-quinine-1")
+
+
 def test_evaluate_with_explicit_service_uses_that_service(runner, as_of_config):
     result = runner.invoke(main, ["evaluate", str(QUININE_FULL), "--config", str(as_of_config),
                                   "--service", "legcramp-order-sign"])
@@ -236,7 +248,8 @@ def test_serve_answers_discovery_calls_and_cors_preflight_end_to_end(served):
     services = discovery.json()["services"]
     assert contracts.violations("discovery.schema.json", discovery.json()) == []
     assert sorted(s["id"] for s in services) == [
-        "legcramp-order-select", "legcramp-order-sign", "legcramp-patient-view"]
+        "legcramp-medication-refill", "legcramp-order-select", "legcramp-order-sign",
+        "legcramp-patient-view"]
 
     request = json.loads(QUININE_MALARIA_SIGN.read_text(encoding="utf-8"))
     answer = requests.post(f"{served}/cds-services/legcramp-order-sign", json=request, timeout=10)

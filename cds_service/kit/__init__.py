@@ -26,6 +26,7 @@ from cds_service.kit.dosing import (
     DailyDose,
     DurationEstimate,
     Strength,
+    administrations_per_day,
     daily_dose,
     duration_estimates,
     intended_duration,
@@ -33,6 +34,7 @@ from cds_service.kit.dosing import (
     strength_from_medication,
 )
 from cds_service.kit.hook_names import (
+    MEDICATION_REFILL,
     ORDER_HOOKS,
     ORDER_SELECT,
     ORDER_SIGN,
@@ -49,7 +51,9 @@ from cds_service.kit.observations import (
     results,
 )
 from cds_service.kit.record import (
+    ENDED_ORDER_STATUSES,
     EXCLUDED_VERIFICATION_STATUSES,
+    ON_HOLD,
     ConditionMatch,
     MedicationOrder,
     PatientRecord,
@@ -68,10 +72,13 @@ __all__ = [
     "CONDITION_CLINICAL",
     "CONDITION_VERIFICATION",
     "COUNTABLE_STATUSES",
+    "ENDED_ORDER_STATUSES",
     "EXCLUDED_VERIFICATION_STATUSES",
     "GTS_ABBREVIATION",
     "ICD10CM",
     "LOINC",
+    "MEDICATION_REFILL",
+    "ON_HOLD",
     "ORDER_HOOKS",
     "ORDER_SELECT",
     "ORDER_SIGN",
@@ -103,6 +110,7 @@ __all__ = [
     "UnitNormaliser",
     "ValueSet",
     "ValueSetLibrary",
+    "administrations_per_day",
     "as_instant",
     "concept_label",
     "condition_counts",

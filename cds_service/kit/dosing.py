@@ -465,6 +465,15 @@ def _in_mg(amount: _InstructionAmount, strength: StrengthLike | None) -> tuple[f
     return None
 
 
+def administrations_per_day(request: FhirModel) -> float | None:
+    """The most administrations a day any dosage instruction of the order states (frequency
+    over period, or the timing code); None when no instruction states one. A once-daily
+    product dosed more often than this is a dosing error whatever the total."""
+    found = [f.per_day for dosage in request.dosageInstruction or []
+             if (f := _administrations_per_day(dosage.timing)) is not None]
+    return max(found) if found else None
+
+
 def daily_dose(request: FhirModel, strength: StrengthLike | None = None) -> DailyDose | None:
     """The most mg a day the order's dosage instructions allow, or None when any part of it
     cannot be read (never a guess). `strength` turns tablet or capsule counts into mg."""

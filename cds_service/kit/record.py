@@ -36,6 +36,9 @@ ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION_STATUSES = frozenset({"refuted", "entered-in-error"})
 # Draft orders that are no longer orders (order-sign may also carry revised, non-draft orders).
 INACTIVE_ORDER_STATUSES = frozenset({"cancelled", "entered-in-error", "completed", "stopped"})
+# Chart orders that were taken and have ended (a drug stopped recently may still act).
+ENDED_ORDER_STATUSES = frozenset({"completed", "stopped"})
+ON_HOLD = "on-hold"  # paused: taken until recently and expected to restart
 
 
 def reference_key(reference: str | None) -> str | None:
@@ -339,6 +342,18 @@ class PatientRecord:
                    else requests.screened_indexes(value_set))
         orders = requests.models(i for i in indexes if _may_be_active(requests.raws[i]))
         return [order for order in orders if order.status == "active"]
+
+    def orders_with_status(self, value_set: ValueSet,
+                           statuses: frozenset[str]) -> list[MedicationOrder]:
+        """The chart's MedicationRequests in one of `statuses` whose medication may be in
+        `value_set` (only those are validated): for a rule that must know what was taken
+        recently or is paused, such as an MAO inhibitor stopped less than 14 days ago."""
+        requests = self.medication_requests
+        orders = requests.models(
+            i for i in requests.screened_indexes(value_set)
+            if not isinstance(status := requests.raws[i].get("status"), str)
+            or status in statuses)
+        return [order for order in orders if order.status in statuses]
 
     def draft(self, reference: str) -> MedicationOrder | None:
         wanted = reference_key(reference)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cds_service.errors import TemplateError
-from cds_service.kit.hook_names import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
+from cds_service.kit.hook_names import MEDICATION_REFILL, ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
 
 TOKEN_PATTERN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 
@@ -22,6 +22,8 @@ CONTEXT_TOKENS: Mapping[str, frozenset[str]] = {
     PATIENT_VIEW: frozenset({"userId", "patientId", "encounterId"}),
     ORDER_SELECT: frozenset({"userId", "patientId", "encounterId"}),
     ORDER_SIGN: frozenset({"userId", "patientId", "encounterId"}),
+    # Tokens as on the others, but userId is optional here (a refill often has no user).
+    MEDICATION_REFILL: frozenset({"userId", "patientId", "encounterId"}),
 }
 USER_TOKENS: Mapping[str, str] = {
     "userPractitionerId": "Practitioner",

@@ -22,6 +22,7 @@ SCHEMA_FILES = (
     "context-patient-view.schema.json",
     "context-order-select.schema.json",
     "context-order-sign.schema.json",
+    "context-medication-refill.schema.json",
     "feedback.schema.json",
     "discovery.schema.json",
     "response.schema.json",

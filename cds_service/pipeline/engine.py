@@ -297,7 +297,8 @@ class CdsEngine:
         self, request: HookRequest, record: PatientRecord
     ) -> tuple[tuple[MedicationOrder, ...], tuple[MedicationOrder, ...]]:
         """Which orders the rules judge: selections (order-select), every open draft
-        (order-sign), the chart's active medications (patient-view)."""
+        (order-sign), every refill request (medication-refill: it has no selections), the
+        chart's active medications (patient-view)."""
         if request.hook == PATIENT_VIEW:
             return tuple(record.active_medications()), ()
         drafts = record.open_drafts()

@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cds_service.errors import InvalidRequest, Issue, bad_request
-from cds_service.kit.hook_names import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW
+from cds_service.kit.hook_names import (
+    MEDICATION_REFILL,
+    ORDER_BUNDLES,
+    ORDER_SELECT,
+    ORDER_SIGN,
+    PATIENT_VIEW,
+)
 from cds_service.pipeline import contracts
 
 CONTEXT_SCHEMAS: Mapping[str, str] = {
     PATIENT_VIEW: "context-patient-view.schema.json",
     ORDER_SELECT: "context-order-select.schema.json",
     ORDER_SIGN: "context-order-sign.schema.json",
+    MEDICATION_REFILL: "context-medication-refill.schema.json",
 }
 
 
@@ -51,7 +58,8 @@ ANONYMOUS = Principal(iss=None)
 
 @dataclass(frozen=True)
 class DraftOrder:
-    """One entry of context.draftOrders: the resource as sent, and the entry's fullUrl."""
+    """One entry of the hook's order Bundle (context.draftOrders; context.medications on
+    medication-refill): the resource as sent, and the entry's fullUrl."""
 
     resource: dict[str, Any] = field(repr=False)
     full_url: str | None = None
@@ -103,9 +111,12 @@ def parse_hook_request(payload: dict[str, Any], hook: str) -> HookRequest:
     found = contracts.violations(CONTEXT_SCHEMAS[hook], context, "$.context")
     if found:
         raise violations_error(found, f"invalid {hook} context")
+    # The refill requests of medication-refill are judged as draft orders are: the same
+    # version mapping, medicationReference resolution and fail-closed reads.
+    bundle = context.get(ORDER_BUNDLES[hook]) if hook in ORDER_BUNDLES else None
     drafts = tuple(
         DraftOrder(entry["resource"], entry.get("fullUrl"))
-        for entry in (context.get("draftOrders") or {}).get("entry") or []
+        for entry in (bundle or {}).get("entry") or []
         if isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
     )
     return HookRequest(

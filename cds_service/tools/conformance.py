@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from cds_service.kit import ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, RXNORM
+from cds_service.kit import MEDICATION_REFILL, ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, RXNORM
 from cds_service.kit.requirements import CONTEXT_TOKENS, USER_TOKENS
 from cds_service.pipeline import contracts
 
@@ -114,6 +114,7 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
 
 
 def _draft_orders() -> dict[str, Any]:
+    """One draft order (also the one refill request of medication-refill's `medications`)."""
     return {
         "resourceType": "Bundle",
         "type": "collection",
@@ -141,6 +142,8 @@ def hook_context(hook: str) -> dict[str, Any] | None:
                 "draftOrders": _draft_orders()}
     if hook == ORDER_SIGN:
         return {**context, "draftOrders": _draft_orders()}
+    if hook == MEDICATION_REFILL:  # no userId: a refill often arrives with no user in context
+        return {"patientId": PATIENT_ID, "medications": _draft_orders()}
     return None
 
 

@@ -53,40 +53,54 @@ def _patient_line(request: dict[str, Any]) -> str:
         label = code.get("text") or next((c.get("display") for c in code.get("coding", [])), "")
         status = entry["resource"].get("clinicalStatus", {}).get("coding", [{}])[0].get("code")
         conditions.append(f"{label} ({status})" if status else label)
-    medications = [
-        entry["resource"].get("medicationCodeableConcept", {}).get("text", "")
-        for entry in (prefetch.get("activeMedications") or {}).get("entry", [])
-    ]
-    drafts = [
-        entry["resource"].get("medicationCodeableConcept", {}).get("text", "")
-        for entry in ((request["context"].get("draftOrders") or {}).get("entry", []))
-    ]
+    medications = _order_texts(prefetch.get("activeMedications"))
+    context = request["context"]
     parts = [f"conditions: {', '.join(conditions) or 'none'}",
              f"active medications: {', '.join(medications) or 'none'}"]
+    drafts = _order_texts(context.get("draftOrders"))
     if drafts:
         parts.append(f"being ordered: {', '.join(drafts)}")
+    refills = _order_texts(context.get("medications"))  # medication-refill
+    if refills:
+        parts.append(f"refill requested: {', '.join(refills)}")
     return "; ".join(parts)
+
+
+def _order_texts(bundle: dict[str, Any] | None) -> list[str]:
+    return [entry["resource"].get("medicationCodeableConcept", {}).get("text", "")
+            for entry in (bundle or {}).get("entry", [])]
+
+
+def changed_outcome(services: Sequence[ServiceDeclaration], engine: CdsEngine, examples: Path,
+                    example: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An example (`base` request, `change`) evaluated by the service for the changed
+    request's hook (a refill example changes the hook): the changed request and its cards."""
+    by_hook = {service.hook: service for service in services}
+    request = json.loads((examples / f"{example.base}.request.json").read_text(encoding="utf-8"))
+    request = complete_prefetch(request, by_hook[request["hook"]].requirements)
+    example.change(request)
+    service = by_hook[request["hook"]]
+    request = complete_prefetch(request, service.requirements)
+    return request, engine.call(service.id, request)["cards"]
 
 
 def quiet_outcome(services: Sequence[ServiceDeclaration], engine: CdsEngine, examples: Path,
                   example: Any) -> tuple[dict[str, Any], list[str]]:
     """A should-not-fire example evaluated: its changed request, and the rule ids that gave
     cards (its own must not be among them)."""
-    by_hook = {service.hook: service for service in services}
-    request = json.loads((examples / f"{example.base}.request.json").read_text(encoding="utf-8"))
-    service = by_hook[request["hook"]]
-    request = complete_prefetch(request, service.requirements)
-    example.change(request)
-    response = engine.call(service.id, request)
-    return request, [card["source"]["topic"]["code"] for card in response["cards"]]
+    request, cards = changed_outcome(services, engine, examples, example)
+    return request, [card["source"]["topic"]["code"] for card in cards]
 
 
 def render_review_page(services: Sequence[ServiceDeclaration], config: Config,
                        engine: CdsEngine, examples: Path,
-                       quiet_examples: Sequence[Any] = ()) -> str:
+                       quiet_examples: Sequence[Any] = (),
+                       refill_examples: Sequence[Any] = ()) -> str:
     """Per rule, an example patient that gets its card, and (`quiet_examples`: objects with
     `rule_id`, `base`, `why` and `change`) the same kind of patient changed so that the rule
-    must stay quiet, evaluated here: the page says what happened, never what should."""
+    must stay quiet, evaluated here: the page says what happened, never what should.
+    `refill_examples` (the same members) send a firing example as a medication-refill request,
+    and show the card the refill gets, so a reviewer reads it as a refill queue shows it."""
     by_hook = {service.hook: service for service in services}
     cases = []
     for path in sorted(examples.glob("*.request.json")):
@@ -115,6 +129,18 @@ def render_review_page(services: Sequence[ServiceDeclaration], config: Config,
             "",
             _render_card(card),
         ]
+        for example in (e for e in refill_examples if e.rule_id == rule["id"]):
+            changed, refill_cards = changed_outcome(services, engine, examples, example)
+            refill_card = next((c for c in refill_cards
+                                if c["source"]["topic"]["code"] == rule["id"]), None)
+            lines += [
+                "",
+                f"As a refill request: `{example.base}`, sent as {example.why} "
+                f"({changed['hook']}; {_patient_line(changed)}):",
+                "",
+                _render_card(refill_card) if refill_card else
+                "**the refill got no card from this rule: review the rule**",
+            ]
         for example in (e for e in quiet_examples if e.rule_id == rule["id"]):
             changed, fired = quiet_outcome(services, engine, examples, example)
             outcome = ("**it gave this rule's card: review the rule**" if rule["id"] in fired

@@ -16,10 +16,14 @@ from typing import Any
 
 from cds_service.config import ServerConfig
 from cds_service.errors import InvalidRequest, Issue
+from cds_service.kit.hook_names import ORDER_BUNDLES
 
 # A path is built only when a violation is reported: each container on the stack carries a
 # link (parent link, key or index) instead of a string.
 _Link = tuple[Any, str | int] | None
+
+# Context members that hold an order hook's Bundle (draftOrders, medications).
+ORDER_BUNDLE_MEMBERS = tuple(sorted(set(ORDER_BUNDLES.values())))
 
 _SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -131,16 +135,17 @@ def _may_hold_long_string(text: bytes, limit: int) -> bool:
 def _bundles_within_limit(document: Any, text: bytes, limit: int) -> bool:
     """Whether every Bundle is within `limit` entries, shown cheaply: when the text is too
     short for a longer list (an entry takes `{}` and a comma); when all Bundles are where CDS
-    Hooks puts them (prefetch values, context.draftOrders), because the bytes `"Bundle"` occur
-    at least once in each, so no more occurrences than Bundles found there means none
-    elsewhere; or when the text has fewer commas than a longer list needs. False (walk
-    everything) when none shows it."""
+    Hooks puts them (prefetch values, context.draftOrders, context.medications), because the
+    bytes `"Bundle"` occur at least once in each, so no more occurrences than Bundles found
+    there means none elsewhere; or when the text has fewer commas than a longer list needs.
+    False (walk everything) when none shows it."""
     if len(text) < 2 * limit:
         return True
     prefetch = document.get("prefetch") if isinstance(document, dict) else None
     context = document.get("context") if isinstance(document, dict) else None
     places = list(prefetch.values()) if isinstance(prefetch, dict) else []
-    places.append(context.get("draftOrders") if isinstance(context, dict) else None)
+    if isinstance(context, dict):
+        places += [context.get(member) for member in ORDER_BUNDLE_MEMBERS]
     bundles = [v for v in places if isinstance(v, dict) and v.get("resourceType") == "Bundle"]
     if text.count(b'"Bundle"') <= len(bundles):
         return all(not isinstance(b.get("entry"), list) or len(b["entry"]) <= limit

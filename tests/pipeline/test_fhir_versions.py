@@ -301,6 +301,30 @@ def test_quinine_fires_on_a_dstu2_medication_order_draft_with_its_own_reference(
     assert {a["resourceId"] for a in actions} == {"MedicationOrder/order-123"}
 
 
+def refill_request(orders: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sandbox's orders sent as medication-refill requests (context.medications)."""
+    request = sandbox_request("medication-refill", orders)
+    context = request["context"]
+    context["medications"] = context.pop("draftOrders")
+    context.pop("userId")
+    return request
+
+
+def test_quinine_fires_on_a_dstu2_medication_order_refill_with_its_own_reference(call):
+    (card,) = cards_of(call("legcramp-medication-refill", refill_request([dstu2_order()])),
+                       "quinine-leg-cramps")
+    actions = [a for s in card["suggestions"] for a in s["actions"]]
+    assert [(a["type"], a["resourceId"]) for a in actions] == [
+        ("delete", "MedicationOrder/order-123")]
+
+
+def test_stu3_thirty_day_cyclobenzaprine_refill_gets_c1_without_an_update(call):
+    response = call("legcramp-medication-refill", refill_request([stu3_request()]))
+    (card,) = cards_of(response, "cyclobenzaprine-duration")
+    assert not [a for s in card.get("suggestions", []) for a in s["actions"]
+                if a["type"] == "update"]
+
+
 def test_dstu2_draft_not_selected_gets_no_order_select_card(call):
     request = sandbox_request("order-select", [dstu2_order()], ["MedicationOrder/other"])
     assert cards_of(call("legcramp-order-select", request), "quinine-leg-cramps") == []

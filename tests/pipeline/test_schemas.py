@@ -32,6 +32,7 @@ EXPECTED_SCHEMA_FILES = {
     "context-patient-view.schema.json",
     "context-order-select.schema.json",
     "context-order-sign.schema.json",
+    "context-medication-refill.schema.json",
     "feedback.schema.json",
     "discovery.schema.json",
     "response.schema.json",
@@ -41,6 +42,7 @@ CONTEXT_SCHEMA_BY_HOOK = {
     "patient-view": "context-patient-view.schema.json",
     "order-select": "context-order-select.schema.json",
     "order-sign": "context-order-sign.schema.json",
+    "medication-refill": "context-medication-refill.schema.json",
 }
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 
@@ -87,6 +89,7 @@ DISCOVERY = "discovery.schema.json"
 OPERATION_OUTCOME = "operation-outcome.schema.json"
 ORDER_SELECT_CONTEXT = "context-order-select.schema.json"
 PATIENT_VIEW_CONTEXT = "context-patient-view.schema.json"
+MEDICATION_REFILL_CONTEXT = "context-medication-refill.schema.json"
 
 
 # --- valid examples (fresh copies, mutated by the invalid cases) --------------------------
@@ -198,6 +201,19 @@ def good_order_select_context() -> Json:
     }
 
 
+def good_medication_refill_context() -> Json:
+    """The CDS Hooks Library's R4 example, abridged: no user or encounter is required."""
+    return {
+        "patientId": "1288992",
+        "medications": {
+            "resourceType": "Bundle",
+            "entry": [{"resource": {"resourceType": "MedicationRequest",
+                                    "id": "smart-MedicationRequest-104", "status": "draft",
+                                    "intent": "order"}}],
+        },
+    }
+
+
 def good_discovery() -> Json:
     return {
         "services": [
@@ -272,7 +288,8 @@ def test_openapi_is_valid_3_1_with_schema_files_resolved() -> None:
 
 def test_openapi_references_every_body_schema_file() -> None:
     text = OPENAPI_PATH.read_text(encoding="utf-8")
-    for name in ("discovery", "request", "response", "feedback", "operation-outcome"):
+    contexts = [name.removesuffix(".schema.json") for name in CONTEXT_SCHEMA_BY_HOOK.values()]
+    for name in ("discovery", "request", "response", "feedback", "operation-outcome", *contexts):
         ref = f"./cds_service/schemas/{name}.schema.json"
         assert ref in text
         assert (OPENAPI_PATH.parent / ref).is_file()
@@ -594,6 +611,53 @@ def test_order_select_context_rejects_patient_user_and_non_bundle_draft_orders()
     assert failures(ORDER_SELECT_CONTEXT, context) == [
         ("$.draftOrders.resourceType", "const"),
         ("$.userId", "pattern"),
+    ]
+
+
+def test_every_supported_hook_has_its_context_schema_loaded_by_the_service() -> None:
+    from cds_service.kit import SUPPORTED_HOOKS
+    from cds_service.pipeline.contracts import SCHEMA_FILES
+    from cds_service.pipeline.request import CONTEXT_SCHEMAS
+
+    assert dict(CONTEXT_SCHEMAS) == CONTEXT_SCHEMA_BY_HOOK
+    assert set(CONTEXT_SCHEMAS) == set(SUPPORTED_HOOKS)
+    assert set(SCHEMA_FILES) == EXPECTED_SCHEMA_FILES
+
+
+def test_medication_refill_context_needs_neither_user_nor_encounter() -> None:
+    context = good_medication_refill_context()
+    assert failures(MEDICATION_REFILL_CONTEXT, context) == []
+    context.update(userId="Practitioner/123", encounterId="89284")
+    assert failures(MEDICATION_REFILL_CONTEXT, context) == []
+    del context["medications"]["entry"]
+    assert failures(MEDICATION_REFILL_CONTEXT, context) == []
+
+
+@pytest.mark.parametrize("member", ["patientId", "medications"])
+def test_medication_refill_context_without_patient_or_medications_is_rejected(
+        member: str) -> None:
+    context = good_medication_refill_context()
+    del context[member]
+    assert failures(MEDICATION_REFILL_CONTEXT, context) == [("$", "required")]
+
+
+def test_medication_refill_context_rejects_what_the_order_hooks_reject() -> None:
+    """The medications Bundle is checked as draftOrders is; the user, when given, is a
+    Practitioner or PractitionerRole; the ids are non-empty strings."""
+    context = good_medication_refill_context()
+    context.update(userId="Patient/1288992", encounterId="", patientId=1288992)
+    context["medications"] = {"resourceType": "MedicationRequest"}
+    assert failures(MEDICATION_REFILL_CONTEXT, context) == [
+        ("$.encounterId", "minLength"),
+        ("$.medications.resourceType", "const"),
+        ("$.patientId", "type"),
+        ("$.userId", "pattern"),
+    ]
+    context = good_medication_refill_context()
+    context["medications"]["entry"] = [{"fullUrl": "urn:uuid:1"}, {"resource": {}}]
+    assert failures(MEDICATION_REFILL_CONTEXT, context) == [
+        ("$.medications.entry[0]", "required"),
+        ("$.medications.entry[1].resource", "required"),
     ]
 
 

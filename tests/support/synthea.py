@@ -1,9 +1,10 @@
 """Synthea R4 transaction bundles as a tiny FHIR server: a resource store, the service's own
 prefetch templates answered from it, a paging loopback server, and the "as of" date.
 
-Only what the services ask for is implemented: Patient and Medication reads; Condition?patient=;
-MedicationRequest?patient=&status=; Observation?patient=&code=system|code,...&_sort=-date; plus
-`_count` and this server's own paging parameter `_offset`. Anything else is answered 400, so a
+Only what the services ask for is implemented: Patient and Medication reads; Medication?_id=;
+Condition?patient=; MedicationRequest?patient=&status=&code=;
+Observation?patient=&code=system|code,...&_sort=-date; plus `_count` and this server's own
+paging parameter `_offset`. Anything else is answered 400, so a
 new search parameter in a template shows up as a failing test, not as silently wrong data.
 """
 
@@ -24,6 +25,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from cds_service.kit.hook_names import ORDER_BUNDLES
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SYNTHEA_R4 = DATA / "synthea-r4"
@@ -187,7 +190,7 @@ def _effective(resource: dict[str, Any]) -> str:
 
 SEARCH_PARAMETERS = {
     "Condition": {"patient"},
-    "MedicationRequest": {"patient", "status"},
+    "MedicationRequest": {"patient", "status", "code"},
     "Observation": {"patient", "code", "_sort"},
 }
 PAGING_PARAMETERS = {"_count", "_offset"}
@@ -212,7 +215,8 @@ def search(store: Store, resource_type: str, params: list[tuple[str, str]]) -> l
         found = [r for r in found if r.get("status") in wanted]
     if "code" in values:
         tokens = values["code"].split(",")
-        found = [r for r in found if _token_matches(r.get("code"), tokens)]
+        field = "medicationCodeableConcept" if resource_type == "MedicationRequest" else "code"
+        found = [r for r in found if _token_matches(r.get(field), tokens)]
     sort = values.get("_sort")
     if sort is not None:
         if sort not in ("-date", "date"):
@@ -365,6 +369,11 @@ class FhirHandler:
             return _outcome(400, "unsupported path")
         params = parse_qsl(query, keep_blank_values=True)
         values = dict(params)
+        if parts[0] == "Medication" and set(values) <= {"_id", "_count"} and "_id" in values:
+            # Medication?_id=a,b: the batched read the service makes for medicationReferences.
+            found = [m for i in values["_id"].split(",")
+                     if (m := self._merged(f"Medication/{i}")) is not None]
+            return Response(json.dumps(searchset(found)), content_type=FHIR_JSON)
         patient = values.get("patient", "").removeprefix("Patient/")
         with self.lock:
             store = self.stores.get(patient)
@@ -524,7 +533,7 @@ def hook_request(
     context: dict[str, Any] = {"userId": "Practitioner/synthea-test", "patientId": store.patient_id}
     if hook != "patient-view":
         assert draft is not None
-        context["draftOrders"] = {
+        context[ORDER_BUNDLES[hook]] = {
             "resourceType": "Bundle",
             "type": "collection",
             "entry": [{"resource": copy.deepcopy(draft)}],

@@ -55,7 +55,8 @@ def test_kit_passes_against_the_service_with_anonymous_calls(tmp_path):
     assert code == 0, output
     assert "FAIL" not in rows.values(), output
     assert rows["discovery"] == "PASS"
-    for service in ("legcramp-order-select", "legcramp-order-sign", "legcramp-patient-view"):
+    for service in ("legcramp-order-select", "legcramp-order-sign", "legcramp-patient-view",
+                    "legcramp-medication-refill"):
         for check in ("valid", "partial-prefetch", "malformed-json", "schema-invalid",
                       "wrong-hook", "fhir-authorization", "content-type", "cors"):
             assert rows[f"service.{service}.{check}"] == "PASS", output
@@ -146,3 +147,28 @@ def test_prefetch_token_check_flags_nested_and_legacy_tokens():
         "selections": "MedicationRequest/{{context.selections}}",
     })
     assert len(bad) == 3, bad
+
+
+def test_kit_has_a_valid_minimal_request_for_every_supported_hook():
+    """A hook the service answers without a built-in request would only be SKIPped."""
+    from cds_service.kit import SUPPORTED_HOOKS
+    from cds_service.pipeline import contracts
+    from cds_service.pipeline.request import CONTEXT_SCHEMAS
+    from cds_service.tools.conformance import hook_context, hook_request
+
+    for hook in SUPPORTED_HOOKS:
+        context = hook_context(hook)
+        assert context is not None, hook
+        assert contracts.violations(CONTEXT_SCHEMAS[hook], context) == [], hook
+        body = hook_request(hook, {"patient": "Patient/{{context.patientId}}"})
+        assert body is not None and contracts.violations("request.schema.json", body) == []
+
+
+def test_kit_refill_request_carries_the_refill_in_medications_and_no_user():
+    from cds_service.tools.conformance import DRAFT_ID, hook_context
+
+    context = hook_context("medication-refill")
+    assert context is not None
+    assert "userId" not in context and "draftOrders" not in context
+    [entry] = context["medications"]["entry"]
+    assert (entry["resource"]["id"], entry["resource"]["status"]) == (DRAFT_ID, "draft")

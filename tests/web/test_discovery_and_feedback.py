@@ -6,16 +6,18 @@ from dataclasses import replace
 
 from cds_service.pipeline import contracts
 from hooks import build_services
+from hooks.services import REFILL_RULE_CODES, catalog, refill_rules
 from tests.conftest import assert_operation_outcome, load_request
 
 EXPECTED = {
     "legcramp-order-select": "order-select",
     "legcramp-order-sign": "order-sign",
     "legcramp-patient-view": "patient-view",
+    "legcramp-medication-refill": "medication-refill",
 }
 
 
-def test_discovery_lists_the_three_services_with_their_hooks(client):
+def test_discovery_lists_the_four_services_with_their_hooks(client):
     response = client.get("/cds-services")
     assert response.status_code == 200
     body = response.get_json()
@@ -59,6 +61,35 @@ def test_prefetch_asks_for_patient_conditions_and_active_medications(client):
             assert template == view.get(key, template)
 
 
+def test_refill_service_runs_exactly_the_order_safety_rules_the_catalog_has():
+    """REFILL_RULE_CODES names rules still being written; those in the catalog run on refill,
+    in catalog order, and nothing else does."""
+    [refill] = [s for s in build_services() if s.hook == "medication-refill"]
+    in_catalog = [rule.catalog_code for rule in catalog()]
+    assert [rule.catalog_code for rule in refill.rules] == [
+        code for code in in_catalog if code in REFILL_RULE_CODES]
+    assert {"Q1", "C1", "C2", "C3", "B1", "D1", "A1"} <= {r.catalog_code for r in refill.rules}
+    assert not {"R1", "R2", "E1", "E2", "M1", "S1", "L1", "P1", "V1"} & {
+        r.catalog_code for r in refill.rules}
+
+
+def test_refill_rule_codes_not_yet_in_the_catalog_are_skipped():
+    quinine = next(rule for rule in catalog() if rule.catalog_code == "Q1")
+    assert refill_rules([quinine]) == (quinine,)
+    assert refill_rules([]) == ()
+
+
+def test_refill_prefetch_asks_for_no_more_than_order_sign_and_no_iron_studies(client):
+    """Its rules' reads on a non-patient-view hook, the same templates as order-sign; the iron
+    studies are read only by the RLS iron rules, which refill does not run."""
+    services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
+    refill = services["legcramp-medication-refill"]["prefetch"]
+    sign = services["legcramp-order-sign"]["prefetch"]
+    assert {"patient", "conditions"} <= set(refill)
+    assert refill.items() <= sign.items()
+    assert "ironStudies" in sign and "ironStudies" not in refill
+
+
 def test_preflight_is_answered_without_auth_for_every_endpoint(client):
     headers = {
         "Origin": "https://sandbox.cds-hooks.org",
@@ -69,6 +100,8 @@ def test_preflight_is_answered_without_auth_for_every_endpoint(client):
         "/cds-services",
         "/cds-services/legcramp-order-sign",
         "/cds-services/legcramp-order-sign/feedback",
+        "/cds-services/legcramp-medication-refill",
+        "/cds-services/legcramp-medication-refill/feedback",
     ):
         response = client.options(path, headers=headers)
         assert 200 <= response.status_code < 300

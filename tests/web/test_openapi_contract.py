@@ -188,6 +188,10 @@ def _quinine_request() -> Json:
     return load_request("order-select-quinine-full-prefetch")
 
 
+def _refill_request() -> Json:
+    return load_request("medication-refill-quinine")
+
+
 def _no_data_request() -> Json:
     request = load_request("patient-view-full-prefetch")
     for member in ("prefetch", "fhirServer", "fhirAuthorization"):
@@ -216,6 +220,11 @@ EXCHANGES = [
     Exchange("discovery", "get", "/cds-services", 200),
     Exchange("service-call-with-cards", "post", "/cds-services/{service_id}", 200,
              json_body=_quinine_request()),
+    Exchange("refill-call-with-cards", "post", "/cds-services/{service_id}", 200,
+             path="/cds-services/legcramp-medication-refill", json_body=_refill_request()),
+    Exchange("refill-call-without-medications", "post", "/cds-services/{service_id}", 400,
+             path="/cds-services/legcramp-medication-refill",
+             json_body={**_refill_request(), "context": {"patientId": "cramps-001"}}),
     Exchange("service-call-bad-json", "post", "/cds-services/{service_id}", 400,
              raw_body=b'{"hook": "order-select", ', content_type="application/json"),
     Exchange("service-call-wrong-hook", "post", "/cds-services/{service_id}", 400,
@@ -297,11 +306,33 @@ def test_request_bodies_that_succeed_match_the_documented_request_schema(exchang
     assert not errors, errors
 
 
-def test_service_call_exchange_really_carries_cards(make_app):
-    exchange = next(e for e in EXCHANGES if e.name == "service-call-with-cards")
+@pytest.mark.parametrize("name", ["service-call-with-cards", "refill-call-with-cards"])
+def test_service_call_exchange_really_carries_cards(make_app, name):
+    exchange = next(e for e in EXCHANGES if e.name == name)
     body = _send(make_app, exchange).get_json()
     assert len(body["cards"]) >= 1
     assert body["cards"][0]["indicator"] == "critical"
+    assert body["cards"][0]["suggestions"][0]["actions"][0]["type"] == "delete"
+
+
+@pytest.mark.parametrize(("schema", "hook"), [
+    ("PatientViewContext", "patient-view"), ("OrderSelectContext", "order-select"),
+    ("OrderSignContext", "order-sign"), ("MedicationRefillContext", "medication-refill"),
+])
+def test_documented_context_schema_is_the_one_the_service_checks(schema, hook):
+    from cds_service.pipeline.request import CONTEXT_SCHEMAS
+
+    documented = openapi()["components"]["schemas"][schema]["$ref"]
+    assert documented == f"./cds_service/schemas/{CONTEXT_SCHEMAS[hook]}"
+    assert schema_validator({"$ref": f"#/components/schemas/{schema}"}) is contracts.validator(
+        CONTEXT_SCHEMAS[hook])
+
+
+def test_refill_context_example_of_the_fixture_matches_the_documented_context():
+    context = _refill_request()["context"]
+    assert not schema_errors({"$ref": "#/components/schemas/MedicationRefillContext"}, context)
+    assert schema_errors({"$ref": "#/components/schemas/MedicationRefillContext"},
+                         {"patientId": "cramps-001"})
 
 
 def test_too_large_exchange_is_over_the_limit_and_fits_the_default(make_app):

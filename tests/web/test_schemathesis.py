@@ -4,7 +4,7 @@ Per operation, Hypothesis draws cases from the OpenAPI description (`schemathesi
 from_path`: the external `./cds_service/schemas/*.json` refs resolve against the file's location)
 in positive mode and, for the operations that take a body, negative mode. Each case is sent over
 HTTP to the live server and its response is checked: never a 5xx, and status code, content type,
-headers and body as `openapi.yaml` declares them. `service_id` is drawn from the three real
+headers and body as `openapi.yaml` declares them. `service_id` is drawn from the four real
 services (so bodies reach the hook validation and engine) and from generated ids (404).
 """
 
@@ -35,7 +35,8 @@ from tests.support.live_server import free_port, serve
 
 SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-SERVICE_IDS = ["legcramp-order-select", "legcramp-order-sign", "legcramp-patient-view"]
+SERVICE_IDS = ["legcramp-order-select", "legcramp-order-sign", "legcramp-patient-view",
+               "legcramp-medication-refill"]
 MAX_EXAMPLES = 25
 
 # Held on every response. Left out, because they do not apply here:
