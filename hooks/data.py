@@ -18,6 +18,24 @@ ACTIVE_MEDICATIONS = DataRequirement(
     description="active medication orders, the subject of rules on patient-view",
 )
 
+def _ended_orders_of(key: str, value_set_id: str, description: str) -> DataRequirement:
+    """Completed, stopped and on-hold orders of one drug class, by RxNorm code: a drug
+    stopped recently may still act, a paused one may restart. Bounded by code, because a
+    patient's whole medication history can run to thousands of orders; the ingredient and
+    clinical or branded drug codes are the ones an order carries."""
+    from hooks.valuesets import documents
+
+    kinds = ("ingredient", "SCD", "SBD", "GPCK", "BPCK")
+    codes = ",".join(f"{c['system']}|{c['code']}" for c in documents()[value_set_id]["codes"]
+                     if c.get("kind") in kinds)
+    return DataRequirement(
+        key=key,
+        template=(f"MedicationRequest?patient={{{{context.patientId}}}}"
+                  f"&status=completed,stopped,on-hold&code={codes}"),
+        description=description,
+    )
+
+
 CONDITIONS = DataRequirement(
     key="conditions",
     template="Condition?patient={{context.patientId}}",
@@ -39,6 +57,13 @@ def _observations(key: str, lab_ids: tuple[str, ...], description: str) -> DataR
     )
 
 
+MAO_INHIBITOR_HISTORY = _ended_orders_of(
+    "maoInhibitorHistory",
+    "mao-inhibitors",
+    "completed, stopped and on-hold MAO inhibitor orders (C5: cyclobenzaprine within 14 days of "
+    "an MAO inhibitor)",
+)
+
 IRON_STUDIES = _observations(
     "ironStudies",
     ("ferritin", "transferrin-saturation", "serum-iron", "tibc"),
@@ -57,6 +82,46 @@ VITAMIN_B6 = _observations(
     ("vitamin-b6",),
     "vitamin B6 (pyridoxal 5'-phosphate) results (diabetes persistent spasm rule)",
 )
+
+
+KIDNEY_FUNCTION = _observations(
+    "kidneyFunction",
+    ("egfr",),
+    "eGFR results (safety gates: kidney dosing of gabapentinoids, baclofen)",
+)
+
+
+def _coded_observations(key: str, value_set_id: str, description: str) -> DataRequirement:
+    """Observations of a qualitative test by LOINC code (no units to convert), newest first."""
+    from hooks.valuesets import documents
+
+    codes = ",".join(f"{LOINC}|{c['code']}" for c in documents()[value_set_id]["codes"]
+                     if c["system"] == LOINC)
+    return DataRequirement(
+        key=key,
+        template=f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date",
+        description=description,
+    )
+
+
+PREGNANCY_TESTS = _coded_observations(
+    "pregnancyTests",
+    "pregnancy-test",
+    "pregnancy (hCG) test results (safety gate: no gabapentinoid switch in pregnancy)",
+)
+
+
+def with_safety_gates(reads: tuple[DataRequirement, ...]) -> tuple[DataRequirement, ...]:
+    """What a rule with gabapentinoid safety gates adds to its reads: active medications on
+    every hook (opioids and other sedatives beside the suggestion), eGFR and pregnancy tests."""
+    extra = (ACTIVE_MEDICATIONS, CONDITIONS, KIDNEY_FUNCTION, PREGNANCY_TESTS)
+    return reads + tuple(r for r in extra if r not in reads)
+
+
+def with_kidney_gate(reads: tuple[DataRequirement, ...]) -> tuple[DataRequirement, ...]:
+    """What a rule with a kidney-function gate adds to its reads: conditions and eGFR."""
+    extra = (CONDITIONS, KIDNEY_FUNCTION)
+    return reads + tuple(r for r in extra if r not in reads)
 
 
 def order_rule_reads(hook: str) -> tuple[DataRequirement, ...]:

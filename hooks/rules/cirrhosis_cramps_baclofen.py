@@ -27,7 +27,6 @@ from cds_service.kit import DataRequirement
 from cds_service.kit import Match
 from cds_service.kit import MedicationOrder
 from cds_service.kit import RuleContext
-from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
 from cds_service.kit import daily_dose
 from hooks import data
@@ -36,7 +35,16 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
+from hooks.rules.patient_safety import BACLOFEN_LOWER_START
+from hooks.rules.patient_safety import BaclofenAvoided
+from hooks.rules.patient_safety import BaclofenKidneySettings
+from hooks.rules.patient_safety import KidneyFunction
+from hooks.rules.patient_safety import KidneyGates
+from hooks.rules.patient_safety import age_years
+from hooks.rules.patient_safety import baclofen_avoid_reason
 from hooks.rules.sources import BACLOFEN_CIRRHOSIS_RCT_2016
+from hooks.rules.sources import BACLOFEN_CKD_2014
+from hooks.rules.sources import BEERS_2023
 from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
@@ -52,16 +60,20 @@ def liver_name(found: ConditionMatch) -> str:
 
 
 @dataclass(frozen=True)
-class CirrhosisCrampsBaclofen:
+class CirrhosisCrampsBaclofen(KidneyGates):
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "L1"
-    references: ClassVar[tuple[Reference, ...]] = (BACLOFEN_CIRRHOSIS_RCT_2016,)
+    references: ClassVar[tuple[Reference, ...]] = (BACLOFEN_CIRRHOSIS_RCT_2016, BEERS_2023,
+                                                    BACLOFEN_CKD_2014)
     title: ClassVar[str] = "Cirrhosis with leg cramps"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = "seeds 001, 003"
     applies: ClassVar[str] = (
         "patient-view; order hooks while an RLS or cramp drug (baclofen included) is ordered. "
-        "Needs active cirrhosis or chronic liver disease and active leg cramps."
+        "Needs active cirrhosis or chronic liver disease and active leg cramps. Gate: with "
+        "eGFR below 30, ESRD or dialysis (or below 60 at 65 or over) no baclofen titration is "
+        "shown and baclofen is not suggested; below 60 a lower start and slower titration are "
+        "advised."
     )
     cirrhosis: ValueSet = uses("cirrhosis")
     leg_cramps: ValueSet = uses("leg-cramps")
@@ -69,7 +81,7 @@ class CirrhosisCrampsBaclofen:
     cramp_drugs: ValueSet = uses("cramp-drugs")
 
     @dataclass(frozen=True)
-    class Settings(RuleSettings):
+    class Settings(BaclofenKidneySettings):
         """This rule's thresholds and windows, with their defaults."""
 
         baclofen_start_mg_per_day: float = 10.0
@@ -78,7 +90,7 @@ class CirrhosisCrampsBaclofen:
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         # Active baclofen is named in the card on every hook.
-        return (data.CONDITIONS, data.ACTIVE_MEDICATIONS)
+        return data.with_kidney_gate((data.CONDITIONS, data.ACTIVE_MEDICATIONS))
 
     def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         if not runs_on(context, self.cramp_drugs, self.baclofen):
@@ -108,9 +120,11 @@ class CirrhosisCrampsBaclofen:
             settings.baclofen_max_mg_per_day,
         )
 
-    def _titration(self, context: RuleContext[Settings]) -> str:
+    def _titration(self, context: RuleContext[Settings], kidney_reduced: bool = False) -> str:
         start, step, most = self._schedule(context)
-        lines = ["**Baclofen titration (weekly):**"]
+        lines = ["**Baclofen titration (weekly" + (
+            ", for normal kidney function: start lower and go slower here" if kidney_reduced
+            else "") + "):**"]
         dose, week = start, 1
         while dose < most and week < 10:
             lines.append(f"- week {week}: {_mg(dose)}")
@@ -144,6 +158,10 @@ class CirrhosisCrampsBaclofen:
         record = context.record
         start, step, most = self._schedule(context)
         name = liver_name(liver[0])
+        kidney = self.kidney_function(context)
+        avoid = baclofen_avoid_reason(kidney, age_years(record, context.now), context.settings)
+        if avoid is not None:
+            return self._kidney_card(context, liver, cramps, ordered, active, kidney, avoid)
         if ordered:
             summary = (
                 f"{name} with leg cramps, baclofen ordered: start {_mg(start)}, raise by "
@@ -187,8 +205,11 @@ class CirrhosisCrampsBaclofen:
             ]
         )
         parts = [" ".join(found), why, consider]
+        if kidney.reduced:
+            parts.append("**Kidney function:** " + "; ".join(kidney.lines(record)) + ". "
+                         + BACLOFEN_LOWER_START)
         if ordered:
-            parts.append(self._titration(context))
+            parts.append(self._titration(context, kidney.reduced))
         reasons = (
             override_reason(base, "specialist-directed", "Specialist-directed treatment"),
             override_reason(base, "not-clinically-indicated", "Not clinically indicated"),
@@ -208,6 +229,71 @@ class CirrhosisCrampsBaclofen:
                 "Cirrhosis with leg cramps", BACLOFEN_CIRRHOSIS_RCT_2016.url),
             detail="\n\n".join(parts),
             override_reasons=reasons,
+            identity=identity,
+            repeat_quietly=True,
+        )
+
+    def _kidney_card(
+        self,
+        context: RuleContext[Settings],
+        liver: list[ConditionMatch],
+        cramps: list[ConditionMatch],
+        ordered: list[tuple[MedicationOrder, Match]],
+        active: list[tuple[MedicationOrder, Match]],
+        kidney: KidneyFunction,
+        avoid: BaclofenAvoided,
+    ) -> Card:
+        """Kidney function for which baclofen is avoided (see `baclofen_avoid_reason`): no
+        titration and no baclofen suggestion. A baclofen order or active baclofen makes it a
+        warning: the drug accumulates."""
+        base = context.code_system_base
+        record = context.record
+        name = liver_name(liver[0])
+        in_hand = ordered + active
+        if ordered:
+            summary = (f"{name} with leg cramps, baclofen ordered with reduced kidney function: "
+                       "risk of baclofen toxicity")
+        elif active:
+            summary = (f"{name} with leg cramps, baclofen active with reduced kidney function: "
+                       "risk of baclofen toxicity")
+        else:
+            summary = (f"{name} with leg cramps and reduced kidney function: check "
+                       "electrolytes; baclofen is not suggested")
+        found = [
+            "**Found:** "
+            + "; ".join(condition_line(c, record.onset(c.condition)) for c in liver)
+            + ", with "
+            + "; ".join(condition_line(c, record.onset(c.condition)) for c in cramps)
+            + "; kidney function: " + "; ".join(kidney.lines(record)) + "."
+        ]
+        for order, match in ordered:
+            found.append(f"Being ordered: {describe_order(order, match)}.")
+        if active:
+            found.append(
+                "Already active: " + "; ".join(describe_order(o, m) for o, m in active) + "."
+            )
+        why = "**Why:** " + avoid.reason
+        consider = ["**Consider:**",
+                    "- Checking and correcting electrolytes (potassium, magnesium, calcium)."]
+        if in_hand:
+            consider.append("- Reviewing the baclofen with the kidney care team; stop it if "
+                            "drowsiness, confusion or slowed breathing appear.")
+        consider.append("- Albumin 20-40 g/week only if cramps remain refractory.")
+        identity = "cirrhosis-cramps:" + ",".join(
+            sorted({c.reference for c in liver} | {c.reference for c in cramps}))
+        if in_hand:
+            identity += "|" + ",".join(sorted({o.reference for o, _ in in_hand}))
+        return Card(
+            summary=summary,
+            indicator="warning" if in_hand else "info",
+            source=source(base, RULE_ID, avoid.source.label, "Cirrhosis with leg cramps",
+                          avoid.source.url),
+            detail="\n\n".join([" ".join(found), why, "\n".join(consider)]),
+            override_reasons=(
+                override_reason(base, "managed-by-nephrology",
+                                "Managed with the kidney care team"),
+                override_reason(base, "specialist-directed", "Specialist-directed treatment"),
+            ),
             identity=identity,
             repeat_quietly=True,
         )

@@ -7,6 +7,7 @@ from datetime import date
 from datetime import datetime
 from typing import Any
 
+from cds_service.kit import MEDICATION_REFILL
 from cds_service.kit import ORDER_HOOKS
 from cds_service.kit import Action
 from cds_service.kit import Coding
@@ -72,18 +73,30 @@ def remove_order_suggestion(
     action = remove_order_action(order, hook, what)
     if action is None:
         return ()
-    label = f"Remove the {what} order" if action.type == "delete" else f"Stop {what}"
-    return (Suggestion(label=label, actions=(action,), is_recommended=True),)
+    return (Suggestion(label=remove_label(hook, what, action), actions=(action,),
+                       is_recommended=True),)
+
+
+def remove_label(hook: str, what: str, action: Action) -> str:
+    """The suggestion's label: remove a draft, decline a refill (the refill queue's own word),
+    or stop an active order."""
+    if action.type != "delete":
+        return f"Stop {what}"
+    return f"Decline the {what} refill" if hook == MEDICATION_REFILL else f"Remove the {what} order"
 
 
 def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action | None:
-    """Delete a draft on order hooks; on patient-view, stop the active order (complete update).
+    """Delete a draft on order hooks (on medication-refill, the refill request: declining it);
+    on patient-view, stop the active order (complete update).
 
     None when the order has no id to name: a suggestion must point at a real resource; and
     no update for an order the client sent as DSTU2/STU3 (we would send it back as R4).
     """
     if not order.id:
         return None
+    if hook == MEDICATION_REFILL:
+        return Action(type="delete", description=f"Decline the {what} refill request",
+                      resource_id=order.reference)
     if hook in ORDER_HOOKS:
         return Action(
             type="delete", description=f"Remove the draft {what} order", resource_id=order.reference
@@ -93,3 +106,12 @@ def remove_order_action(order: MedicationOrder, hook: str, what: str) -> Action 
     updated: dict[str, Any] = copy.deepcopy(order.raw)
     updated["status"] = "stopped"
     return Action(type="update", description=f"Stop the active {what} order", resource=updated)
+
+
+def fit_summary(label: str, rest: str) -> str:
+    """`label` + `rest`, the label shortened so the summary stays under 140 characters (CDS
+    Hooks' advice for a card summary)."""
+    room = 139 - len(rest)
+    if len(label) > room:
+        label = label[: room - 3].rstrip() + "..."
+    return label + rest

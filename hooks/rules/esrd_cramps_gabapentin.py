@@ -15,6 +15,9 @@ Fires: active end-stage renal disease or current dialysis, with
   for restless legs, not for cramps); on order hooks only while a cramp treatment is ordered.
 The card says the dose must be renally adjusted when gabapentin or pregabalin is being ordered
 or active.
+Safety gates (`patient_safety`): in pregnancy gabapentin is not named (drug treatment of
+restless legs in pregnancy is a specialist's choice); with an opioid, benzodiazepine or other
+sedative, COPD, or age 65 or over, the FDA 2019 breathing warning is added.
 Quiet: no kidney condition; cramps with ESRD but not on dialysis and no restless legs (the
 guidance names no drug for them); conditions that do not count (resolved, inactive, refuted,
 entered in error); a history-of-dialysis code (SNOMED 161693006, or a condition named "history
@@ -29,14 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cds_service.kit import SNOMED
 from cds_service.kit import Card
 from cds_service.kit import ConditionMatch
 from cds_service.kit import DataRequirement
 from cds_service.kit import Match
 from cds_service.kit import MedicationOrder
 from cds_service.kit import RuleContext
-from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
 from hooks import data
 from hooks.rules.common import condition_line
@@ -44,16 +45,19 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
+from hooks.rules.patient_safety import BREATHING_WARNING
+from hooks.rules.patient_safety import GabapentinoidGates
+from hooks.rules.patient_safety import GabapentinoidSettings
+from hooks.rules.patient_safety import is_history
 from hooks.rules.sources import AASM_RLS_2024
+from hooks.rules.sources import FDA_GABAPENTINOIDS_BREATHING_2019
 from hooks.rules.sources import KDOQI_INTRADIALYTIC_HYPOTENSION
+from hooks.rules.sources import RLS_PREGNANCY_2015
 from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
 RULE_ID = "esrd-cramps-gabapentin"
 
-# "History of renal dialysis": a past procedure, not current dialysis (terminology pitfalls).
-HISTORY_OF_DIALYSIS = frozenset({(SNOMED, "161693006")})
-HISTORY_OF = re.compile(r"\b(history|h/o)\b", re.IGNORECASE)
 
 # Ingredient names for the summary, most specific first (enacarbil is a different ingredient).
 _LIGAND_NAMES = (
@@ -62,12 +66,6 @@ _LIGAND_NAMES = (
     ("gabapentin", re.compile(r"\b(gabapentin|neurontin|gralise)\b", re.I)),
 )
 
-
-def _is_history(found: ConditionMatch) -> bool:
-    codings = getattr(found.condition.code, "coding", None) or []
-    if any((c.system, c.code) in HISTORY_OF_DIALYSIS for c in codings):
-        return True
-    return bool(HISTORY_OF.search(found.label))
 
 
 def _unique(found: Iterable[ConditionMatch]) -> list[ConditionMatch]:
@@ -89,10 +87,13 @@ def ligand_name(order: MedicationOrder) -> str:
 
 
 @dataclass(frozen=True)
-class EsrdCrampsGabapentin:
+class EsrdCrampsGabapentin(GabapentinoidGates):
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "S1"
-    references: ClassVar[tuple[Reference, ...]] = (AASM_RLS_2024, KDOQI_INTRADIALYTIC_HYPOTENSION,)
+    references: ClassVar[tuple[Reference, ...]] = (
+        AASM_RLS_2024, KDOQI_INTRADIALYTIC_HYPOTENSION, FDA_GABAPENTINOIDS_BREATHING_2019,
+        RLS_PREGNANCY_2015,
+    )
     title: ClassVar[str] = "ESRD or dialysis with restless legs or leg cramps"
     indicator: ClassVar[str] = "info"
     sources: ClassVar[str] = (
@@ -101,29 +102,29 @@ class EsrdCrampsGabapentin:
     )
     applies: ClassVar[str] = (
         "Active ESRD or current dialysis with active RLS (order hooks: an RLS drug ordered) or "
-        "with leg cramps on dialysis (order hooks: a cramp treatment ordered)."
+        "with leg cramps on dialysis (order hooks: a cramp treatment ordered). Gates: "
+        "gabapentin is not named in pregnancy; breathing-risk warning with opioids, "
+        "benzodiazepines or other sedatives, COPD, or age 65 or over."
     )
-    esrd: ValueSet = uses("esrd")
-    dialysis: ValueSet = uses("dialysis")
     restless_legs: ValueSet = uses("restless-legs")
     leg_cramps: ValueSet = uses("leg-cramps")
     alpha2delta_ligands: ValueSet = uses("alpha2delta-ligands")
     rls_drugs: ValueSet = uses("rls-drugs")
     cramp_drugs: ValueSet = uses("cramp-drugs")
-    Settings = RuleSettings
+    Settings = GabapentinoidSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         # Active gabapentin or pregabalin changes the card on every hook, not only patient-view.
-        return (data.CONDITIONS, data.ACTIVE_MEDICATIONS)
+        return data.with_safety_gates((data.CONDITIONS, data.ACTIVE_MEDICATIONS))
 
-    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
+    def evaluate(self, context: RuleContext[GabapentinoidSettings]) -> list[Card]:
         rls_in_hand = runs_on(context, self.rls_drugs, self.alpha2delta_ligands)
         cramps_in_hand = runs_on(context, self.cramp_drugs)
         if not rls_in_hand and not cramps_in_hand:
             return []
         record = context.record
-        dialysis = [c for c in record.active_conditions(self.dialysis) if not _is_history(c)]
-        esrd = [c for c in record.active_conditions(self.esrd) if not _is_history(c)]
+        dialysis = [c for c in record.active_conditions(self.dialysis) if not is_history(c)]
+        esrd = [c for c in record.active_conditions(self.esrd) if not is_history(c)]
         kidney = _unique([*dialysis, *esrd])
         on_dialysis = bool(dialysis)
         rls = record.active_conditions(self.restless_legs) if rls_in_hand else []
@@ -137,7 +138,7 @@ class EsrdCrampsGabapentin:
         return [self._card(context, kidney, rls, cramps, on_dialysis, ordered, active)]
 
     def _ligands(
-        self, context: RuleContext[RuleSettings]
+        self, context: RuleContext[GabapentinoidSettings]
     ) -> tuple[list[tuple[MedicationOrder, Match]], list[tuple[MedicationOrder, Match]]]:
         """Gabapentin or pregabalin being ordered (order hooks) and already active (any hook)."""
         ordered = []
@@ -157,7 +158,7 @@ class EsrdCrampsGabapentin:
 
     def _card(
         self,
-        context: RuleContext[RuleSettings],
+        context: RuleContext[GabapentinoidSettings],
         kidney: list[ConditionMatch],
         rls: list[ConditionMatch],
         cramps: list[ConditionMatch],
@@ -172,12 +173,21 @@ class EsrdCrampsGabapentin:
             name for name, found in (("restless legs", rls), ("leg cramps", cramps)) if found
         )
         ligands = ordered + active
+        # Gates of the gabapentinoid the card names (see patient_safety).
+        pregnancy = self.pregnancy(context) if rls or ligands else None
+        pregnant = pregnancy is not None and pregnancy.pregnant
+        # The breathing warning goes with a gabapentinoid the card names or the patient has.
+        breathing = (self.breathing_risk(context) if ligands or (rls and not pregnant)
+                     else None)
         if ligands:
             drug = ligand_name(ligands[0][0])
             verb = "ordered" if ordered else "active"
             summary = (
                 f"{who} with {what}, {drug} {verb}: the dose must be adjusted to kidney function"
             )
+        elif rls and pregnant:
+            summary = (f"{who} with {what}, pregnant: drug treatment of restless legs needs a "
+                       "specialist's choice")
         elif rls and cramps:
             summary = (f"{who} with {what}: renally dosed gabapentin for restless legs; review "
                        "dialysis settings for cramps")
@@ -201,6 +211,11 @@ class EsrdCrampsGabapentin:
             )
         if active:
             found.append("Active: " + "; ".join(describe_order(o, m) for o, m in active) + ".")
+        if pregnancy is not None and pregnant:
+            found.append("Pregnancy: " + "; ".join(pregnancy.lines(record)) + ".")
+        if breathing is not None and breathing.present:
+            found.append("Breathing risk: "
+                         + "; ".join(breathing.lines(record, context.is_order_hook)) + ".")
 
         why = ["**Why:**"]
         if rls:
@@ -230,6 +245,12 @@ class EsrdCrampsGabapentin:
                 "product's renal dosing for the patient's current kidney function"
                 + (" and dialysis schedule." if on_dialysis else ".")
             )
+        elif rls and pregnant:
+            consider.append(
+                "- For the restless legs: drug treatment in pregnancy is an individual choice "
+                "weighing risks to mother and baby, best made with the obstetric team or a "
+                "specialist; check iron status first. No drug is suggested here."
+            )
         elif rls:
             consider.append(
                 "- For the restless legs: gabapentin at a dose adjusted to kidney function (see "
@@ -245,6 +266,13 @@ class EsrdCrampsGabapentin:
             "- First-line measures still apply: stretching, and a review of electrolytes."
         )
 
+        if pregnant and ligands:
+            consider.append(
+                "- Pregnancy: review the gabapentinoid with the obstetric team or a specialist."
+            )
+        sections = [" ".join(found), " ".join(why), "\n".join(consider)]
+        if breathing is not None and breathing.present:
+            sections.append(BREATHING_WARNING)
         reasons = [
             override_reason(base, "managed-by-nephrology", "Managed with the kidney care team"),
         ]
@@ -271,7 +299,7 @@ class EsrdCrampsGabapentin:
                 "ESRD or dialysis with restless legs or leg cramps",
                 cited.url,
             ),
-            detail="\n\n".join([" ".join(found), " ".join(why), "\n".join(consider)]),
+            detail="\n\n".join(sections),
             override_reasons=tuple(reasons),
             identity=identity,
             repeat_quietly=True,

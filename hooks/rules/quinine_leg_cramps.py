@@ -21,15 +21,20 @@ from cds_service.kit import DataRequirement
 from cds_service.kit import MedicationOrder
 from cds_service.kit import PatientRecord
 from cds_service.kit import RuleContext
-from cds_service.kit import RuleSettings
-from cds_service.kit import Suggestion
 from cds_service.kit import ValueSet
 from cds_service.kit import concept_label
 from hooks import data
 from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
-from hooks.rules.common import remove_order_action
+from hooks.rules.common import remove_order_suggestion
 from hooks.rules.common import source
+from hooks.rules.patient_safety import BACLOFEN_LOWER_START
+from hooks.rules.patient_safety import BaclofenKidneySettings
+from hooks.rules.patient_safety import KidneyGates
+from hooks.rules.patient_safety import age_years
+from hooks.rules.patient_safety import baclofen_avoid_reason
+from hooks.rules.sources import BACLOFEN_CKD_2014
+from hooks.rules.sources import BEERS_2023
 from hooks.rules.sources import FDA_QUININE_2010
 from hooks.rules.sources import Reference
 from hooks.valuesets import uses
@@ -58,17 +63,25 @@ INSTEAD = (
     "the muscle during a cramp, enough fluid, and a check of potassium, magnesium and calcium.\n"
     "- Look for causes: electrolyte imbalance, peripheral artery disease, cirrhosis, and "
     "medicines such as diuretics, statins and beta-blockers.\n"
+)
+BACLOFEN_USUAL = (
     "- If cramps persist despite this, the guidance names baclofen (10 mg a day, raised by "
     "10 mg a day each week to at most 30 mg a day); calcium channel blockers may help some "
     "patients, and vitamin B12 has only limited evidence."
 )
+BACLOFEN_REDUCED = (
+    "- If cramps persist despite this, the guidance names baclofen (10 mg a day, raised by "
+    "10 mg a day each week to at most 30 mg a day). " + BACLOFEN_LOWER_START + " Calcium "
+    "channel blockers may help some patients, and vitamin B12 has only limited evidence."
+)
 
 
 @dataclass(frozen=True)
-class QuinineLegCramps:
+class QuinineLegCramps(KidneyGates):
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "Q1"
-    references: ClassVar[tuple[Reference, ...]] = (FDA_QUININE_2010,)
+    references: ClassVar[tuple[Reference, ...]] = (FDA_QUININE_2010, BEERS_2023,
+                                                    BACLOFEN_CKD_2014)
     title: ClassVar[str] = "Quinine is not for leg cramps"
     indicator: ClassVar[str] = "critical"
     sources: ClassVar[str] = (
@@ -77,17 +90,19 @@ class QuinineLegCramps:
     )
     applies: ClassVar[str] = (
         "order hooks: quinine among the orders asked about; patient-view: active quinine. "
-        "Quiet for active malaria or a malaria reason."
+        "Quiet for active malaria or a malaria reason. Gate: with eGFR below 30, ESRD or "
+        "dialysis (or below 60 at 65 or over) baclofen is not among the alternatives; below 60 "
+        "a lower start is advised."
     )
     quinine: ValueSet = uses("quinine")
     malaria: ValueSet = uses("malaria")
     leg_cramps: ValueSet = uses("leg-cramps")
-    Settings = RuleSettings  # no thresholds: any dose counts
+    Settings = BaclofenKidneySettings  # any dose counts; thresholds gate the alternatives
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        return data.order_rule_reads(hook)
+        return data.with_kidney_gate(data.order_rule_reads(hook))
 
-    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
+    def evaluate(self, context: RuleContext[BaclofenKidneySettings]) -> list[Card]:
         record = context.record
         malaria = record.active_conditions(self.malaria)
         if malaria:
@@ -123,20 +138,28 @@ class QuinineLegCramps:
                 return True
         return False
 
-    def _card(self, order: MedicationOrder, found: str, context: RuleContext[RuleSettings],
-              for_cramps: bool) -> Card:
+    def _card(self, order: MedicationOrder, found: str,
+              context: RuleContext[BaclofenKidneySettings], for_cramps: bool) -> Card:
         base = context.code_system_base
-        action = remove_order_action(order, context.hook, "quinine")
-        suggestions = []
-        if action is not None:
-            label = "Remove the quinine order" if action.type == "delete" else "Stop quinine"
-            suggestions.append(Suggestion(label=label, actions=(action,), is_recommended=True))
+        kidney = self.kidney_function(context)
+        kidney_lines = kidney.lines(context.record) if kidney.reduced else []
+        if kidney_lines:
+            found += "; kidney function: " + "; ".join(kidney_lines)
+        avoid = baclofen_avoid_reason(kidney, age_years(context.record, context.now),
+                                      context.settings)
+        if avoid is not None:
+            baclofen = (f"- If cramps persist despite this: {avoid.reason} Calcium channel "
+                        "blockers may help some patients, and vitamin B12 has only limited "
+                        "evidence.")
+        else:
+            baclofen = BACLOFEN_REDUCED if kidney.reduced else BACLOFEN_USUAL
+        suggestions = remove_order_suggestion(order, context.hook, "quinine")
         detail = "\n\n".join(
             [
                 f"**Found:** {found}. No active malaria diagnosis and no malaria indication on the "
                 "order were found.",
                 f"**Why:** {WHY}",
-                INSTEAD,
+                INSTEAD + baclofen,
                 "Quinine keeps its place in treating malaria; if that is the indication, record it "
                 "on the order.",
             ]
@@ -152,7 +175,7 @@ class QuinineLegCramps:
                 FDA_QUININE_2010.url,
             ),
             detail=detail,
-            suggestions=tuple(suggestions),
+            suggestions=suggestions,
             selection_behavior="at-most-one" if suggestions else None,
             override_reasons=(
                 override_reason(base, "treating-malaria", "Treating malaria"),

@@ -29,6 +29,7 @@ from cds_service.kit import ValueSet
 from hooks import data
 from hooks.rules.common import condition_line
 from hooks.rules.common import describe_order
+from hooks.rules.common import fit_summary
 from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
@@ -91,7 +92,7 @@ class RlsDopamineAntagonist:
             "restless legs symptoms at follow-up.",
         ])
         return Card(
-            summary=_fit(order.medication_label, SUMMARY_REASON),
+            summary=fit_summary(order.medication_label, SUMMARY_REASON),
             indicator="info",
             source=source(base, RULE_ID, IRLSSG_AUGMENTATION_2016.label,
                           "Dopamine-blocking drug in restless legs", IRLSSG_AUGMENTATION_2016.url),
@@ -105,11 +106,3 @@ class RlsDopamineAntagonist:
             # On chart open the order is a standing one: say it once, not on every open.
             repeat_quietly=not context.is_order_hook,
         )
-
-
-def _fit(label: str, rest: str) -> str:
-    """`label` + `rest`, the label shortened so the summary stays under 140 characters."""
-    room = 139 - len(rest)
-    if len(label) > room:
-        label = label[: room - 3].rstrip() + "..."
-    return label + rest

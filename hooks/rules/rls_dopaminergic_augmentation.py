@@ -18,6 +18,16 @@ draft orders (order hooks) or the active orders (patient-view): a replacement wo
 it. On patient-view there is none either: the order is already being taken, and replacing an
 established drug is a planned change the service cannot state as one action; the card asks for
 that review instead.
+
+Safety gates (`patient_safety`), wherever the card names gabapentin or pregabalin:
+- pregnancy (an active pregnancy condition within `pregnancy_window_days`, or a positive
+  pregnancy test in that window): no replacement is offered; the card says drug treatment of
+  restless legs in pregnancy is a specialist's choice (Picchietti 2015);
+- reduced kidney function (eGFR below `egfr_moderate_below`, CKD stage 3 or 4, ESRD, dialysis):
+  the card says the dose must follow the product's renal dosing, and so does the draft's note
+  (the draft never carries a dose);
+- breathing risk (an opioid, benzodiazepine or other sedative active or being ordered, COPD, age
+  `older_adult_age` or over): the FDA 2019 warning beside the suggestion.
 """
 
 from __future__ import annotations
@@ -38,7 +48,6 @@ from cds_service.kit import Match
 from cds_service.kit import MedicationOrder
 from cds_service.kit import PatientRecord
 from cds_service.kit import RuleContext
-from cds_service.kit import RuleSettings
 from cds_service.kit import Suggestion
 from cds_service.kit import ValueSet
 from cds_service.kit import concept_label
@@ -46,11 +55,19 @@ from cds_service.kit import condition_counts
 from hooks import data
 from hooks.rules.common import condition_line
 from hooks.rules.common import describe_order
+from hooks.rules.common import fit_summary
 from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
+from hooks.rules.patient_safety import BREATHING_WARNING
+from hooks.rules.patient_safety import KIDNEY_DOSE_NOTE
+from hooks.rules.patient_safety import PREGNANCY_NOTE
+from hooks.rules.patient_safety import GabapentinoidGates
+from hooks.rules.patient_safety import GabapentinoidSettings
 from hooks.rules.sources import AASM_RLS_2024
+from hooks.rules.sources import FDA_GABAPENTINOIDS_BREATHING_2019
 from hooks.rules.sources import IRLSSG_AUGMENTATION_2016
+from hooks.rules.sources import RLS_PREGNANCY_2015
 from hooks.rules.sources import Reference
 from hooks.valuesets import uses
 
@@ -93,28 +110,46 @@ class RlsReason:
 
 
 @dataclass(frozen=True)
-class RlsDopaminergicAugmentation:
+class Gates:
+    """What the gates found about who the patient is (see `patient_safety`)."""
+
+    pregnant_lines: list[str]
+    kidney_lines: list[str]
+    breathing_lines: list[str]
+
+    @property
+    def pregnant(self) -> bool:
+        return bool(self.pregnant_lines)
+
+
+@dataclass(frozen=True)
+class RlsDopaminergicAugmentation(GabapentinoidGates):
     rule_id: ClassVar[str] = RULE_ID
     catalog_code: ClassVar[str] = "D1"
-    references: ClassVar[tuple[Reference, ...]] = (AASM_RLS_2024, IRLSSG_AUGMENTATION_2016,)
+    references: ClassVar[tuple[Reference, ...]] = (
+        AASM_RLS_2024, IRLSSG_AUGMENTATION_2016, FDA_GABAPENTINOIDS_BREATHING_2019,
+        RLS_PREGNANCY_2015,
+    )
     title: ClassVar[str] = "Dopaminergic drugs for restless legs"
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 002"
     applies: ClassVar[str] = (
         "order hooks: dopaminergic orders asked about; patient-view: active dopaminergic drugs. "
         "Needs active restless legs or an RLS order reason; quiet for Parkinson's disease "
-        "unless the order's reason is restless legs."
+        "unless the order's reason is restless legs. Gates: no replacement in pregnancy; "
+        "kidney-dosing note below eGFR 60 or on dialysis; breathing-risk warning with opioids, "
+        "benzodiazepines or other sedatives, COPD, or age 65 or over."
     )
     dopaminergic: ValueSet = uses("dopaminergic-drugs")
     restless_legs: ValueSet = uses("restless-legs")
     parkinsons: ValueSet = uses("parkinsons-disease")
     alpha2delta: ValueSet = uses("alpha2delta-ligands")
-    Settings = RuleSettings  # no thresholds
+    Settings = GabapentinoidSettings
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        return data.order_rule_reads(hook)
+        return data.with_safety_gates(data.order_rule_reads(hook))
 
-    def evaluate(self, context: RuleContext[RuleSettings]) -> list[Card]:
+    def evaluate(self, context: RuleContext[GabapentinoidSettings]) -> list[Card]:
         orders = matching_orders(context, self.dopaminergic)
         if not orders:
             return []
@@ -169,7 +204,7 @@ class RlsDopaminergicAugmentation:
         order: MedicationOrder,
         match: Match,
         reason: RlsReason,
-        context: RuleContext[RuleSettings],
+        context: RuleContext[GabapentinoidSettings],
     ) -> Card:
         base = context.code_system_base
         found = [f"- {condition_line(c, context.record.onset(c.condition))}"
@@ -178,8 +213,12 @@ class RlsDopaminergicAugmentation:
         ligands = self._ligands_in_hand(order, context)
         found += [f"- also {'being ordered' if context.is_order_hook else 'active'}: "
                   f"**{o.medication_label}**" for o in ligands]
-        # Replacing would add a second alpha-2-delta order when one is already in hand.
-        suggestions = () if ligands else self._suggestions(order, reason, context)
+        # The gates hold for a gabapentinoid already in hand as for one the card suggests.
+        gates = self._gates(order, context)
+        # Replacing would add a second alpha-2-delta order when one is already in hand; in
+        # pregnancy the choice of drug is not one click.
+        suggestions = (() if ligands or gates.pregnant
+                       else self._suggestions(order, reason, context, bool(gates.kidney_lines)))
         if ligands:
             consider = (
                 "**Consider:** an alpha-2-delta ligand is already "
@@ -187,6 +226,11 @@ class RlsDopaminergicAugmentation:
                 + ". If this is a planned switch, keep the dopaminergic drug only as long as "
                 "the switch needs; if both are meant for the long term, review whether the "
                 "dopaminergic drug is still needed."
+            )
+        elif gates.pregnant:
+            consider = (
+                "**Consider:** reviewing the restless legs treatment with the obstetric team "
+                "or a specialist."
             )
         elif not context.is_order_hook:
             consider = (
@@ -202,14 +246,27 @@ class RlsDopaminergicAugmentation:
             )
         else:
             consider = "**Consider:** ordering gabapentin or pregabalin instead."
-        detail = "\n\n".join([
+        for what, lines in (("pregnancy", gates.pregnant_lines),
+                            ("kidney function", gates.kidney_lines),
+                            ("breathing risk with gabapentinoids", gates.breathing_lines)):
+            if lines:
+                found.append(f"- {what}: " + "; ".join(lines))
+        parts = [
             f"**Found:** {describe_order(order, match)}, for restless legs:\n" + "\n".join(found),
             WHY,
             MONITOR,
             consider,
-        ])
+        ]
+        if gates.pregnant:
+            parts.append(PREGNANCY_NOTE)
+        else:
+            if gates.kidney_lines:
+                parts.append(KIDNEY_DOSE_NOTE)
+            if gates.breathing_lines:
+                parts.append(BREATHING_WARNING)
+        detail = "\n\n".join(parts)
         return Card(
-            summary=_fit(order.medication_label, SUMMARY_REASON),
+            summary=fit_summary(order.medication_label, SUMMARY_REASON),
             indicator="warning",
             source=source(base, RULE_ID, AASM_RLS_2024.label,
                           "Dopaminergic drug for restless legs", AASM_RLS_2024.url),
@@ -230,7 +287,7 @@ class RlsDopaminergicAugmentation:
         )
 
     def _ligands_in_hand(
-        self, order: MedicationOrder, context: RuleContext[RuleSettings]
+        self, order: MedicationOrder, context: RuleContext[GabapentinoidSettings]
     ) -> list[MedicationOrder]:
         """Alpha-2-delta ligands among the open drafts (order hooks) or the active orders
         (patient-view), other than `order` itself."""
@@ -241,8 +298,23 @@ class RlsDopaminergicAugmentation:
                 if o is not order and o.reference != order.reference
                 and o.match_medication(self.alpha2delta)]
 
+    def _gates(self, order: MedicationOrder,
+               context: RuleContext[GabapentinoidSettings]) -> Gates:
+        """Pregnancy, kidney function and breathing risk, as lines for the card."""
+        record = context.record
+        pregnancy = self.pregnancy(context)
+        kidney = self.kidney_function(context)
+        breathing = self.breathing_risk(context, exclude=(order,))
+        return Gates(
+            pregnant_lines=pregnancy.lines(record) if pregnancy.pregnant else [],
+            kidney_lines=kidney.lines(record) if kidney.reduced else [],
+            breathing_lines=(breathing.lines(record, context.is_order_hook)
+                             if breathing.present else []),
+        )
+
     def _suggestions(
-        self, order: MedicationOrder, reason: RlsReason, context: RuleContext[RuleSettings]
+        self, order: MedicationOrder, reason: RlsReason,
+        context: RuleContext[GabapentinoidSettings], kidney_reduced: bool,
     ) -> tuple[Suggestion, ...]:
         """Replace with gabapentin / pregabalin: only on order hooks, for a draft with an id."""
         if not context.is_order_hook or not order.id:
@@ -252,7 +324,8 @@ class RlsDopaminergicAugmentation:
             delete = Action(type="delete", description=f"Remove the draft {order.medication_label}"
                             " order", resource_id=order.reference)
             create = Action(type="create", description=f"Start a draft {name} order",
-                            resource=replacement_order(order, reason, context, name, code))
+                            resource=replacement_order(order, reason, context, name, code,
+                                                       kidney_reduced))
             suggestions.append(Suggestion(label=f"Replace with {name}", actions=(delete, create)))
         return tuple(suggestions)
 
@@ -260,11 +333,14 @@ class RlsDopaminergicAugmentation:
 def replacement_order(
     order: MedicationOrder,
     reason: RlsReason,
-    context: RuleContext[RuleSettings],
+    context: RuleContext[GabapentinoidSettings],
     name: str,
     code: str,
+    kidney_reduced: bool = False,
 ) -> dict[str, Any]:
-    """A draft FHIR R4 MedicationRequest for the ingredient, for the prescriber to complete."""
+    """A draft FHIR R4 MedicationRequest for the ingredient, for the prescriber to complete.
+    It never carries a dose; with reduced kidney function its note says the dose must follow
+    the product's renal dosing."""
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "status": "draft",
@@ -278,6 +354,9 @@ def replacement_order(
         "note": [{"text": f"Replaces {order.medication_label} ({order.reference}): "
                           "first-line alpha-2-delta ligand for restless legs."}],
     }
+    if kidney_reduced:
+        resource["note"].append({"text": "Reduced kidney function: choose the dose from the "
+                                         "product's renal dosing."})
     requester = order.raw.get("requester")
     if isinstance(requester, dict) and requester.get("reference"):
         resource["requester"] = {"reference": requester["reference"]}
@@ -297,11 +376,3 @@ def _verification(condition: Any) -> str | None:
         if coding.code:
             return str(coding.code)
     return None
-
-
-def _fit(label: str, rest: str) -> str:
-    """`label` + `rest`, the label shortened so the summary stays under 140 characters."""
-    room = 139 - len(rest)
-    if len(label) > room:
-        label = label[: room - 3].rstrip() + "..."
-    return label + rest

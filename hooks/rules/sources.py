@@ -66,3 +66,31 @@ CRAMP_WORKUP_2015 = Reference(
     "Katzberg, J Neurol 2015: neurogenic muscle cramps, causes to look for",
     "https://link.springer.com/article/10.1007/s00415-015-7659-x",
 )
+FDA_GABAPENTINOIDS_BREATHING_2019 = Reference(
+    "FDA Drug Safety Communication (2019): serious breathing problems with gabapentin and "
+    "pregabalin with CNS depressants, in COPD and in the elderly",
+    "https://www.fda.gov/drugs/drug-safety-and-availability/fda-warns-about-serious-breathing-"
+    "problems-seizure-and-nerve-pain-medicines-gabapentin-neurontin",
+)
+RLS_PREGNANCY_2015 = Reference(
+    "Picchietti et al., Sleep Med Rev 2015: consensus guidelines for RLS in pregnancy and "
+    "lactation",
+    "https://ouci.dntb.gov.ua/en/works/lRJV2WWl",
+)
+BEERS_2023 = Reference(
+    "American Geriatrics Society 2023 Beers Criteria (J Am Geriatr Soc 2023)",
+    "https://doi.org/10.1111/jgs.18372",
+)
+BACLOFEN_CKD_2014 = Reference(
+    "Vlavonou et al., J Clin Pharmacol 2014: baclofen pharmacokinetics and dose reduction in "
+    "chronic kidney disease",
+    "https://doi.org/10.1002/jcph.247",
+)
+CYCLOBENZAPRINE_ER_LABEL = Reference(
+    "Amrix (cyclobenzaprine extended-release capsules) prescribing information (DailyMed)",
+    "https://dailymed.nlm.nih.gov/dailymed/lookup.cfm?setid=3902123b-1365-ac3c-0934-afff9eeeb1bd",
+)
+BUPROPION_RLS_2011 = Reference(
+    "Bayard et al., J Am Board Fam Med 2011: bupropion and restless legs syndrome (RCT)",
+    "https://pubmed.ncbi.nlm.nih.gov/21737767/",
+)

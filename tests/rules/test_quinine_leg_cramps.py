@@ -41,7 +41,7 @@ def evaluate(rule, hook: str, resources, drafts=(), patient_id: str = "cramps-00
         subject_orders=subjects,
         context_orders=(),
         now=AS_OF,
-        settings={},
+        settings=rule.Settings(),
         code_system_base=BASE,
     )
     return rule.evaluate(context)

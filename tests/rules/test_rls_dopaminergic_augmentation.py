@@ -314,7 +314,13 @@ def test_patient_view_keeps_the_parkinsons_exception(d1):
 
 
 def test_d1_reads(d1):
-    assert d1.reads("patient-view") == (data.ACTIVE_MEDICATIONS, data.CONDITIONS)
-    assert d1.reads("order-sign") == (data.CONDITIONS,)
-    assert d1.reads("order-select") == (data.CONDITIONS,)
-    assert declared_defaults(d1) == {} and d1.catalog_code == "D1" and d1.indicator == "warning"
+    gates = (data.KIDNEY_FUNCTION, data.PREGNANCY_TESTS)
+    assert d1.reads("patient-view") == (data.ACTIVE_MEDICATIONS, data.CONDITIONS, *gates)
+    # Active opioids and other sedatives change the card on order hooks too.
+    assert d1.reads("order-sign") == (data.CONDITIONS, data.ACTIVE_MEDICATIONS, *gates)
+    assert d1.reads("order-select") == (data.CONDITIONS, data.ACTIVE_MEDICATIONS, *gates)
+    assert declared_defaults(d1) == {
+        "egfr_moderate_below": 60.0, "egfr_severe_below": 30.0, "egfr_lookback_days": 365,
+        "pregnancy_window_days": 300, "older_adult_age": 65,
+    }
+    assert d1.catalog_code == "D1" and d1.indicator == "warning"

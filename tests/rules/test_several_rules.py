@@ -146,13 +146,22 @@ def test_patient_view_cards_repeat_quietly_and_order_hook_cards_do_not(d1, a1):
 
 # Condition-specific guidance: S1, L1, P1 and V1 ----------------------------------------------
 
+KIDNEY_KEY = data.KIDNEY_FUNCTION.key
+PREGNANCY_KEY = data.PREGNANCY_TESTS.key
+# The kidney-function gate's thresholds (KDIGO G3 and G4) and look-back, on every gated rule.
+KIDNEY_DEFAULTS = {"egfr_moderate_below": 60.0, "egfr_severe_below": 30.0,
+                   "egfr_lookback_days": 365}
+
 
 def test_each_rule_declares_its_catalog_metadata_and_defaults(s1, l1, p1, v1):
     expected = {
-        "esrd-cramps-gabapentin": ("S1", {}),
+        "esrd-cramps-gabapentin": ("S1", {**KIDNEY_DEFAULTS, "pregnancy_window_days": 300,
+                                          "older_adult_age": 65}),
         "cirrhosis-cramps-baclofen": (
             "L1",
             {
+                **KIDNEY_DEFAULTS,
+                "older_adult_age": 65,
                 "baclofen_start_mg_per_day": 10.0,
                 "baclofen_weekly_step_mg_per_day": 10.0,
                 "baclofen_max_mg_per_day": 30.0,
@@ -170,8 +179,9 @@ def test_each_rule_declares_its_catalog_metadata_and_defaults(s1, l1, p1, v1):
 
 def test_reads_per_hook(s1, l1, p1, v1):
     for hook in SUPPORTED_HOOKS:
-        assert [r.key for r in s1.reads(hook)] == ["conditions", "activeMedications"]
-        assert [r.key for r in l1.reads(hook)] == ["conditions", "activeMedications"]
+        assert [r.key for r in s1.reads(hook)] == [
+            "conditions", "activeMedications", KIDNEY_KEY, PREGNANCY_KEY]
+        assert [r.key for r in l1.reads(hook)] == ["conditions", "activeMedications", KIDNEY_KEY]
         assert [r.key for r in p1.reads(hook)] == ["conditions"]
         assert [r.key for r in v1.reads(hook)] == (
             ["conditions", VITAMIN_B6_KEY] if hook == "patient-view" else [])
@@ -184,6 +194,7 @@ def test_the_four_rules_fit_in_a_service_beside_the_existing_keys(s1, l1, p1, v1
         rules=(s1, l1, p1, v1), base_requirements=(data.PATIENT,),
     )
     prefetch = service.discovery_entry()["prefetch"]
-    assert set(prefetch) == {"patient", "conditions", "activeMedications"} | (
-        {VITAMIN_B6_KEY} if hook == "patient-view" else set())
+    b6 = {VITAMIN_B6_KEY} if hook == "patient-view" else set()
+    assert set(prefetch) == {"patient", "conditions", "activeMedications", KIDNEY_KEY,
+                             PREGNANCY_KEY} | b6
     assert prefetch["conditions"] == data.CONDITIONS.template

@@ -17,7 +17,7 @@ from cds_service.kit import Card, RuleContext, RuleSettings
 from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.pipeline.rule_settings import as_table, settings_for
 from hooks.services import catalog, service_for_hook
-from hooks.valuesets import lab
+from hooks.valuesets import documents, lab
 from tests.conftest import AS_OF
 from tests.support.fhir import PATIENT_ID, condition, patient
 
@@ -161,6 +161,9 @@ def hook_request(
     }
     of_type = [r for r in chart if r["resourceType"] == "Observation"]
     b6_codes = set(lab("vitamin-b6").loinc_codes)
+    egfr_codes = set(lab("egfr").loinc_codes)
+    pregnancy_codes = {c["code"] for c in documents()["pregnancy-test"]["codes"]}
+    elsewhere = iron_codes | b6_codes | egfr_codes | pregnancy_codes
     prefetch = {
         "patient": patient(),
         "conditions": _bundle(r for r in chart if r["resourceType"] == "Condition"),
@@ -169,9 +172,17 @@ def hook_request(
             for r in chart
             if r["resourceType"] == "MedicationRequest" and r.get("status") == "active"
         ),
+        "maoInhibitorHistory": _bundle(
+            r
+            for r in chart
+            if r["resourceType"] == "MedicationRequest"
+            and r.get("status") in ("completed", "stopped", "on-hold")
+        ),
         "ironStudies": _bundle(r for r in of_type if _loinc(r) & iron_codes),
-        "electrolytes": _bundle(r for r in of_type if not _loinc(r) & (iron_codes | b6_codes)),
+        "electrolytes": _bundle(r for r in of_type if not _loinc(r) & elsewhere),
         "vitaminB6": _bundle(r for r in of_type if _loinc(r) & b6_codes),
+        "kidneyFunction": _bundle(r for r in of_type if _loinc(r) & egfr_codes),
+        "pregnancyTests": _bundle(r for r in of_type if _loinc(r) & pregnancy_codes),
     }
     context: dict[str, Any] = {"userId": "Practitioner/dr-1", "patientId": PATIENT_ID}
     if hook != "patient-view":
