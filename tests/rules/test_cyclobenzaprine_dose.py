@@ -87,22 +87,64 @@ def test_as_needed_up_to_four_times_a_day_counts_the_most_allowed(c3):
     assert "40 mg/day" in card.summary
 
 
+ER_15 = fhir.concept(
+    RX, "828358", "24 HR cyclobenzaprine hydrochloride 15 MG Extended Release Oral Capsule")
+
+
 @pytest.mark.parametrize(
     "medication",
-    [
-        ER_30,
-        fhir.concept(text="Amrix 15 mg capsule"),
-        fhir.concept(
-            RX, "828358", "24 HR cyclobenzaprine hydrochloride 15 MG Extended Release Oral Capsule"
-        ),
-    ],
+    [ER_30, fhir.concept(text="Amrix 15 mg capsule"), ER_15],
     ids=["er-scd-30", "amrix-text", "er-scd-15"],
 )
-def test_extended_release_products_are_left_alone(c3, medication):
+def test_extended_release_twice_a_day_is_flagged_as_more_than_once_daily(c3, medication):
+    """Amrix label: once daily. Two capsules twice a day is a dosing error at any strength."""
     order = fhir.medication_request(
-        medication, dosageInstruction=[fhir.dosage(2, "capsule", "{capsule}", per_day=2)]
+        medication, dosageInstruction=[fhir.dosage(1, "capsule", "{capsule}", per_day=2)]
+    )
+    card = only_card(evaluate(c3, "order-sign", [fhir.patient()], [order]))
+    assert "once a day" in card.summary
+    assert "2 doses a day" in card.detail
+    assert "Amrix" in card.source.label
+
+
+def test_extended_release_above_its_labelled_maximum_is_flagged(c3):
+    order = fhir.medication_request(
+        ER_30, dosageInstruction=[fhir.dosage(2, "capsule", "{capsule}", per_day=1)]
+    )
+    card = only_card(evaluate(c3, "order-sign", [fhir.patient()], [order]))
+    assert card.summary == ("Extended-release cyclobenzaprine 60 mg/day exceeds the labelled "
+                            "maximum of 30 mg/day")
+
+
+@pytest.mark.parametrize(
+    "medication,capsules",
+    [(ER_15, 1), (ER_15, 2), (ER_30, 1)],
+    ids=["15-once", "two-15s-once", "30-once"],
+)
+def test_extended_release_once_daily_within_the_label_is_quiet(c3, medication, capsules):
+    """15 mg once daily, up to 30 mg once daily (one 30 mg or two 15 mg capsules)."""
+    order = fhir.medication_request(
+        medication, dosageInstruction=[fhir.dosage(capsules, "capsule", "{capsule}", per_day=1)]
     )
     assert evaluate(c3, "order-sign", [fhir.patient()], [order]) == []
+
+
+def test_extended_release_at_an_immediate_release_total_is_not_judged_as_immediate_release(c3):
+    """15 mg ER once daily is far under 30 mg/day; three 10 mg IR tablets would also be 30:
+    the extended-release limits apply, and an IR-only rule never counts this order."""
+    order = fhir.medication_request(
+        ER_15, dosageInstruction=[fhir.dosage(15, "mg", "mg", per_day=1)]
+    )
+    assert evaluate(c3, "order-sign", [fhir.patient()], [order]) == []
+
+
+def test_extended_release_limits_are_settings(c3):
+    order = fhir.medication_request(
+        ER_30, dosageInstruction=[fhir.dosage(1, "capsule", "{capsule}", per_day=1)]
+    )
+    cards = evaluate(c3, "order-sign", [fhir.patient()], [order],
+                     max_daily_mg_extended_release=15.0)
+    assert "exceeds the labelled maximum of 15 mg/day" in only_card(cards).summary
 
 
 @pytest.mark.parametrize(
@@ -144,11 +186,15 @@ def test_contained_medication_ingredient_strength_gives_the_daily_dose(c3):
     assert "60 mg/day" in card.summary
 
 
-def test_extended_release_product_coded_without_display_is_left_alone(c3):
+def test_extended_release_product_coded_without_display_is_judged_as_extended_release(c3):
+    """Known by its product code alone: 30 mg twice a day is flagged on the ER limits, and the
+    card names the product's extended release."""
     order = fhir.medication_request(
         fhir.concept(RX, "828353"), dosageInstruction=[fhir.dosage(30, "mg", "mg", per_day=2)]
     )
-    assert evaluate(c3, "order-sign", [fhir.patient()], [order]) == []
+    card = only_card(evaluate(c3, "order-sign", [fhir.patient()], [order]))
+    assert card.summary.startswith("Extended-release cyclobenzaprine 60 mg/day")
+    assert "(extended release)" in card.detail
 
 
 def test_one_dose_card_per_order(c3):
