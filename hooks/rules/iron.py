@@ -26,6 +26,10 @@ from hooks.valuesets import uses_lab
 
 FERRITIN_TEST = ("2276-4", "Ferritin [Mass/volume] in Serum or Plasma")
 TSAT_TEST = ("2502-3", "Iron saturation [Mass Fraction] in Serum or Plasma")
+# AASM 2024: iron studies drawn in the morning, avoiding iron supplements and iron-containing
+# foods for at least 24 hours before.
+MORNING_DRAW = ("Draw in the morning; no iron supplements or iron-containing foods for 24 hours "
+                "before the test.")
 
 
 @dataclass(frozen=True)

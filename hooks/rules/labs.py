@@ -51,9 +51,11 @@ def latest(context: RuleContext[Any], test: LabTest, lookback_days: int) -> LabR
 
 
 def service_request(
-    context: RuleContext[Any], loinc: str, display: str, reason: ConditionMatch | None = None
+    context: RuleContext[Any], loinc: str, display: str, reason: ConditionMatch | None = None,
+    instruction: str | None = None,
 ) -> dict[str, Any]:
-    """A draft lab order (FHIR R4 ServiceRequest) for one LOINC-coded test."""
+    """A draft lab order (FHIR R4 ServiceRequest) for one LOINC-coded test; `instruction`, how
+    to prepare and when to draw, goes to `patientInstruction` and to a note for the lab."""
     request: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "status": "draft",
@@ -68,14 +70,18 @@ def service_request(
     }
     if reason is not None and reason.condition.id:
         request["reasonReference"] = [{"reference": reason.reference}]
+    if instruction:
+        request["patientInstruction"] = instruction
+        request["note"] = [{"text": instruction}]
     return request
 
 
 def order_tests(
-    context: RuleContext[Any], tests: list[tuple[str, str]], reason: ConditionMatch | None
+    context: RuleContext[Any], tests: list[tuple[str, str]], reason: ConditionMatch | None,
+    instruction: str | None = None,
 ) -> tuple[Action, ...]:
     return tuple(
         Action(type="create", description=f"Order {display}",
-               resource=service_request(context, loinc, display, reason))
+               resource=service_request(context, loinc, display, reason, instruction))
         for loinc, display in tests
     )

@@ -1,14 +1,19 @@
 """R2 `rls-iron-low`: RLS with low iron stores (warning).
 
-Source: seed 002 (consider iron supplementation if ferritin is at or below 75 ng/mL or
-transferrin saturation is below 20%).
+Source: the AASM 2024 restless legs guideline's iron bands; origin: seed 002.
 
-Fires: active RLS and the most recent ferritin within `iron_lookback_days` (365) at or below
-`ferritin_max_ng_ml` (75; ng/mL = ug/L), or the most recent transferrin saturation below
-`tsat_min_percent` (20; a 0-1 fraction is converted); when no saturation is reported, one
-computed from serum iron and TIBC of the same draw counts. A value whose unit is not recognised
-is never compared; '<x' results count when x is at or below the limit. Suggests a draft oral
-iron order.
+Fires: active RLS and, on the most recent results within `iron_lookback_days` (365):
+- adults: ferritin at or below `ferritin_max_ng_ml` (75; ng/mL = ug/L) or transferrin
+  saturation below `tsat_min_percent` (20): warning with a draft oral iron order; else ferritin
+  above 75 and at most `iv_ferritin_max_ng_ml` (100): info, intravenous iron, no oral draft;
+- children (under `child_age_below`, 18, by birth date): ferritin below
+  `child_ferritin_below_ng_ml` (50): warning with a draft oral iron order;
+- ESRD or dialysis: ferritin below `esrd_ferritin_below_ng_ml` (200) and saturation below
+  `esrd_tsat_below_percent` (20): warning, intravenous iron with the kidney team, never an oral
+  draft.
+When no saturation is reported, one computed from serum iron and TIBC of the same draw counts (a
+0-1 fraction is converted). A value whose unit is not recognised is never compared; '<x'
+results count when x is below the limit. No iron draft while iron is active or being ordered.
 """
 
 from __future__ import annotations
@@ -18,19 +23,28 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from typing import ClassVar
+from typing import Literal
 
 from cds_service.kit import RXNORM
 from cds_service.kit import Action
 from cds_service.kit import Card
+from cds_service.kit import ConditionMatch
 from cds_service.kit import DataRequirement
+from cds_service.kit import PatientRecord
 from cds_service.kit import RuleContext
 from cds_service.kit import RuleSettings
 from cds_service.kit import Suggestion
+from cds_service.kit import ValueSet
+from hooks.rules.common import condition_line
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.iron import IronLabs
+from hooks.rules.iron import IronPicture
+from hooks.rules.patient_safety import age_years
+from hooks.rules.patient_safety import is_history
 from hooks.rules.sources import AASM_RLS_2024
 from hooks.rules.sources import Reference
+from hooks.valuesets import uses
 
 IRON_LOW = "rls-iron-low"
 ORAL_IRON = {
@@ -45,6 +59,16 @@ ORAL_IRON = {
 }
 
 
+@dataclass
+class Band:
+    """Which AASM 2024 band the patient's iron falls in, what was found, and why it matters."""
+
+    kind: str  # oral-or-iv | iv-only | iv-esrd
+    lines: list[str]
+    why: str
+    population: str = "adult"
+
+
 @dataclass(frozen=True)
 class RlsIronLow:
     rule_id: ClassVar[str] = IRON_LOW
@@ -54,18 +78,28 @@ class RlsIronLow:
     indicator: ClassVar[str] = "warning"
     sources: ClassVar[str] = "seed 002"
     applies: ClassVar[str] = (
-        "patient-view; order hooks while an RLS drug or iron is ordered. No oral iron draft "
-        "while iron is already active or being ordered."
+        "patient-view; order hooks while an RLS drug or iron is ordered. Adults: ferritin at "
+        "or below 75 ng/mL or saturation below 20% (oral iron draft), ferritin above 75 and at "
+        "most 100 (IV iron, no draft); children under 18: ferritin below 50; ESRD or dialysis: "
+        "ferritin below 200 and saturation below 20% (IV iron, never an oral draft). No iron "
+        "draft while iron is already active or being ordered."
     )
     labs: IronLabs = field(default_factory=IronLabs)
+    esrd: ValueSet = uses("esrd")
+    dialysis: ValueSet = uses("dialysis")
 
     @dataclass(frozen=True)
     class Settings(RuleSettings):
-        """This rule's thresholds and windows, with their defaults."""
+        """This rule's thresholds and windows, with their defaults (AASM 2024)."""
 
         iron_lookback_days: int = 365
-        ferritin_max_ng_ml: float = 75.0  # ng/mL = ug/L
+        ferritin_max_ng_ml: float = 75.0  # ng/mL = ug/L: oral or IV iron at or below
         tsat_min_percent: float = 20.0
+        iv_ferritin_max_ng_ml: float = 100.0  # above 75 and at most this: IV iron only
+        child_age_below: int = 18
+        child_ferritin_below_ng_ml: float = 50.0
+        esrd_ferritin_below_ng_ml: float = 200.0  # ESRD: IV iron below this ...
+        esrd_tsat_below_percent: float = 20.0  # ... and saturation below this
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return self.labs.reads()
@@ -74,50 +108,155 @@ class RlsIronLow:
         rls = self.labs.applies(context)
         if not rls:
             return []
-        picture = self.labs.picture(context, context.settings.iron_lookback_days)
-        ferritin_max = context.settings.ferritin_max_ng_ml
-        tsat_min = context.settings.tsat_min_percent
-        low = []
-        ferritin = picture.ferritin
-        if ferritin and ferritin.is_at_or_below(ferritin_max):
-            limit = f"{ferritin_max:g} ng/mL = ug/L"
-            low.append(f"ferritin {ferritin.describe()} (at or below {limit})")
-        saturation = picture.saturation
-        if saturation and saturation.normalised is not None:
-            if saturation.is_below(tsat_min):
-                low.append(f"transferrin saturation {saturation.describe()} (below {tsat_min:g}%)")
-        elif picture.computed_saturation:
-            percent, iron, capacity = picture.computed_saturation
-            if percent < tsat_min:
-                low.append(
-                    f"transferrin saturation {percent:.0f}% computed from serum iron "
-                    f"{iron.describe()} and TIBC {capacity.describe()} (below "
-                    f"{tsat_min:g}%)"
-                )
-        uncompared = [f"{name} {r.describe()}: not compared (unit not recognised)"
-                      for name, r in (("ferritin", ferritin), ("transferrin saturation",
-                                                                saturation))
-                      if r is not None and r.normalised is None]
-        if not low:
+        settings = context.settings
+        picture = self.labs.picture(context, settings.iron_lookback_days)
+        record = context.record
+        kidney = [c for c in [*record.active_conditions(self.esrd),
+                              *record.active_conditions(self.dialysis)] if not is_history(c)]
+        age = age_years(record, context.now)
+        if kidney:
+            band = self._esrd_band(picture, settings, kidney, record)
+        elif age is not None and age < settings.child_age_below:
+            band = self._child_band(picture, settings, age)
+        else:
+            band = self._adult_band(picture, settings)
+        if band is None:
             return []
-        low += uncompared
+        band.lines.extend(
+            f"{name} {r.describe()}: not compared (unit not recognised)"
+            for name, r in (("ferritin", picture.ferritin),
+                            ("transferrin saturation", picture.saturation))
+            if r is not None and r.normalised is None)
         on_iron = [o for o in [*context.subject_orders, *context.record.active_medications(
             self.labs.iron_products)] if o.match_medication(self.labs.iron_products)]
         if on_iron:
-            return [self._on_iron(context, rls[0], low, on_iron[0])]
+            return [self._on_iron(context, rls[0], band.lines, on_iron[0])]
+        return [self._card(context, rls[0], band)]
+
+    # --- bands (AASM 2024) -------------------------------------------------------------------
+
+    def _saturation_below(self, picture: IronPicture, limit: float) -> str | None:
+        """The card's line when transferrin saturation is below `limit` percent: the reported
+        value ('<x' counts when x is at or below the limit), else one computed from serum iron
+        and TIBC of one draw. None when it is not below, or not known."""
+        saturation = picture.saturation
+        if saturation is not None:
+            if saturation.normalised is not None and saturation.is_below(limit):
+                return f"transferrin saturation {saturation.describe()} (below {limit:g}%)"
+            return None
+        if picture.computed_saturation:
+            percent, iron, capacity = picture.computed_saturation
+            if percent < limit:
+                return (f"transferrin saturation {percent:.0f}% computed from serum iron "
+                        f"{iron.describe()} and TIBC {capacity.describe()} (below {limit:g}%)")
+        return None
+
+    def _adult_band(self, picture: IronPicture, settings: Settings) -> Band | None:
+        ferritin_max = settings.ferritin_max_ng_ml
+        tsat_min = settings.tsat_min_percent
+        lines = []
+        ferritin = picture.ferritin
+        if ferritin and ferritin.is_at_or_below(ferritin_max):
+            lines.append(f"ferritin {ferritin.describe()} (at or below {ferritin_max:g} ng/mL "
+                         "= ug/L)")
+        low_saturation = self._saturation_below(picture, tsat_min)
+        if low_saturation:
+            lines.append(low_saturation)
+        if lines:
+            return Band("oral-or-iv", lines, (
+                "**Why:** The AASM 2024 guideline suggests oral or intravenous iron for adults "
+                f"with restless legs when ferritin is {ferritin_max:g} ng/mL or less or "
+                f"transferrin saturation is below {tsat_min:g}%."))
+        iv_max = settings.iv_ferritin_max_ng_ml
+        if (ferritin is not None and ferritin.comparable and ferritin.normalised is not None
+                and ferritin_max < ferritin.normalised <= iv_max):
+            return Band("iv-only", [f"ferritin {ferritin.describe()} (above {ferritin_max:g} "
+                                    f"and at most {iv_max:g} ng/mL)"], (
+                "**Why:** The AASM 2024 guideline suggests intravenous iron, not oral iron, for "
+                f"adults with restless legs whose ferritin is above {ferritin_max:g} and at "
+                f"most {iv_max:g} ng/mL: oral iron is poorly absorbed at these levels."))
+        return None
+
+    def _child_band(self, picture: IronPicture, settings: Settings, age: int) -> Band | None:
+        below = settings.child_ferritin_below_ng_ml
+        ferritin = picture.ferritin
+        if ferritin is None or not ferritin.is_below(below):
+            return None
+        return Band("oral-or-iv", [f"ferritin {ferritin.describe()} (below {below:g} ng/mL, "
+                                   f"the threshold for children; age {age})"], (
+            "**Why:** For children with restless legs, the AASM 2024 guideline suggests iron "
+            f"supplementation when ferritin is below {below:g} ng/mL."), population="child")
+
+    def _esrd_band(self, picture: IronPicture, settings: Settings,
+                   kidney: list[ConditionMatch], record: PatientRecord) -> Band | None:
+        ferritin_below = settings.esrd_ferritin_below_ng_ml
+        tsat_below = settings.esrd_tsat_below_percent
+        ferritin = picture.ferritin
+        low_saturation = self._saturation_below(picture, tsat_below)
+        if ferritin is None or not ferritin.is_below(ferritin_below) or low_saturation is None:
+            return None
+        who = "; ".join(condition_line(c, record.onset(c.condition)) for c in kidney)
+        return Band("iv-esrd", [
+            f"ferritin {ferritin.describe()} (below {ferritin_below:g} ng/mL)",
+            low_saturation,
+            f"kidney: {who}",
+        ], (
+            "**Why:** For restless legs with end-stage renal disease, the AASM 2024 guideline "
+            f"suggests intravenous iron when ferritin is below {ferritin_below:g} ng/mL and "
+            f"transferrin saturation is below {tsat_below:g}%. Oral iron is not the route "
+            "here."), population="esrd")
+
+    # --- cards -------------------------------------------------------------------------------
+
+    def _card(self, context: RuleContext[Settings], condition: ConditionMatch,
+              band: Band) -> Card:
         base = context.code_system_base
-        condition = rls[0]
-        detail = "\n\n".join(
-            [
-                f"**Found:** {condition.label} with low iron stores:\n"
-                + "\n".join(f"- {line}" for line in low),
-                "**Why:** The AASM 2024 guideline suggests oral or intravenous iron when "
-                f"ferritin is {ferritin_max:g} ng/mL or less or transferrin saturation is "
-                f"below {tsat_min:g}%.",
-                "**Consider:** oral iron (the draft below leaves product and dose to you) or "
-                "intravenous iron, and looking for the cause of iron deficiency.",
-            ]
+        found = (f"**Found:** {condition.label} with low iron stores:\n"
+                 + "\n".join(f"- {line}" for line in band.lines))
+        suggestions: tuple[Suggestion, ...] = ()
+        indicator: Literal["info", "warning", "critical"]
+        if band.kind == "oral-or-iv":
+            summary = "Restless legs with low iron stores: consider iron supplementation"
+            indicator = "warning"
+            consider = ("**Consider:** oral iron (the draft below leaves product and dose to "
+                        "you) or intravenous iron, and looking for the cause of iron "
+                        "deficiency.")
+            suggestions = (Suggestion(label="Draft an oral iron order", actions=(Action(
+                type="create", description="Draft an oral iron order",
+                resource=self._oral_iron(context, condition)),)),)
+        elif band.kind == "iv-only":
+            settings = context.settings
+            summary = (f"Restless legs with ferritin above {settings.ferritin_max_ng_ml:g} and "
+                       f"at most {settings.iv_ferritin_max_ng_ml:g} ng/mL: consider intravenous "
+                       "iron")
+            indicator = "info"
+            consider = ("**Consider:** intravenous iron (for example ferric carboxymaltose) if "
+                        "symptoms warrant it; oral iron is not suggested at this ferritin. No "
+                        "order is drafted: intravenous iron is planned with the team that "
+                        "gives it.")
+        else:
+            summary = ("Restless legs on dialysis or with ESRD and low iron: consider "
+                       "intravenous iron with the kidney team")
+            indicator = "warning"
+            consider = ("**Consider:** intravenous iron with the kidney care team, who may "
+                        "already give it with dialysis. No oral iron is suggested.")
+        return Card(
+            summary=summary,
+            indicator=indicator,
+            source=source(base, IRON_LOW, AASM_RLS_2024.label, "Low iron stores in RLS",
+                          AASM_RLS_2024.url),
+            detail="\n\n".join([found, band.why, consider]),
+            suggestions=suggestions,
+            selection_behavior="at-most-one" if suggestions else None,
+            override_reasons=(
+                override_reason(base, "iron-already-given", "Already receiving iron"),
+                override_reason(base, "iron-contraindicated", "Iron contraindicated"),
+            ),
+            identity="iron-low",
         )
+
+    def _oral_iron(self, context: RuleContext[Settings],
+                   condition: ConditionMatch) -> dict[str, Any]:
         iron_order: dict[str, Any] = {
             "resourceType": "MedicationRequest",
             "status": "draft",
@@ -128,36 +267,7 @@ class RlsIronLow:
         }
         if condition.condition.id:
             iron_order["reasonReference"] = [{"reference": condition.reference}]
-        return [
-            Card(
-                summary="Restless legs with low iron stores: consider iron supplementation",
-                indicator="warning",
-                source=source(
-                    base,
-                    IRON_LOW,
-                    AASM_RLS_2024.label,
-                    "Low iron stores in RLS", AASM_RLS_2024.url),
-                detail=detail,
-                suggestions=(
-                    Suggestion(
-                        label="Draft an oral iron order",
-                        actions=(
-                            Action(
-                                type="create",
-                                description="Draft an oral iron order",
-                                resource=iron_order,
-                            ),
-                        ),
-                    ),
-                ),
-                selection_behavior="at-most-one",
-                override_reasons=(
-                    override_reason(base, "iron-already-given", "Already receiving iron"),
-                    override_reason(base, "iron-contraindicated", "Iron contraindicated"),
-                ),
-                identity="iron-low",
-            )
-        ]
+        return iron_order
 
     def _on_iron(self, context: RuleContext[Settings], condition: Any, low: list[str],
                  iron: Any) -> Card:

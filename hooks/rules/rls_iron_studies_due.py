@@ -24,6 +24,7 @@ from hooks.rules.common import format_date
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.iron import FERRITIN_TEST
+from hooks.rules.iron import MORNING_DRAW
 from hooks.rules.iron import TSAT_TEST
 from hooks.rules.iron import IronLabs
 from hooks.rules.labs import order_tests
@@ -107,7 +108,7 @@ class RlsIronStudiesDue:
                 suggestions=(
                     Suggestion(
                         label=f"Order {names}",
-                        actions=order_tests(context, missing, condition),
+                        actions=order_tests(context, missing, condition, MORNING_DRAW),
                         is_recommended=True,
                     ),
                 ) if missing else (),

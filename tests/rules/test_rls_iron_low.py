@@ -7,16 +7,106 @@ import pytest
 from tests.support import fhir
 from tests.support.cards import actions_of, cards_by_rule, check_card, only_card
 from tests.support.concepts import ACETAMINOPHEN, GABAPENTIN
-from tests.support.fhir import LOINC, RX, UCUM
+from tests.support.fhir import ICD10CM, LOINC, RX, SNOMED, UCUM
 from tests.support.iron import ferritin, rls, serum_iron, tibc, tsat
 from tests.support.rules import evaluate, hook_request, not_counting, view
 
 LOW = "rls-iron-low"
 
 
-@pytest.mark.parametrize("value, fires", [(30, True), (75, True), (75.5, False), (76, False)])
-def test_ferritin_at_or_below_75_fires(r2, value, fires):
-    assert len(view(r2, rls(), ferritin(value), tsat(30))) == int(fires)
+@pytest.mark.parametrize("value", [30, 75])
+def test_ferritin_at_or_below_75_gets_the_oral_iron_warning(r2, value):
+    card = only_card(view(r2, rls(), ferritin(value), tsat(30)))
+    assert card.indicator == "warning" and card.suggestions
+
+
+@pytest.mark.parametrize("value", [75.5, 76, 100])
+def test_ferritin_above_75_and_at_most_100_gets_intravenous_iron_and_no_oral_draft(r2, value):
+    """AASM 2024: between 75 and 100 ng/mL, intravenous iron only."""
+    card = only_card(view(r2, rls(), ferritin(value), tsat(30)))
+    assert card.indicator == "info"
+    assert card.suggestions == ()
+    assert "intravenous iron" in card.summary
+    assert "oral iron is not suggested" in card.detail
+
+
+@pytest.mark.parametrize("value", [100.5, 150])
+def test_ferritin_above_100_with_normal_saturation_is_quiet(r2, value):
+    assert view(r2, rls(), ferritin(value), tsat(30)) == []
+
+
+def test_the_intravenous_band_is_a_setting(r2):
+    assert view(r2, rls(), ferritin(110), tsat(30)) == []
+    card = only_card(view(r2, rls(), ferritin(110), tsat(30), iv_ferritin_max_ng_ml=120.0))
+    assert "at most 120 ng/mL" in card.summary
+
+
+# Children: ferritin below 50 ng/mL (AASM 2024) ------------------------------------------------
+
+CHILD = fhir.patient(birthDate="2014-06-01")
+
+
+def child_view(r2, *chart, **settings):
+    return evaluate(r2, "patient-view", [CHILD, *chart], **settings)
+
+
+@pytest.mark.parametrize("value, fires", [(45, True), (49.9, True), (50, False), (70, False)])
+def test_children_use_ferritin_below_50(r2, value, fires):
+    cards = child_view(r2, rls(), ferritin(value), tsat(30))
+    assert len(cards) == int(fires)
+    if fires:
+        assert "threshold for children" in cards[0].detail
+        assert cards[0].suggestions  # oral iron draft, product and dose left to the prescriber
+
+
+def test_a_child_is_not_given_the_adult_intravenous_band(r2):
+    assert child_view(r2, rls(), ferritin(90), tsat(30)) == []
+
+
+def test_the_child_age_limit_is_a_setting(r2):
+    assert child_view(r2, rls(), ferritin(70), tsat(30)) == []
+    assert len(child_view(r2, rls(), ferritin(70), tsat(30), child_age_below=10)) == 1
+
+
+# ESRD or dialysis: ferritin below 200 and saturation below 20%, IV iron (AASM 2024) ----------
+
+ESRD = fhir.condition(fhir.concept(SNOMED, "46177005", "End-stage renal disease"), id="esrd")
+DIALYSIS = fhir.condition(
+    fhir.concept(ICD10CM, "Z99.2", "Dependence on renal dialysis"), id="hd")
+
+
+@pytest.mark.parametrize("kidney", [ESRD, DIALYSIS], ids=["esrd", "dialysis"])
+def test_esrd_low_ferritin_and_saturation_gets_intravenous_iron_never_an_oral_draft(r2, kidney):
+    card = only_card(view(r2, rls(), kidney, ferritin(150), tsat(15)))
+    assert card.indicator == "warning"
+    assert card.suggestions == ()
+    assert "intravenous iron" in card.summary and "kidney" in card.summary
+    assert "below 200 ng/mL" in card.detail and "below 20%" in card.detail
+
+
+@pytest.mark.parametrize("ferritin_value, saturation", [(250, 15), (150, 25)],
+                         ids=["ferritin-not-low", "saturation-not-low"])
+def test_esrd_needs_both_low_ferritin_and_low_saturation(r2, ferritin_value, saturation):
+    assert view(r2, rls(), ESRD, ferritin(ferritin_value), tsat(saturation)) == []
+
+
+def test_esrd_without_a_saturation_is_quiet(r2):
+    """Without a saturation the ESRD band cannot be judged (R1 asks for the missing test)."""
+    assert view(r2, rls(), ESRD, ferritin(60)) == []
+
+
+def test_esrd_at_an_adult_oral_threshold_gets_no_oral_draft(r2):
+    """Ferritin 60 with saturation 15% would draft oral iron for an adult without ESRD."""
+    assert only_card(view(r2, rls(), ferritin(60), tsat(15))).suggestions
+    card = only_card(view(r2, rls(), ESRD, ferritin(60), tsat(15)))
+    assert card.suggestions == ()
+
+
+def test_a_resolved_esrd_condition_does_not_switch_the_band(r2):
+    resolved = fhir.condition(fhir.concept(SNOMED, "46177005", "End-stage renal disease"),
+                              id="esrd", clinical="resolved")
+    card = only_card(view(r2, rls(), resolved, ferritin(60), tsat(15)))
+    assert card.suggestions
 
 
 @pytest.mark.parametrize("unit", ["ng/mL", "ug/L"])
@@ -160,8 +250,8 @@ def test_ferritin_and_saturation_both_low_give_one_card_listing_both(r2):
 
 def test_thresholds_are_configurable(r2):
     chart = (rls(), ferritin(90), tsat(30))
-    assert view(r2, *chart) == []
-    assert len(view(r2, *chart, ferritin_max_ng_ml=100.0)) == 1
+    assert only_card(view(r2, *chart)).suggestions == ()  # the intravenous band
+    assert only_card(view(r2, *chart, ferritin_max_ng_ml=100.0)).suggestions  # oral or IV
 
 
 @not_counting("resolved", "refuted", "entered-in-error")

@@ -28,6 +28,16 @@ def test_rls_without_any_iron_studies_gets_one_info_card_ordering_both(r1):
         assert action.resource["reasonReference"] == [{"reference": "Condition/rls"}]
 
 
+def test_each_suggested_lab_order_says_to_draw_in_the_morning_without_iron(r1):
+    """AASM 2024: iron studies in the morning, no iron supplements or iron-containing foods
+    for 24 hours before; the instruction travels with each drafted order."""
+    (suggestion,) = only_card(view(r1, rls())).suggestions
+    for action in suggestion.actions:
+        instruction = action.resource["patientInstruction"]
+        assert "morning" in instruction and "24 hours" in instruction
+        assert action.resource["note"] == [{"text": instruction}]
+
+
 def test_ferritin_present_but_saturation_missing_names_and_orders_saturation(r1):
     card = only_card(view(r1, rls(), ferritin(50)))
     assert "transferrin saturation" in card.summary and "ferritin" not in card.summary
