@@ -23,7 +23,9 @@ def test_embedded_defaults_run_as_is():
     assert config.cors.allowed_origins == ("*",)
     assert config.rules == {}  # no rule tables: each rule's own Settings defaults apply
     settings = rule_settings(build_services(), config.rules)
-    assert settings["quinine-leg-cramps"] == RuleSettings(enabled=True)
+    quinine = settings["quinine-leg-cramps"]
+    assert quinine == type(quinine)()  # its declared defaults, untouched
+    assert quinine.enabled is True and isinstance(quinine, RuleSettings)
 
 
 def test_file_overrides_defaults_and_env_var_names_the_file(tmp_path, monkeypatch):

@@ -465,3 +465,163 @@ def test_scenario_card_appears_on_the_real_patient(make_app, scenario: Scenario)
                 if a.get("resourceId")
             }
             assert not targets - {f"MedicationRequest/{d['id']}" for d in drafts}, card
+
+
+# --- cyclobenzaprine in older adults and where its label says never; drugs that worsen RLS ------
+#
+# These patients are picked by what the scenario needs (an age, a heart condition), not from the
+# eligible list above, and each test asserts every rule id the response carries: a card the
+# scenario did not ask for fails it as surely as a missing one.
+
+C4 = "cyclobenzaprine-older-adult"
+C5 = "cyclobenzaprine-contraindication"
+A2 = "rls-worsening-drugs"
+# What brings in a cyclobenzaprine rule other than C4: C5's findings and C2's central spasticity.
+CYCLOBENZAPRINE_FINDINGS = (
+    "myocardial-infarction",
+    "arrhythmia-conduction",
+    "heart-failure",
+    "hyperthyroidism",
+    "cns-spasticity-conditions",
+    "stroke",
+)
+AF_OR_HEART_FAILURE = {(SNOMED, "49436004"), (SNOMED, "88805009")}
+
+
+def age_on(store: Store, as_of: datetime) -> int:
+    """Whole years from the patient's birth date to `as_of`."""
+    born = datetime.fromisoformat(store.patient["birthDate"]).date()
+    today = as_of.date()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def first_living(wanted: Callable[[Store, datetime], bool]) -> Store:
+    """The first living patient of synthea-r4 (files in name order) for whom `wanted` holds, as
+    of the bundle's last date."""
+    for path in sorted(SYNTHEA_R4.glob("*.json")):
+        store = synthea.load_store(path)
+        dead = store.patient.get("deceasedDateTime") or store.patient.get("deceasedBoolean")
+        if not dead and wanted(store, synthea.evaluation_date(store)):
+            return store
+    raise AssertionError("no such patient in synthea-r4")
+
+
+def is_active(condition: dict[str, Any]) -> bool:
+    status = {c.get("code") for c in (condition.get("clinicalStatus") or {}).get("coding") or []}
+    return status == {"active"} and not condition.get("abatementDateTime")
+
+
+def older_without_cyclobenzaprine_findings(store: Store, as_of: datetime) -> bool:
+    return (
+        age_on(store, as_of) >= 65
+        and not any(
+            in_value_set(c.get("code"), vs)
+            for c in store.of_type("Condition")
+            for vs in CYCLOBENZAPRINE_FINDINGS
+        )
+        and not any(
+            o.get("status") == "active"
+            and in_value_set(o.get("medicationCodeableConcept"), "mao-inhibitors")
+            for o in store.of_type("MedicationRequest")
+        )
+    )
+
+
+def with_active_af_or_heart_failure(store: Store, as_of: datetime) -> bool:
+    return any(
+        is_active(c) and codings(c.get("code")) & AF_OR_HEART_FAILURE
+        for c in store.of_type("Condition")
+    )
+
+
+def cyclobenzaprine_10_days(store: Store, as_of: datetime) -> dict[str, Any]:
+    """10 mg once a day for 10 days: within C1's duration and C3's dose."""
+    order = draft_order(
+        store,
+        "scn-cyclobenzaprine",
+        "828348",
+        "cyclobenzaprine hydrochloride 10 MG Oral Tablet",
+        as_of,
+        supply_days=10,
+    )
+    assert in_value_set(order["medicationCodeableConcept"], "cyclobenzaprine")
+    return order
+
+
+def test_older_synthea_patient_given_cyclobenzaprine_gets_c4_and_not_at_50(make_app):
+    base = first_living(older_without_cyclobenzaprine_findings)
+    as_of = synthea.evaluation_date(base)
+    age = age_on(base, as_of)
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    order = cyclobenzaprine_10_days(base, as_of)
+
+    body = run(post, "order-sign", base, [order])
+    assert synthea.rule_ids(body) == [C4], (base.name, synthea.rule_ids(body))
+    (card,) = body["cards"]
+    assert card["indicator"] == "warning"
+    assert f"at age {age}" in card["summary"], card["summary"]
+    assert card["source"]["label"].startswith("American Geriatrics Society 2023 Beers")
+
+    younger = synthea.copy_store(base)
+    born = as_of.date().replace(month=1, day=1, year=as_of.year - 50)
+    younger.patient["birthDate"] = born.isoformat()
+    assert age_on(younger, as_of) == 50
+    body = run(post, "order-sign", younger, [order])
+    assert synthea.rule_ids(body) == [], (base.name, synthea.rule_ids(body))
+
+
+def test_synthea_patient_with_af_or_heart_failure_given_cyclobenzaprine_gets_c5(make_app):
+    base = first_living(with_active_af_or_heart_failure)
+    as_of = synthea.evaluation_date(base)
+    older = [C4] if age_on(base, as_of) >= 65 else []
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    order = cyclobenzaprine_10_days(base, as_of)
+    (finding,) = [
+        c
+        for c in base.of_type("Condition")
+        if is_active(c) and codings(c.get("code")) & AF_OR_HEART_FAILURE
+    ]
+    display = finding["code"]["coding"][0]["display"]
+
+    body = run(post, "order-sign", base, [order])
+    assert synthea.rule_ids(body) == sorted([C5, *older]), (base.name, synthea.rule_ids(body))
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == C5]
+    assert card["indicator"] == "warning"
+    assert f"**{display}** (onset {finding['onsetDateTime'][:10]})" in card["detail"]
+    (suggestion,) = card["suggestions"]
+    assert [(a["type"], a["resourceId"]) for a in suggestion["actions"]] == [
+        ("delete", "MedicationRequest/scn-cyclobenzaprine")
+    ]
+
+    resolved = synthea.copy_store(base)
+    changed = resolved.get(f"Condition/{finding['id']}")
+    changed["clinicalStatus"] = {"coding": [{"system": CLINICAL, "code": "resolved"}]}
+    changed["abatementDateTime"] = fhir_time(as_of - timedelta(days=30))
+    body = run(post, "order-sign", resolved, [order])
+    assert synthea.rule_ids(body) == older, (base.name, synthea.rule_ids(body))
+
+
+def test_synthea_patient_with_restless_legs_given_sertraline_gets_a2_naming_bupropion(make_app):
+    base = pick(2)
+    as_of = synthea.evaluation_date(base)
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    sertraline = draft_order(
+        base, "scn-sertraline", "312941", "Sertraline 50 MG Oral Tablet", as_of
+    )
+    assert in_value_set(sertraline["medicationCodeableConcept"], "serotonergic-antidepressants")
+
+    body = run(post, "order-sign", base, [sertraline])
+    assert synthea.rule_ids(body) == [], (base.name, synthea.rule_ids(body))
+
+    changed = synthea.copy_store(base)
+    synthea.add_resource(
+        changed,
+        condition(changed, "scn-rls", "32914008", "Restless legs", as_of - timedelta(days=400)),
+    )
+    body = run(post, "order-sign", changed, [sertraline])
+    assert synthea.rule_ids(body) == [A2], (base.name, synthea.rule_ids(body))
+    (card,) = body["cards"]
+    assert card["indicator"] == "info"
+    assert card["summary"].startswith("Sertraline 50 MG Oral Tablet is a serotonergic")
+    assert "bupropion" in card["detail"]
+    assert card["source"]["label"].startswith("Bayard et al.")

@@ -175,7 +175,11 @@ def test_patient_view_with_prefetch_uses_the_supplied_patient_and_fetches_the_re
     request, _ = replay(call, httpserver, "002-")
     paths = requested_paths(httpserver)
     assert f"{FHIR_BASE_PATH}/Patient/{request['context']['patientId']}" not in paths
-    assert paths.count(f"{FHIR_BASE_PATH}/MedicationRequest") == 1
+    # Our two MedicationRequest searches: active orders, and the MAO inhibitor history (C5).
+    order_searches = [k for k, t in OUR_PREFETCH["patient-view"].items()
+                      if t.startswith("MedicationRequest?")]
+    assert sorted(order_searches) == ["activeMedications", "maoInhibitorHistory"]
+    assert paths.count(f"{FHIR_BASE_PATH}/MedicationRequest") == len(order_searches)
     assert paths.count(f"{FHIR_BASE_PATH}/Condition") == 1
     # the captured `potassium` key is not ours: our Observation searches are still sent
     lab_keys = [k for k, t in OUR_PREFETCH["patient-view"].items() if t.startswith("Observation?")]

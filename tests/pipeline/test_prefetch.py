@@ -740,7 +740,8 @@ def test_validate_template_rejects_tokens_2_0_does_not_allow(template):
         validate_template(template, "order-sign")
 
 
-@pytest.mark.parametrize("hook", ["patient-view", "order-select", "order-sign"])
+@pytest.mark.parametrize("hook", ["patient-view", "order-select", "order-sign",
+                                  "medication-refill"])
 @pytest.mark.parametrize(
     "template",
     [
@@ -761,7 +762,8 @@ def test_every_template_in_live_discovery_is_valid_for_its_hook(client):
     templates = [(s["hook"], t) for s in services for t in (s.get("prefetch") or {}).values()]
 
     assert len(templates) == sum(len(declared_prefetch(s["id"])) for s in services)
-    assert {hook for hook, _ in templates} == {"patient-view", "order-select", "order-sign"}
+    assert {hook for hook, _ in templates} == {"patient-view", "order-select", "order-sign",
+                                               "medication-refill"}
     for hook, template in templates:
         validate_template(template, hook)
         filled = fill_template(template, {"patientId": "p1", "userId": "Practitioner/u1"})
@@ -791,7 +793,7 @@ ELECTROLYTES_LOINC = (
 
 
 def test_live_discovery_declares_the_documented_prefetch(client):
-    from hooks.valuesets import lab
+    from hooks.valuesets import documents, lab
 
     by_id = {s["id"]: s.get("prefetch") for s in client.get("/cds-services").get_json()["services"]}
     documented = {
@@ -801,11 +803,23 @@ def test_live_discovery_declares_the_documented_prefetch(client):
         "ironStudies": loinc_search(*IRON_STUDIES_LOINC),
         "electrolytes": loinc_search(*ELECTROLYTES_LOINC),
         "vitaminB6": loinc_search(*lab("vitamin-b6").loinc_codes),
+        # The safety gates (issue 16): stopped MAO inhibitors, eGFR, pregnancy tests.
+        # Bounded by code: an order carries an ingredient, clinical or branded drug code.
+        "maoInhibitorHistory": (
+            "MedicationRequest?patient={{context.patientId}}&status=completed,stopped,on-hold"
+            "&code=" + ",".join(
+                f"{c['system']}|{c['code']}" for c in documents()["mao-inhibitors"]["codes"]
+                if c["kind"] in ("ingredient", "SCD", "SBD", "GPCK", "BPCK"))),
+        "kidneyFunction": loinc_search(*lab("egfr").loinc_codes),
+        "pregnancyTests": loinc_search("2106-3", "2118-8", "2110-5", "2112-1"),
     }
     at_order_entry = {k: v for k, v in documented.items() if k != "vitaminB6"}  # V1: view only
     assert by_id["legcramp-order-select"] == at_order_entry
     assert by_id["legcramp-order-sign"] == at_order_entry
     assert by_id[PATIENT_VIEW] == documented
+    # Refills run the order-safety rules only: no iron or electrolyte searches.
+    refill = {k: v for k, v in at_order_entry.items() if k not in ("ironStudies", "electrolytes")}
+    assert by_id["legcramp-medication-refill"] == refill
 
 
 def test_lab_searches_ask_for_every_loinc_code_of_the_value_sets_the_rules_judge():
@@ -889,6 +903,61 @@ def test_contained_medication_is_not_read_from_the_server(call, httpserver):
     assert httpserver.log == []
 
 
+# --- 11b. the same on medication-refill: its refill requests are resolved as draft orders are --
+
+
+REFILL = "legcramp-medication-refill"
+
+
+def as_refill(request: dict[str, Any]) -> dict[str, Any]:
+    """An order-sign request sent as medication-refill: its drafts are the refill requests."""
+    request = copy.deepcopy(request)
+    request["hook"] = "medication-refill"
+    context = request["context"]
+    context["medications"] = context.pop("draftOrders")
+    context.pop("userId")
+    return request
+
+
+def test_refill_medication_reference_is_read_from_the_server_and_q1_deletes_the_refill(
+        call, httpserver):
+    serve_json(httpserver, "/fhir/Medication/quinine-324",
+               load_fixture("patients/medication-quinine-324.json"))
+
+    card = assert_one_quinine_card(call(REFILL, as_refill(medication_reference_request(
+        httpserver))))
+
+    [action] = card["suggestions"][0]["actions"]
+    assert action == {"type": "delete", "resourceId": "MedicationRequest/draft-quinine-srv",
+                      "description": "Decline the quinine refill request"}
+    assert received(httpserver) == [("/fhir/Medication/quinine-324", "")]
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_refill_medication_reference_the_server_fails_to_give_is_412_naming_it(
+        call, httpserver, status):
+    serve_json(httpserver, "/fhir/Medication/quinine-324",
+               {"resourceType": "OperationOutcome", "issue": []}, status=status)
+    assert_412_naming_the_medication(
+        call(REFILL, as_refill(medication_reference_request(httpserver))))
+
+
+def test_refill_medication_reference_with_no_fhir_server_to_read_it_from_is_412(call):
+    request = as_refill(load_request("order-sign-medication-reference-server"))
+    request.pop("fhirServer")
+    request.pop("fhirAuthorization", None)
+    assert_412_naming_the_medication(call(REFILL, request))
+
+
+def test_refill_medication_in_the_medications_bundle_resolves_the_reference(call, httpserver):
+    """A Medication sent beside the refill request in the Bundle is used, as in draftOrders."""
+    request = as_refill(medication_reference_request(httpserver))
+    request["context"]["medications"]["entry"].append(
+        {"resource": load_fixture("patients/medication-quinine-324.json")})
+    assert_one_quinine_card(call(REFILL, request))
+    assert httpserver.log == []
+
+
 # --- 12. a reason Condition the order cites, read from the server -----------------------------
 
 
@@ -928,11 +997,16 @@ def test_a_reason_condition_read_from_the_server_that_is_not_malaria_leaves_q1_f
 
 
 @pytest.mark.parametrize("status", [404, 500])
-def test_a_reason_condition_that_cannot_be_read_is_412_naming_it(call, httpserver, status):
+@pytest.mark.parametrize("hook", ["order-sign", "medication-refill"])
+def test_a_reason_condition_that_cannot_be_read_is_412_naming_it(call, httpserver, status, hook):
     """It could be malaria: Q1 may neither fire nor stay quiet on a guess."""
     serve_json(httpserver, "/fhir/Condition/reason-3",
                {"resourceType": "OperationOutcome", "issue": []}, status=status)
-    response = call(ORDER_SIGN, quinine_with_reason(httpserver, "Condition/reason-3"))
+    request = quinine_with_reason(httpserver, "Condition/reason-3")
+    if hook == "medication-refill":
+        response = call(REFILL, as_refill(request))
+    else:
+        response = call(ORDER_SIGN, request)
     body = assert_operation_outcome(response, 412)
     assert "reasonReference 'Condition/reason-3' could not be read" in body["issue"][0][
         "diagnostics"]

@@ -15,9 +15,10 @@ import pytest
 
 from cds_service.config import load_config
 from cds_service.errors import InvalidRequest
+from cds_service.web import limits
 from cds_service.web.errors import status_of
-from cds_service.web.limits import Limits, check_limits, json_path
-from tests.conftest import assert_operation_outcome, load_request
+from cds_service.web.limits import Limits, check_limits, check_parsed_limits, json_path
+from tests.conftest import assert_operation_outcome, load_fixture, load_request
 from tests.support.documents import depth
 
 SELECT = "/cds-services/legcramp-order-select"
@@ -25,14 +26,16 @@ ENDPOINTS = [
     "/cds-services/legcramp-order-select",
     "/cds-services/legcramp-order-sign",
     "/cds-services/legcramp-patient-view",
+    "/cds-services/legcramp-medication-refill",
     "/cds-services/legcramp-order-select/feedback",
     "/cds-services/legcramp-order-sign/feedback",
     "/cds-services/legcramp-patient-view/feedback",
+    "/cds-services/legcramp-medication-refill/feedback",
 ]
 QUININE_SUMMARY_START = "Quinine is not recommended for leg cramps"
 SECRET = "SECRET-PATIENT-TEXT"
 
-DEPTH, ENTRIES, KEYS, LENGTH = 16, 5, 6, 200
+DEPTH, ENTRIES, KEYS, LENGTH = 16, 5, 10, 200
 
 
 @pytest.fixture
@@ -134,6 +137,40 @@ def test_draft_orders_at_the_entry_limit_pass_and_one_more_is_400(small):
         ENTRIES,
         "$.context.draftOrders.entry",
     )
+
+
+def test_refill_medications_at_the_entry_limit_pass_and_one_more_is_400(small):
+    request = load_request("medication-refill-quinine")
+    entries = request["context"]["medications"]["entry"]
+    while len(entries) < ENTRIES:
+        extra = copy.deepcopy(entries[0])
+        extra["resource"]["id"] = f"refill-extra-{len(entries)}"
+        entries.append(extra)
+    response = small.post("/cds-services/legcramp-medication-refill", json=request)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+    entries.append(copy.deepcopy(entries[-1]))
+    assert_limit_400(
+        small.post("/cds-services/legcramp-medication-refill", json=request),
+        "server.max_bundle_entries",
+        ENTRIES,
+        "$.context.medications.entry",
+    )
+
+
+def test_refill_bundles_within_the_entry_limit_are_proved_from_the_bytes(monkeypatch):
+    """The medications Bundle is where CDS Hooks puts a refill's orders, as draftOrders is on
+    the order hooks: a refill request within the limits is shown so without walking it."""
+    request = load_fixture("requests/medication-refill-quinine.json")
+    raw = json.dumps(request).encode()
+    entry_limit = 5
+    assert raw.count(b",") >= entry_limit  # not shown by counting commas alone
+
+    def walk(*args: Any) -> None:
+        raise AssertionError("the whole document was walked")
+
+    monkeypatch.setattr(limits, "check_limits", walk)
+    check_parsed_limits(request, Limits(max_bundle_entries=entry_limit), raw)
 
 
 def test_prefetch_bundle_past_the_entry_limit_is_400(small):
