@@ -625,3 +625,90 @@ def test_synthea_patient_with_restless_legs_given_sertraline_gets_a2_naming_bupr
     assert card["summary"].startswith("Sertraline 50 MG Oral Tablet is a serotonergic")
     assert "bupropion" in card["detail"]
     assert card["source"]["label"].startswith("Bayard et al.")
+
+
+# --- the safety gates on real charts --------------------------------------------------------
+#
+# Two Synthea patients whose own data trip a gate: one with a low eGFR (reported in 'mL/min', as
+# Synthea writes it), COPD and age over 65; one with an active pregnancy. Restless legs and a
+# pramipexole order are added, so D1 names the gabapentinoid switch and the gates qualify it.
+
+D1 = "rls-dopaminergic-augmentation"
+EGFR = "33914-3"
+
+
+def named(prefix: str) -> Store:
+    (path,) = sorted(SYNTHEA_R4.glob(f"{prefix}_*.json"))
+    return synthea.load_store(path)
+
+
+def with_rls_and_pramipexole(store: Store, as_of: datetime) -> tuple[Store, dict[str, Any]]:
+    changed = synthea.copy_store(store)
+    synthea.add_resource(
+        changed,
+        condition(changed, "scn-rls", "32914008", "Restless legs", as_of - timedelta(days=400)),
+    )
+    order = draft_order(changed, "scn-pramipexole", "746741", "pramipexole 0.125 mg tablet",
+                        as_of)
+    return changed, order
+
+
+def test_low_egfr_copd_and_age_on_a_real_chart_qualify_the_gabapentinoid_switch(make_app):
+    """Martina Murazik's own chart: eGFR 26.7 'mL/min' (LOINC 33914-3), chronic obstructive
+    bronchitis, 67 years old. D1 still offers the switch, with the kidney-dosing note (and the
+    drafts' renal-dosing note) and the FDA breathing warning naming what was found."""
+    base = named("Martina_Murazik")
+    as_of = synthea.evaluation_date(base)
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    changed, order = with_rls_and_pramipexole(base, as_of)
+
+    body = run(post, "order-sign", changed, [order])
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == D1]
+    assert "- kidney function: eGFR **26.7 mL/min" in card["detail"], card["detail"]
+    assert "Chronic obstructive bronchitis" in card["detail"]
+    assert "**Kidney function:**" in card["detail"] and "**Breathing risk:**" in card["detail"]
+    assert len(card["suggestions"]) == 2
+    for suggestion in card["suggestions"]:
+        created = [a["resource"] for a in suggestion["actions"] if a["type"] == "create"]
+        assert "dosageInstruction" not in created[0]
+        assert any("renal dosing" in n["text"] for n in created[0]["note"])
+
+    # The same chart without the eGFR results, the COPD and the years: no gate speaks.
+    plain = synthea.copy_store(changed)
+    for observation in plain.of_type("Observation"):
+        if codings(observation.get("code")) & {(LOINC, EGFR)}:
+            observation["status"] = "entered-in-error"
+    for found in plain.of_type("Condition"):
+        if in_value_set(found.get("code"), "copd"):
+            found["clinicalStatus"] = {"coding": [{"system": CLINICAL, "code": "resolved"}]}
+    plain.patient["birthDate"] = as_of.date().replace(year=as_of.year - 50).isoformat()
+    body = run(post, "order-sign", plain, [order])
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == D1]
+    assert "**Kidney function:**" not in card["detail"]
+    assert "**Breathing risk:**" not in card["detail"]
+    assert len(card["suggestions"]) == 2
+
+
+def test_an_active_pregnancy_on_a_real_chart_withholds_the_gabapentinoid_switch(make_app):
+    """Alix Reilly's own chart: 'Normal pregnancy' (SNOMED 72892002) active since 2020-10-07.
+    D1 offers no switch and says why; with the pregnancy resolved the switch is back."""
+    base = named("Alix_Reilly")
+    as_of = synthea.evaluation_date(base)
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    changed, order = with_rls_and_pramipexole(base, as_of)
+
+    body = run(post, "order-sign", changed, [order])
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == D1]
+    assert not card.get("suggestions")
+    assert "- pregnancy: **Normal pregnancy** (onset 2020-10-07)" in card["detail"]
+    assert "**Pregnancy:** no switch to gabapentin or pregabalin is offered" in card["detail"]
+
+    delivered = synthea.copy_store(changed)
+    for found in delivered.of_type("Condition"):
+        if codings(found.get("code")) & {(SNOMED, "72892002")}:
+            found["clinicalStatus"] = {"coding": [{"system": CLINICAL, "code": "resolved"}]}
+            found["abatementDateTime"] = fhir_time(as_of - timedelta(days=20))
+    body = run(post, "order-sign", delivered, [order])
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == D1]
+    assert [s["label"] for s in card["suggestions"]] == [
+        "Replace with gabapentin", "Replace with pregabalin"]
