@@ -91,8 +91,8 @@ class BenzodiazepineStrokeRecovery:
         stroke_lines = "\n".join(f"- {condition_line(found, onset)}" for found, onset in strokes)
         unknown = any(onset is None for _, onset in strokes)
         detail = "\n\n".join(filter(None, [
-            f"**Found:** {describe_order(order, match)}, and a stroke within the last "
-            f"{window} days:\n{stroke_lines}",
+            f"**Found:** {describe_order(order, match, context.hook)}, and a stroke within the "
+            f"last {window} days:\n{stroke_lines}",
             "An active stroke without a recorded onset is treated as recent." if unknown else "",
             "**Why:** In a study of stroke recovery, patients given benzodiazepines (among other "
             "centrally acting drugs) regained less motor function (Goldstein 1995, "

@@ -42,10 +42,14 @@ def format_date(value: date | datetime | None) -> str:
     return value.isoformat()
 
 
-def describe_order(order: MedicationOrder, match: Match) -> str:
+def describe_order(order: MedicationOrder, match: Match, hook: str | None = None) -> str:
     """One Markdown fragment a clinician reads: the drug, its status and date. No FHIR ids or
-    code numbers (the card's actions name the resource for the EHR)."""
+    code numbers (the card's actions name the resource for the EHR). On medication-refill the
+    order in hand is a refill request, and reads so in a refill queue."""
     status = order.status or "status not given"
+    if hook == MEDICATION_REFILL and status == "draft":
+        return (f"**{order.medication_label}** (refill requested, "
+                f"{format_date(order.authored_on)})")
     when = "ordered" if status == "draft" else "authored"
     return f"**{order.medication_label}** ({status}, {when} {format_date(order.authored_on)})"
 

@@ -205,7 +205,7 @@ class CyclobenzaprineContraindication:
         if mao:
             reasons.append("an MAO inhibitor" + ("" if critical else " (stop date unknown)"))
         reasons += list(dict.fromkeys(what for what, _ in conditions))
-        found = [f"**Found:** {describe_order(order, match)}, with:"]
+        found = [f"**Found:** {describe_order(order, match, context.hook)}, with:"]
         found += [f"- MAO inhibitor {f.line}" for f in mao]
         found += [f"- {what}: {condition_line(c, record.onset(c.condition))}"
                   for what, c in conditions]

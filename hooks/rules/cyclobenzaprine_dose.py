@@ -89,7 +89,8 @@ class CyclobenzaprineDose:
             return None
         return self._card(
             context, order,
-            found=f"{describe_order(order, match)}: {dose.amount:g} mg a day ({dose.basis}).",
+            found=f"{describe_order(order, match, context.hook)}: {dose.amount:g} mg a day "
+            f"({dose.basis}).",
             why="The labelled dose of immediate-release cyclobenzaprine is 5 mg three times a "
             f"day, rising to at most 10 mg three times a day ({limit:g} mg a day).",
             consider="5 to 10 mg three times a day; check the dose and frequency.",
@@ -111,7 +112,7 @@ class CyclobenzaprineDose:
         too_often = per_day is not None and per_day > most_often
         if not too_much and not too_often:
             return None
-        found = [describe_order(order, match) + " (extended release)"]
+        found = [describe_order(order, match, context.hook) + " (extended release)"]
         if dose is not None:
             found.append(f"{dose.amount:g} mg a day ({dose.basis})")
         if too_often and per_day is not None:

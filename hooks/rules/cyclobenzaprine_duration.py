@@ -148,7 +148,7 @@ class CyclobenzaprineDuration:
         supply = context.settings.suggested_supply_days
         suggestions: tuple[Suggestion, ...] = ()
         paragraphs = [
-            f"**Found:** {describe_order(order, match)}:\n"
+            f"**Found:** {describe_order(order, match, context.hook)}:\n"
             + "\n".join(f"- {line}" for line in findings),
             "**Why:** The prescribing information says cyclobenzaprine should be used only for "
             f"short periods, up to two or three weeks ({max_days} days here), because evidence "

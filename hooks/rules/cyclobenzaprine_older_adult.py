@@ -101,7 +101,8 @@ class CyclobenzaprineOlderAdult:
             consider.append("- The extended-release product is not recommended in the elderly "
                             "(its label); an immediate-release tablet allows a lower dose.")
         detail = "\n\n".join([
-            f"**Found:** {describe_order(order, match)}, for a patient aged **{age}**.",
+            f"**Found:** {describe_order(order, match, context.hook)}, for a patient aged "
+            f"**{age}**.",
             WHY,
             "\n".join(consider),
         ])

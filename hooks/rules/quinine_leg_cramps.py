@@ -112,7 +112,7 @@ class QuinineLegCramps(KidneyGates):
             match = order.match_medication(self.quinine)
             if match is None or self._has_malaria_or_unknown_reason(order, record):
                 continue
-            found = describe_order(order, match)
+            found = describe_order(order, match, context.hook)
             reasons = [label for r in order.reason_codes if (label := concept_label(r))]
             if reasons:
                 found += f"; reason given on the order: {', '.join(reasons)}"

@@ -80,8 +80,8 @@ class RlsDopamineAntagonist:
             f"- {condition_line(c, context.record.onset(c.condition))}" for c in rls
         )
         detail = "\n\n".join([
-            f"**Found:** {describe_order(order, match)}, while the patient has restless legs:\n"
-            + conditions,
+            f"**Found:** {describe_order(order, match, context.hook)}, while the patient has "
+            "restless legs:\n" + conditions,
             "**Why:** Drugs that block dopamine receptors, antipsychotics above all, can make "
             "restless legs worse, and the IRLSSG guidance removes such exacerbating drugs "
             "where possible. Dopamine-blocking antiemetics (metoclopramide, prochlorperazine, "

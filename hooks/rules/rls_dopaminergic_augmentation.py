@@ -252,7 +252,8 @@ class RlsDopaminergicAugmentation(GabapentinoidGates):
             if lines:
                 found.append(f"- {what}: " + "; ".join(lines))
         parts = [
-            f"**Found:** {describe_order(order, match)}, for restless legs:\n" + "\n".join(found),
+            f"**Found:** {describe_order(order, match, context.hook)}, for restless legs:\n"
+            + "\n".join(found),
             WHY,
             MONITOR,
             consider,

@@ -116,8 +116,8 @@ class RlsWorseningDrugs:
             indicator="info",
             source=source(base, RULE_ID, cited.label, self.title, cited.url),
             detail="\n\n".join([
-                f"**Found:** {describe_order(order, match)}, while the patient has restless "
-                "legs:\n" + conditions,
+                f"**Found:** {describe_order(order, match, context.hook)}, while the patient has "
+                "restless legs:\n" + conditions,
                 why,
                 consider,
             ]),

@@ -91,9 +91,12 @@ def test_quinine_card_on_refill_reads_as_at_signing_without_the_chart_level_guid
         return card
 
     # The same card, but the suggestion declines the refill rather than removing a draft.
+    # The order reads as a refill request in the refill queue's own words.
     refill_card, signing_card = q1(on_refill), q1(at_signing)
     assert refill_card.pop("suggestions")[0]["label"] == "Decline the quinine refill"
     assert signing_card.pop("suggestions")[0]["label"] == "Remove the quinine order"
+    assert "(refill requested, 2026-11-21)" in refill_card.pop("detail")
+    assert "(draft, ordered 2026-11-21)" in signing_card.pop("detail")
     assert refill_card == signing_card
     assert "diuretic-electrolytes-due" in topics_of(at_signing)
     assert topics_of(on_refill) == ["quinine-leg-cramps"]
