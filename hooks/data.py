@@ -111,17 +111,21 @@ PREGNANCY_TESTS = _coded_observations(
 )
 
 
+def with_reads(reads: tuple[DataRequirement, ...],
+               *extra: DataRequirement) -> tuple[DataRequirement, ...]:
+    """`reads` and then each of `extra` not already among them, in order."""
+    return reads + tuple(r for r in dict.fromkeys(extra) if r not in reads)
+
+
 def with_safety_gates(reads: tuple[DataRequirement, ...]) -> tuple[DataRequirement, ...]:
     """What a rule with gabapentinoid safety gates adds to its reads: active medications on
     every hook (opioids and other sedatives beside the suggestion), eGFR and pregnancy tests."""
-    extra = (ACTIVE_MEDICATIONS, CONDITIONS, KIDNEY_FUNCTION, PREGNANCY_TESTS)
-    return reads + tuple(r for r in extra if r not in reads)
+    return with_reads(reads, ACTIVE_MEDICATIONS, CONDITIONS, KIDNEY_FUNCTION, PREGNANCY_TESTS)
 
 
 def with_kidney_gate(reads: tuple[DataRequirement, ...]) -> tuple[DataRequirement, ...]:
     """What a rule with a kidney-function gate adds to its reads: conditions and eGFR."""
-    extra = (CONDITIONS, KIDNEY_FUNCTION)
-    return reads + tuple(r for r in extra if r not in reads)
+    return with_reads(reads, CONDITIONS, KIDNEY_FUNCTION)
 
 
 def order_rule_reads(hook: str) -> tuple[DataRequirement, ...]:

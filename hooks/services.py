@@ -93,8 +93,9 @@ def build_services() -> list[ServiceDeclaration]:
             title="Leg cramp and restless legs medication check (order select)",
             description=(
                 "Checks the medication orders a prescriber has just selected against leg cramp, "
-                "leg spasm and restless legs guidance: quinine for cramps, cyclobenzaprine "
-                "course, dose and CNS spasticity, benzodiazepines after stroke, and iron and "
+                "leg spasm and restless legs guidance: quinine for cramps; cyclobenzaprine "
+                "course, dose, CNS spasticity, older adults and contraindications; "
+                "benzodiazepines after stroke; drugs that worsen restless legs; and iron and "
                 "electrolytes when an RLS or cramp drug is ordered."
             ),
             usage_requirements=USAGE_ORDER,
@@ -135,9 +136,10 @@ def build_services() -> list[ServiceDeclaration]:
             description=(
                 "Checks each medication refill request in the refill queue against the "
                 "order-safety checks of the leg cramp, leg spasm and restless legs guidance "
-                "(quinine for cramps, cyclobenzaprine course, dose and CNS spasticity, "
-                "benzodiazepines after stroke, dopaminergic drugs and dopamine blockers in "
-                "restless legs), as if the drug were ordered anew."
+                "(quinine for cramps; cyclobenzaprine course, dose, CNS spasticity, older "
+                "adults and label contraindications; benzodiazepines after stroke; dopaminergic "
+                "drugs, dopamine blockers, sedating antihistamines and serotonergic "
+                "antidepressants in restless legs), as if the drug were ordered anew."
             ),
             usage_requirements=USAGE_REFILL,
             rules=refill_rules(rules),

@@ -34,12 +34,16 @@ def override_reason(base: str, code: str, display: str) -> Coding:
     return Coding(system=f"{base}/override-reason", code=code, display=display)
 
 
-def format_date(value: date | datetime | None) -> str:
+def format_date(value: date | datetime | str | None) -> str:
+    """A date as a clinician reads it. A partial FHIR date ('2019', '2019-03'), which the models
+    keep as text, is shown as recorded: a card never fails on a date it cannot complete."""
     if value is None:
         return "date not recorded"
     if isinstance(value, datetime):
         return value.date().isoformat()
-    return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def describe_order(order: MedicationOrder, match: Match, hook: str | None = None) -> str:

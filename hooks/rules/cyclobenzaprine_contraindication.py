@@ -60,13 +60,13 @@ RULE_ID = "cyclobenzaprine-contraindication"
 
 @dataclass(frozen=True)
 class MaoFinding:
+    """An MAO inhibitor order that bears on cyclobenzaprine, as the card names it."""
+
     order: MedicationOrder
     line: str
     certain: bool  # active, ordered, or ended within the washout by a known date
 
 
-def _naive(value: datetime) -> datetime:
-    return value.replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,8 @@ class CyclobenzaprineContraindication:
         recent_mi_days: int = 90  # 'acute recovery phase': the label gives no number
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
-        reads = data.order_rule_reads(hook)
-        return reads + tuple(r for r in (data.ACTIVE_MEDICATIONS, data.MAO_INHIBITOR_HISTORY)
-                             if r not in reads)
+        return data.with_reads(data.order_rule_reads(hook), data.ACTIVE_MEDICATIONS,
+                               data.MAO_INHIBITOR_HISTORY)
 
     def evaluate(self, context: RuleContext[Settings]) -> list[Card]:
         orders = matching_orders(context, self.cyclobenzaprine)
@@ -140,7 +139,8 @@ class CyclobenzaprineContraindication:
                 seen.add(other.reference)
                 found.append(MaoFinding(other, f"on hold: {describe_order(other, match)}",
                                         True))
-        now = _naive(context.now)
+        now = as_instant(context.now)
+        assert now is not None
         for other in record.orders_with_status(self.mao_inhibitors, ENDED_ORDER_STATUSES):
             match = other.match_medication(self.mao_inhibitors)
             if match is None or other.reference in seen:
@@ -154,8 +154,8 @@ class CyclobenzaprineContraindication:
                         other, f"{other.status}: {describe_order(other, match)}, last day "
                         f"{format_date(last_day)}", True))
                 continue
-            authored = other.authored_on
-            if authored is not None and now - _naive(authored) <= timedelta(
+            authored = as_instant(other.authored_on)
+            if authored is not None and now - authored <= timedelta(
                     days=settings.mao_unknown_end_lookback_days):
                 found.append(MaoFinding(
                     other, f"{other.status}: {describe_order(other, match)}, stop date not "
@@ -171,22 +171,24 @@ class CyclobenzaprineContraindication:
             bounds = repeat.boundsPeriod if repeat is not None else None
             end = as_instant(bounds.end) if bounds is not None else None
             if end is not None:
-                ends.append(_naive(end))
+                ends.append(end)
         if ends:
             return max(ends)
-        authored = order.authored_on
+        authored = as_instant(order.authored_on)
         estimate = intended_duration(order.model)
         if authored is None or estimate is None:
             return None
-        return _naive(authored) + timedelta(days=estimate.days)
+        return authored + timedelta(days=estimate.days)
 
     def _conditions(self, context: RuleContext[Settings]) -> list[tuple[str, ConditionMatch]]:
         record = context.record
-        since = _naive(context.now) - timedelta(days=context.settings.recent_mi_days)
+        now = as_instant(context.now)
+        assert now is not None
+        since = now - timedelta(days=context.settings.recent_mi_days)
         found: list[tuple[str, ConditionMatch]] = []
         for c in record.active_conditions(self.myocardial_infarction):
             onset = as_instant(record.onset(c.condition))
-            if onset is None or _naive(onset) >= since:
+            if onset is None or onset >= since:
                 found.append(("recent myocardial infarction", c))
         for what, value_set in (("arrhythmia or conduction disturbance", self.arrhythmia),
                                 ("heart failure", self.heart_failure),
@@ -212,9 +214,9 @@ class CyclobenzaprineContraindication:
         why = ["**Why:** The cyclobenzaprine labels list as contraindications:"]
         if mao:
             why.append(
-                "use with an MAO inhibitor or within 14 days after one is stopped (cyclobenzaprine "
-                "is a tricyclic-like drug: the combination risks serotonin syndrome, seizures and "
-                "hypertensive crises)"
+                "use with an MAO inhibitor or within 14 days after one is stopped (hyperpyretic "
+                "crises, seizures and deaths have occurred with cyclobenzaprine or tricyclic "
+                "drugs given with MAO inhibitors, and the combination risks serotonin syndrome)"
                 + ("" if critical else "; the MAO inhibitor's stop date is not recorded, so the "
                    "14 days cannot be checked here") + ";")
         if conditions:

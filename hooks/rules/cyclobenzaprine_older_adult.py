@@ -31,7 +31,7 @@ from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.extended_release import is_extended_release
-from hooks.rules.patient_safety import age_years
+from hooks.rules.patient import age_years
 from hooks.rules.sources import BEERS_2023
 from hooks.rules.sources import CYCLOBENZAPRINE_ER_LABEL
 from hooks.rules.sources import CYCLOBENZAPRINE_LABEL

@@ -45,10 +45,10 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
+from hooks.rules.patient import is_history
 from hooks.rules.patient_safety import BREATHING_WARNING
 from hooks.rules.patient_safety import GabapentinoidGates
 from hooks.rules.patient_safety import GabapentinoidSettings
-from hooks.rules.patient_safety import is_history
 from hooks.rules.sources import AASM_RLS_2024
 from hooks.rules.sources import FDA_GABAPENTINOIDS_BREATHING_2019
 from hooks.rules.sources import KDOQI_INTRADIALYTIC_HYPOTENSION

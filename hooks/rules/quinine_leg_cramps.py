@@ -28,11 +28,11 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import remove_order_suggestion
 from hooks.rules.common import source
-from hooks.rules.patient_safety import BACLOFEN_LOWER_START
-from hooks.rules.patient_safety import BaclofenKidneySettings
-from hooks.rules.patient_safety import KidneyGates
-from hooks.rules.patient_safety import age_years
-from hooks.rules.patient_safety import baclofen_avoid_reason
+from hooks.rules.kidney import BACLOFEN_LOWER_START
+from hooks.rules.kidney import BaclofenKidneySettings
+from hooks.rules.kidney import KidneyGates
+from hooks.rules.kidney import baclofen_avoid_reason
+from hooks.rules.patient import age_years
 from hooks.rules.sources import BACLOFEN_CKD_2014
 from hooks.rules.sources import BEERS_2023
 from hooks.rules.sources import FDA_QUININE_2010

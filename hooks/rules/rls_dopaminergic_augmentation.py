@@ -58,6 +58,7 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import fit_summary
 from hooks.rules.common import matching_orders
 from hooks.rules.common import override_reason
+from hooks.rules.common import remove_order_action
 from hooks.rules.common import source
 from hooks.rules.patient_safety import BREATHING_WARNING
 from hooks.rules.patient_safety import KIDNEY_DOSE_NOTE
@@ -211,8 +212,7 @@ class RlsDopaminergicAugmentation(GabapentinoidGates):
                  for c in reason.conditions]
         found += [f"- order reason: **{label}**" for label in reason.order_reasons]
         ligands = self._ligands_in_hand(order, context)
-        found += [f"- also {'being ordered' if context.is_order_hook else 'active'}: "
-                  f"**{o.medication_label}**" for o in ligands]
+        found += [f"- also {_in_hand(o, context)}: **{o.medication_label}**" for o in ligands]
         # The gates hold for a gabapentinoid already in hand as for one the card suggests.
         gates = self._gates(order, context)
         # Replacing would add a second alpha-2-delta order when one is already in hand; in
@@ -222,7 +222,7 @@ class RlsDopaminergicAugmentation(GabapentinoidGates):
         if ligands:
             consider = (
                 "**Consider:** an alpha-2-delta ligand is already "
-                + ("being ordered" if context.is_order_hook else "active")
+                + _in_hand(ligands[0], context)
                 + ". If this is a planned switch, keep the dopaminergic drug only as long as "
                 "the switch needs; if both are meant for the long term, review whether the "
                 "dopaminergic drug is still needed."
@@ -290,14 +290,19 @@ class RlsDopaminergicAugmentation(GabapentinoidGates):
     def _ligands_in_hand(
         self, order: MedicationOrder, context: RuleContext[GabapentinoidSettings]
     ) -> list[MedicationOrder]:
-        """Alpha-2-delta ligands among the open drafts (order hooks) or the active orders
-        (patient-view), other than `order` itself."""
+        """Alpha-2-delta ligands among the open drafts (order hooks) and the active orders
+        (every hook: a replacement beside an active gabapentin would double it), other than
+        `order` itself."""
         record = context.record
-        pool = (record.open_drafts() if context.is_order_hook
-                else record.active_medications(self.alpha2delta))
-        return [o for o in pool
-                if o is not order and o.reference != order.reference
-                and o.match_medication(self.alpha2delta)]
+        pool = [*(record.open_drafts() if context.is_order_hook else []),
+                *record.active_medications(self.alpha2delta)]
+        found: list[MedicationOrder] = []
+        for o in pool:
+            if (o is not order and o.reference != order.reference
+                    and o.reference not in {f.reference for f in found}
+                    and o.match_medication(self.alpha2delta)):
+                found.append(o)
+        return found
 
     def _gates(self, order: MedicationOrder,
                context: RuleContext[GabapentinoidSettings]) -> Gates:
@@ -322,8 +327,9 @@ class RlsDopaminergicAugmentation(GabapentinoidGates):
             return ()
         suggestions = []
         for name, code in ALTERNATIVES:
-            delete = Action(type="delete", description=f"Remove the draft {order.medication_label}"
-                            " order", resource_id=order.reference)
+            delete = remove_order_action(order, context.hook, order.medication_label)
+            if delete is None:  # the order has an id, so this does not happen on order hooks
+                continue
             create = Action(type="create", description=f"Start a draft {name} order",
                             resource=replacement_order(order, reason, context, name, code,
                                                        kidney_reduced))
@@ -377,3 +383,9 @@ def _verification(condition: Any) -> str | None:
         if coding.code:
             return str(coding.code)
     return None
+
+
+def _in_hand(order: MedicationOrder, context: RuleContext[GabapentinoidSettings]) -> str:
+    """How an alpha-2-delta order is in hand: being ordered (a draft on an order hook) or
+    active."""
+    return "being ordered" if context.is_order_hook and order.status == "draft" else "active"

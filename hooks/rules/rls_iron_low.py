@@ -40,8 +40,8 @@ from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.iron import IronLabs
 from hooks.rules.iron import IronPicture
-from hooks.rules.patient_safety import age_years
-from hooks.rules.patient_safety import is_history
+from hooks.rules.patient import age_years
+from hooks.rules.patient import is_history
 from hooks.rules.sources import AASM_RLS_2024
 from hooks.rules.sources import Reference
 from hooks.valuesets import uses
@@ -61,7 +61,8 @@ ORAL_IRON = {
 
 @dataclass
 class Band:
-    """Which AASM 2024 band the patient's iron falls in, what was found, and why it matters."""
+    """Which AASM 2024 band the patient's iron falls in, what was found, and why it matters:
+    the band decides the route (oral or intravenous) and whether an oral draft is offered."""
 
     kind: str  # oral-or-iv | iv-only | iv-esrd
     lines: list[str]
@@ -130,7 +131,7 @@ class RlsIronLow:
         on_iron = [o for o in [*context.subject_orders, *context.record.active_medications(
             self.labs.iron_products)] if o.match_medication(self.labs.iron_products)]
         if on_iron:
-            return [self._on_iron(context, rls[0], band.lines, on_iron[0])]
+            return [self._on_iron(context, rls[0], band, on_iron[0])]
         return [self._card(context, rls[0], band)]
 
     # --- bands (AASM 2024) -------------------------------------------------------------------
@@ -269,26 +270,31 @@ class RlsIronLow:
             iron_order["reasonReference"] = [{"reference": condition.reference}]
         return iron_order
 
-    def _on_iron(self, context: RuleContext[Settings], condition: Any, low: list[str],
+    def _on_iron(self, context: RuleContext[Settings], condition: Any, band: Band,
                  iron: Any) -> Card:
         """Iron already prescribed (active, or the order in hand): no second iron draft; the
-        iron studies are rechecked once the therapy has had time to work."""
+        iron studies are rechecked once the therapy has had time to work. The band's route
+        advice stands: where the guidance says intravenous iron, oral iron is not the answer."""
         base = context.code_system_base
+        route = {
+            "iv-only": " At this ferritin the guideline suggests intravenous iron, not oral "
+            "iron: if the iron prescribed is oral, consider intravenous iron instead.",
+            "iv-esrd": " With end-stage renal disease the guideline suggests intravenous iron: "
+            "if the iron prescribed is oral, consider intravenous iron with the kidney team.",
+        }.get(band.kind, "")
         detail = "\n\n".join([
             f"**Found:** {condition.label} with low iron stores:\n"
-            + "\n".join(f"- {line}" for line in low)
+            + "\n".join(f"- {line}" for line in band.lines)
             + f"\n\nIron is already prescribed: **{iron.medication_label}**.",
-            "**Why:** The AASM 2024 guideline suggests iron when ferritin or transferrin "
-            "saturation is low; iron is already prescribed, so a second iron order is not "
-            "offered.",
+            band.why + " Iron is already prescribed, so a second iron order is not offered.",
             "**Consider:** rechecking ferritin and transferrin saturation after about 3 months "
             "of iron therapy (in the morning, without iron for 24 hours), and whether the "
-            "current iron is taken and tolerated.",
+            "current iron is taken and tolerated." + route,
         ])
         return Card(
             summary="Restless legs with low iron stores, iron already prescribed: recheck iron "
             "studies after 3 months",
-            indicator="warning",
+            indicator="info" if band.kind == "iv-only" else "warning",
             source=source(base, IRON_LOW, AASM_RLS_2024.label, "Low iron stores in RLS",
                           AASM_RLS_2024.url),
             detail=detail,

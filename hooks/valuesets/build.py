@@ -1167,6 +1167,9 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
     "pregnancy": {
         "title": "Pregnancy (current)",
         "conditions": ["pregnancy"],
+        # Restless legs in pregnancy is a pregnancy too: the RLS set holds it, and a gate must
+        # see the pregnancy in it even when it is sent by code alone.
+        "condition_codes": [("restless_legs_syndrome", SNOMED, "1052284009")],
         "icd10cm_prefixes": [
             ("O", "pregnancy", "O00-O9A (chapter 15, pregnancy/childbirth/puerperium)"),
             ("Z33.1", "pregnancy", "Z33.1 (pregnant state, incidental)"),
@@ -1322,9 +1325,13 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
                        "av block", "bundle branch block", "bundle-branch block",
                        "fascicular block", "conduction disorder", "long qt",
                        "sick sinus"],
-        "out_of_scope_words": ["history", "screening", "risk"],
+        "out_of_scope_words": ["history", "screening", "risk", "sinus arrhythmia"],
         "purpose": "C5 cyclobenzaprine-contraindication: arrhythmias, heart block or conduction "
         "disturbances are labelled contraindications.",
+        "notes": [
+            "Sinus arrhythmia (respiratory sinus arrhythmia) is a normal variation, not the "
+            "arrhythmia the label means: a name with it never matches.",
+        ],
     },
     "heart-failure": {
         "title": "Heart failure",
@@ -1356,11 +1363,25 @@ DERIVED: Mapping[str, Mapping[str, Any]] = {
     "mao-inhibitors": {
         "title": "Monoamine oxidase inhibitors",
         "added_ingredients": MAOI_ADDED,
+        "single_ingredient_only": {
+            "terms": ["methylene blue"],
+            "reason": "a urinary antiseptic combination with a few milligrams of methylene blue "
+            "(methenamine, sodium phosphate, phenyl salicylate, hyoscyamine) is not the "
+            "MAO-inhibiting dose; methylene blue alone (the intravenous product) is a member",
+        },
+        "exclude_forms": {
+            "Methenamine": "the methenamine urinary antiseptic combinations: a name with it "
+            "never matches by text either, so one sent by name alone is not taken for an MAO "
+            "inhibitor",
+        },
         "purpose": "C5 cyclobenzaprine-contraindication: an MAO inhibitor active or stopped "
         "within 14 days (label contraindication; critical).",
         "notes": [
             "Linezolid and methylene blue are MAO inhibitors by action and are members: the "
             "label's contraindication names MAO inhibitors as a class.",
+            "Ingredient codes are verified for phenelzine, isocarboxazid and methylene blue only; "
+            "tranylcypromine, selegiline, rasagiline, safinamide and linezolid match by their "
+            "products' codes (SCD, SBD and the rest from the sandbox list) and by name.",
         ],
     },
     "sedating-antihistamines": {

@@ -164,6 +164,19 @@ def test_no_replace_suggestion_when_an_alpha2delta_ligand_is_already_being_order
     assert len(card.suggestions) == 2
 
 
+@pytest.mark.parametrize("hook", ["order-sign", "medication-refill"])
+def test_no_replace_suggestion_beside_an_active_alpha2delta_ligand_on_order_hooks(d1, hook):
+    """A patient already taking gabapentin gets no 'Replace with gabapentin' at signing or on a
+    refill: it would double the drug."""
+    chart = [fhir.patient(), rls(),
+             fhir.active_order(fhir.concept(RX, "310431", "gabapentin 300 MG Oral Capsule"),
+                               id="m-gaba", days_ago=60)]
+    card = only_card(evaluate(d1, hook, chart, [fhir.medication_request(ROPINIROLE_1)]))
+    assert card.suggestions == ()
+    assert "- also active: **gabapentin 300 MG Oral Capsule**\n" in card.detail
+    assert "is already active. If this is a planned switch" in card.detail
+
+
 def test_patient_view_names_an_active_alpha2delta_ligand(d1):
     chart = [fhir.patient(), rls(),
              fhir.active_order(ROPINIROLE_1, id="m1", days_ago=200),
@@ -324,3 +337,17 @@ def test_d1_reads(d1):
         "pregnancy_window_days": 300, "older_adult_age": 65,
     }
     assert d1.catalog_code == "D1" and d1.indicator == "warning"
+
+
+def test_a_dopaminergic_refill_offers_the_switch_declining_the_refill(d1):
+    """On medication-refill the suggestions act on the refill request: decline it and start a
+    draft of the first-line drug."""
+    card = only_card(evaluate(d1, "medication-refill", [fhir.patient(), rls()],
+                              [fhir.medication_request(ROPINIROLE_1, id="refill-1")]))
+    assert len(card.suggestions) == 2
+    for suggestion in card.suggestions:
+        delete, create = suggestion.actions
+        assert (delete.type, delete.resource_id) == ("delete", "MedicationRequest/refill-1")
+        assert delete.description.startswith("Decline the ")
+        assert create.type == "create" and "dosageInstruction" not in create.resource
+    assert "(refill requested, " in card.detail

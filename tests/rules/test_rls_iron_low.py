@@ -317,6 +317,27 @@ def test_active_iron_gets_no_second_iron_draft_but_a_recheck_after_3_months(r2):
     assert "ferrous sulfate" in card.detail
 
 
+def test_on_oral_iron_in_the_intravenous_band_the_recheck_keeps_the_route_advice(r2):
+    """Ferritin 90 on oral iron: an info card that still says the guidance's route is IV."""
+    on_iron = fhir.medication_request(FERROUS_SULFATE, id="fe", status="active")
+    card = only_card(view(r2, rls(), ferritin(90), tsat(30), on_iron))
+    assert card.indicator == "info" and card.suggestions == ()
+    assert "consider intravenous iron instead" in card.detail
+
+
+def test_on_oral_iron_with_esrd_the_recheck_says_intravenous_iron_with_the_kidney_team(r2):
+    on_iron = fhir.medication_request(FERROUS_SULFATE, id="fe", status="active")
+    card = only_card(view(r2, rls(), ESRD, ferritin(150), tsat(15), on_iron))
+    assert card.indicator == "warning" and card.suggestions == ()
+    assert "intravenous iron with the kidney team" in card.detail
+
+
+def test_on_oral_iron_in_the_oral_band_no_route_change_is_advised(r2):
+    on_iron = fhir.medication_request(FERROUS_SULFATE, id="fe", status="active")
+    card = only_card(view(r2, rls(), ferritin(30), on_iron))
+    assert "consider intravenous iron" not in card.detail
+
+
 def test_an_iron_order_in_hand_brings_r2_and_gets_no_second_iron_draft(r2):
     chart = [fhir.patient(), rls(), ferritin(30)]
     [card] = evaluate(r2, "order-sign", chart, [fhir.medication_request(FERROUS_SULFATE)])

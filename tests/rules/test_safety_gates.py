@@ -1,4 +1,4 @@
-"""The patient-safety gates (hooks/rules/patient_safety.py) as D1, S1, L1 and Q1 apply them:
+"""The patient-safety gates (hooks/rules/patient_safety.py, kidney.py, patient.py) as D1, S1, L1 and Q1 apply them:
 pregnancy, kidney function, the breathing risk of gabapentinoids (FDA 2019), and age.
 
 A gate only removes or qualifies a suggestion; it never makes a card fire. So each gated chart
@@ -16,7 +16,7 @@ import pytest
 
 from cds_service.kit import Card
 from cds_service.pipeline.record_builder import RecordBuilder
-from hooks.rules.patient_safety import age_years
+from hooks.rules.patient import age_years
 from tests.conftest import AS_OF
 from tests.support import fhir
 from tests.support.cards import actions_of, check_card, check_delete_suggestion, only_card
@@ -179,9 +179,11 @@ def test_d1_without_pregnancy_the_switch_is_offered(d1):
         ([fhir.condition(PREGNANCY_ICD, id="preg")], {}),
         ([pregnancy(60), pregnancy_test(NEGATIVE, 90)], {}),
         ([pregnancy_test(NEGATIVE, 60), pregnancy_test(POSITIVE, 5)], {}),
+        ([pregnancy(60), pregnancy_test(NEGATIVE, 10)], {}),
     ],
     ids=["onset-inside-window", "no-onset-counts", "window-lengthened", "icd-10-cm-z34",
-         "negative-test-before-onset", "positive-after-negative"],
+         "negative-test-before-onset", "positive-after-negative",
+         "negative-test-after-onset-the-active-condition-holds"],
 )
 def test_d1_pregnancy_evidence_that_holds_withholds_the_switch(d1, chart, settings):
     """Onset within `pregnancy_window_days`, an unknown onset (caution), or a negative test
@@ -198,17 +200,15 @@ def test_d1_pregnancy_evidence_that_holds_withholds_the_switch(d1, chart, settin
         ([pregnancy(60, verification="refuted")], {}),
         ([pregnancy(301)], {}),
         ([pregnancy(60)], {"pregnancy_window_days": 30}),
-        ([pregnancy(60), pregnancy_test(NEGATIVE, 10)], {}),
         ([pregnancy_test(POSITIVE, 320)], {}),
         ([pregnancy_test(POSITIVE, 40), pregnancy_test(NEGATIVE, 5)], {}),
     ],
     ids=["resolved", "refuted", "onset-older-than-window", "window-shortened",
-         "negative-test-after-onset", "positive-test-older-than-window",
-         "negative-after-positive"],
+         "positive-test-older-than-window", "negative-after-positive"],
 )
 def test_d1_pregnancy_evidence_that_no_longer_holds_gives_the_switch_back(d1, chart, settings):
-    """A resolved or refuted pregnancy, an onset before the window, or a newer negative test:
-    the two replacement suggestions are back and no pregnancy note is shown."""
+    """A resolved or refuted pregnancy, an onset before the window, or a negative test after a
+    positive one: the two replacement suggestions are back and no pregnancy note is shown."""
     card = only_card(on_sign(d1, [rls(), *chart], pramipexole(), who=woman(), **settings))
     assert labels(card) == REPLACEMENTS
     assert card.selection_behavior == "at-most-one"
@@ -426,8 +426,8 @@ def test_s1_pregnancy_names_no_drug(s1, evidence):
 
 @pytest.mark.parametrize(
     "chart",
-    [[], [pregnancy(60, clinical="resolved")], [pregnancy(60), pregnancy_test(NEGATIVE, 10)]],
-    ids=["no-pregnancy", "pregnancy-resolved", "negative-test-after-onset"],
+    [[], [pregnancy(60, clinical="resolved")]],
+    ids=["no-pregnancy", "pregnancy-resolved"],
 )
 def test_s1_without_pregnancy_names_renally_dosed_gabapentin(s1, chart):
     """The usual card: gabapentin, at a dose adjusted to kidney function (AASM 2024)."""
@@ -658,7 +658,7 @@ def test_q1_egfr_45_at_70_avoids_baclofen_by_beers(q1):
     assert USUAL_BACLOFEN not in card.detail
 
 
-# patient_safety.age_years ------------------------------------------------------------------------
+# patient.age_years ------------------------------------------------------------------------
 
 
 def record_of(*resources: dict[str, Any]) -> Any:
@@ -707,3 +707,54 @@ def test_partial_birth_date_does_not_lose_the_quinine_card(q1):
     chart = [fhir.patient(birthDate="1961"), fhir.condition(CRAMP, id="cramps"), egfr(45)]
     card = only_card(evaluate(q1, "order-sign", chart, [fhir.medication_request(QUININE)]))
     assert "AGS Beers Criteria (2023)" in card.detail
+
+
+def test_d1_a_negative_test_after_an_active_pregnancy_is_shown_and_the_gate_holds(d1):
+    """The record still says pregnant: no switch; the newer negative test is shown beside the
+    condition so the prescriber can check whether the pregnancy is current."""
+    chart = [rls(), pregnancy(60), pregnancy_test(NEGATIVE, 10)]
+    card = only_card(on_sign(d1, chart, pramipexole(), who=woman()))
+    assert card.suggestions == ()
+    assert "(negative, after the pregnancy was recorded: check whether it is still current)" \
+        in card.detail
+
+
+def test_d1_restless_legs_in_pregnancy_sent_by_code_alone_withholds_the_switch(d1):
+    """SNOMED 1052284009 'Restless leg syndrome in pregnancy' with no display or text: it is
+    restless legs for D1 and pregnancy for the gate."""
+    coded_only = fhir.condition({"coding": [{"system": SNOMED, "code": "1052284009"}]},
+                                id="rls-preg")
+    card = only_card(on_sign(d1, [coded_only], pramipexole(), who=woman()))
+    assert card.suggestions == ()
+    assert PREGNANCY_NOTE in card.detail
+
+
+@pytest.mark.parametrize("text, positive", [
+    ("Positive", True), ("+", True), ("POS", True), ("Detected", True), ("Present", True),
+    ("Reactive", True), ("Negative", False), ("Not detected", False), ("neg", False),
+    ("Absent", False), ("Non-reactive", False), ("Nonreactive", False), ("-", False),
+])
+def test_pregnancy_test_results_written_as_text_are_read(text, positive):
+    """Labs write qualitative results many ways; each reads as what it says, never the other."""
+    from fhir.resources.R4B.observation import Observation
+
+    from hooks.rules.patient_safety import _test_result
+
+    observation = Observation.model_validate({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "2106-3"}]},
+        "effectiveDateTime": "2026-11-01T09:00:00Z", "valueString": text})
+    (result,) = _test_result(observation)
+    assert result.positive is positive
+
+
+def test_a_pregnancy_test_result_it_cannot_read_is_not_read():
+    from fhir.resources.R4B.observation import Observation
+
+    from hooks.rules.patient_safety import _test_result
+
+    observation = Observation.model_validate({
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "2106-3"}]},
+        "effectiveDateTime": "2026-11-01T09:00:00Z", "valueString": "see comment"})
+    assert _test_result(observation) == []
