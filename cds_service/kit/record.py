@@ -307,7 +307,8 @@ class PatientRecord:
         age = condition.onsetAge
         if age is not None and age.value is not None and self.patient is not None:
             birth = self.patient.birthDate
-            if birth is not None and (age.code or age.unit) in ("a", "yr", "years", "year"):
+            # A partial birth date ('1961') is kept as text by the models: no day to count from.
+            if isinstance(birth, date) and (age.code or age.unit) in ("a", "yr", "years", "year"):
                 years = int(age.value)
                 try:
                     from_age = birth.replace(year=birth.year + years)
