@@ -397,3 +397,28 @@ def test_service_reads_a_stopped_mao_inhibitor_from_the_ended_medications_prefet
     body = make_app().test_client().post("/cds-services/legcramp-order-sign", json=request)
     found = cards_by_rule(body.get_json()).get(C5, [])
     assert [c["indicator"] for c in found] == ["critical" for _ in rules]
+
+
+# Dates as EHRs send them --------------------------------------------------------------------------
+
+
+def test_an_mao_inhibitor_authored_on_a_date_only_is_judged(c5):
+    """authoredOn '2026-10-23' (a date, the commonest form) with a 20-day supply: last day
+    10 days ago, within the washout: critical, never an error that loses the card."""
+    supply = {"expectedSupplyDuration": {"value": 20, "unit": "days",
+                                         "system": "http://unitsofmeasure.org", "code": "d"}}
+    stopped = fhir.medication_request(PHENELZINE, id="mao-1", status="stopped",
+                                      authored=fhir.date_of(30), dispenseRequest=supply)
+    card = only_card(on_sign(c5, [stopped]))
+    assert card.indicator == "critical"
+
+
+def test_an_mao_inhibitor_with_a_partial_authored_date_does_not_lose_the_heart_finding(c5):
+    """authoredOn '2026-10' (a month only): its stop cannot be dated, so it is not counted, and
+    the atrial fibrillation still gets its card."""
+    stopped = fhir.medication_request(PHENELZINE, id="mao-1", status="stopped",
+                                      authored=fhir.date_of(40)[:7])
+    af = fhir.condition(ATRIAL_FIBRILLATION, id="af", onset=fhir.date_of(400)[:4])
+    card = only_card(on_sign(c5, [stopped, af]))
+    assert card.indicator == "warning"
+    assert "**Atrial fibrillation** (onset " + fhir.date_of(400)[:4] + ")" in card.detail

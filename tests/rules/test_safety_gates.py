@@ -1,5 +1,6 @@
-"""The patient-safety gates (hooks/rules/patient_safety.py, kidney.py, patient.py) as D1, S1, L1 and Q1 apply them:
-pregnancy, kidney function, the breathing risk of gabapentinoids (FDA 2019), and age.
+"""The patient-safety gates (hooks/rules/patient_safety.py, kidney.py, patient.py) as D1, S1,
+L1 and Q1 apply them: pregnancy, kidney function, the breathing risk of gabapentinoids (FDA
+2019), and age.
 
 A gate only removes or qualifies a suggestion; it never makes a card fire. So each gated chart
 here is paired with the nearest chart the gate must leave alone. Patients are 40 years old
@@ -758,3 +759,12 @@ def test_a_pregnancy_test_result_it_cannot_read_is_not_read():
         "code": {"coding": [{"system": LOINC, "code": "2106-3"}]},
         "effectiveDateTime": "2026-11-01T09:00:00Z", "valueString": "see comment"})
     assert _test_result(observation) == []
+
+
+def test_a_kidney_condition_with_a_partial_onset_keeps_the_quinine_card(q1):
+    """CKD stage 4 recorded with onset '2019' (a year only, valid FHIR): the gate reads it and
+    the card shows the year as recorded; the critical quinine card is never lost to a date."""
+    ckd4 = fhir.condition(CKD_4, id="ckd4", onset="2019")
+    card = quinine_for_cramps([ckd4], 50, q1)
+    assert "(onset 2019)" in card.detail
+    assert "Baclofen is not suggested" in card.detail
