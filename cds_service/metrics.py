@@ -80,6 +80,12 @@ ORDERS_UNIDENTIFIED = Counter(
     "ingredient): judged by no rule and never guessed at, by service.",
     ["service"],
 )
+RULE_FAILURES = Counter(
+    "legcramp_cds_rule_failures_total",
+    "Rules that raised on a request's data, by service and rule: the answer carried a 'not "
+    "checked' card in place of the rule's cards, and the log has the error (no patient data).",
+    ["service", "rule"],
+)
 PREFETCH_KEYS = Counter(
     "legcramp_cds_prefetch_keys_total",
     "Prefetch keys a service call needed, by key and where the data came from: supplied by the "
@@ -154,6 +160,10 @@ def count_cards(service: str, cards: Iterable[tuple[str | None, str]]) -> None:
     """`cards`: (rule id, indicator) per card returned."""
     for rule, indicator in cards:
         CARDS.labels(service, rule or UNKNOWN, _bounded(indicator, INDICATORS)).inc()
+
+
+def count_rule_failure(service: str, rule: str) -> None:
+    RULE_FAILURES.labels(service, rule).inc()
 
 
 def count_unidentified_orders(service: str, count: int) -> None:

@@ -30,7 +30,7 @@ from cds_service.errors import (
     bad_request,
     not_found,
 )
-from cds_service.kit.cards import Card, CdsResponse
+from cds_service.kit.cards import Card, CdsResponse, Coding, Source
 from cds_service.kit.hook_names import ORDER_SELECT, PATIENT_VIEW
 from cds_service.kit.record import MedicationOrder, PatientRecord
 from cds_service.kit.rules import RuleContext
@@ -338,7 +338,31 @@ class CdsEngine:
                         "where": "".join(traceback.format_tb(exc.__traceback__, limit=-3)),
                     },
                 )
+                metrics.count_rule_failure(service.id, rule.rule_id)
+                # Fail closed: the answer says the check did not run, never a silent all-clear.
+                cards.append(self._not_checked(rule))
         return cards
+
+    def _not_checked(self, rule: Any) -> Card:
+        """The card that stands in for a rule that failed on this patient's data. It names the
+        check (the rule's catalog title), not the error: the log has that for the operators."""
+        base = self.config.cards.code_system_base
+        summary = f"Not checked: {rule.title} ({rule.catalog_code}); review this yourself"
+        if len(summary) > 139:
+            summary = f"Not checked: {rule.catalog_code} ({rule.rule_id}); review this yourself"
+        return Card(
+            summary=summary[:139],
+            indicator="warning",
+            source=Source(label="legcramp-cds: a check could not run",
+                          topic=Coding(system=f"{base}/rule", code=rule.rule_id,
+                                       display=rule.title)),
+            detail=(
+                f"The check **{rule.title}** ({rule.catalog_code}) could not be completed on "
+                "this patient's data, so it gave no answer. This is not an all-clear: review "
+                "this point yourself. The failure is logged for the service's operators."
+            ),
+            identity=f"not-checked:{rule.rule_id}",
+        )
 
     # Feedback ------------------------------------------------------------------------------
     def feedback(self, service_id: str, payload: Any,

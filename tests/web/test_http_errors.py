@@ -130,6 +130,8 @@ def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
 
     class Exploding:
         rule_id = "exploding"
+        catalog_code = "X9"
+        title = "An exploding check"
         Settings = RuleSettings
 
         def reads(self, hook):
@@ -158,10 +160,16 @@ def test_a_failing_rule_does_not_take_other_rules_cards_with_it(make_app):
     cards = gist(response.get_json()["cards"])
     # the quinine draft's critical card is there ...
     assert ("critical", "quinine-leg-cramps") in [(c[0], c[2]) for c in cards]
+    # ... the failed check says it did not run, naming the check, never the error (fail
+    # closed: no silent all-clear) ...
+    not_checked = [c for c in cards if c[2] == "exploding"]
+    assert not_checked == [
+        ("warning", "Not checked: An exploding check (X9); review this yourself", "exploding")]
+    assert "bug" not in json.dumps(response.get_json())
     # ... and so is every card the real service gives without the exploding rule
     real = make_app().test_client().post(SIGN, json=request)
     assert real.status_code == 200
-    assert cards == gist(real.get_json()["cards"])
+    assert [c for c in cards if c[2] != "exploding"] == gist(real.get_json()["cards"])
 
 
 def test_cards_are_never_built_with_empty_members():
