@@ -118,49 +118,53 @@ class CyclobenzaprineContraindication:
 
     def _mao_findings(self, context: RuleContext[Settings],
                       order: MedicationOrder) -> list[MaoFinding]:
+        """Each MAO inhibitor once (by order, and by product: a refill request and the order it
+        renews name the same drug), in the order that matters: in hand, active, on hold, then
+        ended within the washout."""
         record = context.record
-        settings = context.settings
+        in_hand = [("being ordered", o) for o in
+                   (record.open_drafts() if context.is_order_hook else [])]
+        current = [*in_hand,
+                   *(("active", o) for o in record.active_medications(self.mao_inhibitors)),
+                   *(("on hold", o) for o in record.orders_with_status(
+                       self.mao_inhibitors, frozenset({ON_HOLD})))]
         found: list[MaoFinding] = []
         seen = {order.reference}
-        for other in record.open_drafts() if context.is_order_hook else []:
+        names: set[str] = set()
+        for state, other in [*current, *(("ended", o) for o in record.orders_with_status(
+                self.mao_inhibitors, ENDED_ORDER_STATUSES))]:
             match = other.match_medication(self.mao_inhibitors)
-            if match is not None and other.reference not in seen:
-                seen.add(other.reference)
-                found.append(MaoFinding(other, f"being ordered: {describe_order(other, match)}",
-                                        True))
-        for other in record.active_medications(self.mao_inhibitors):
-            match = other.match_medication(self.mao_inhibitors)
-            if match is not None and other.reference not in seen:
-                seen.add(other.reference)
-                found.append(MaoFinding(other, f"active: {describe_order(other, match)}", True))
-        for other in record.orders_with_status(self.mao_inhibitors, frozenset({ON_HOLD})):
-            match = other.match_medication(self.mao_inhibitors)
-            if match is not None and other.reference not in seen:
-                seen.add(other.reference)
-                found.append(MaoFinding(other, f"on hold: {describe_order(other, match)}",
-                                        True))
-        now = as_instant(context.now)
-        assert now is not None
-        for other in record.orders_with_status(self.mao_inhibitors, ENDED_ORDER_STATUSES):
-            match = other.match_medication(self.mao_inhibitors)
-            if match is None or other.reference in seen:
+            if match is None or other.reference in seen or other.medication_label in names:
                 continue
             seen.add(other.reference)
-            last_day = self._last_day(other)
-            if last_day is not None:
-                # Calendar days: a last day 14 days ago is within '14 days after', all day.
-                if (now.date() - last_day.date()).days <= settings.mao_washout_days:
-                    found.append(MaoFinding(
-                        other, f"{other.status}: {describe_order(other, match)}, last day "
-                        f"{format_date(last_day)}", True))
-                continue
-            authored = as_instant(other.authored_on)
-            if authored is not None and now - authored <= timedelta(
-                    days=settings.mao_unknown_end_lookback_days):
-                found.append(MaoFinding(
-                    other, f"{other.status}: {describe_order(other, match)}, stop date not "
-                    "recorded", False))
+            described = describe_order(other, match, context.hook)
+            finding = (MaoFinding(other, f"{state}: {described}", True) if state != "ended"
+                       else self._ended(context, other, described))
+            if finding is not None:
+                names.add(other.medication_label)
+                found.append(finding)
         return found
+
+    def _ended(self, context: RuleContext[Settings], other: MedicationOrder,
+               described: str) -> MaoFinding | None:
+        """A completed or stopped MAO inhibitor that still counts: its last day within the
+        washout (certain), or no last day but authored recently (the stop date not recorded)."""
+        settings = context.settings
+        now = as_instant(context.now)
+        assert now is not None
+        last_day = self._last_day(other)
+        if last_day is not None:
+            # Calendar days: a last day 14 days ago is within '14 days after', all day.
+            if (now.date() - last_day.date()).days <= settings.mao_washout_days:
+                return MaoFinding(other, f"{other.status}: {described}, last day "
+                                  f"{format_date(last_day)}", True)
+            return None
+        authored = as_instant(other.authored_on)
+        if authored is not None and now - authored <= timedelta(
+                days=settings.mao_unknown_end_lookback_days):
+            return MaoFinding(other, f"{other.status}: {described}, stop date not recorded",
+                              False)
+        return None
 
     def _last_day(self, order: MedicationOrder) -> datetime | None:
         """The order's last day of use: its dosage bounds' end, else its authored date plus the

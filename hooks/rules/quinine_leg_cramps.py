@@ -64,16 +64,11 @@ INSTEAD = (
     "- Look for causes: electrolyte imbalance, peripheral artery disease, cirrhosis, and "
     "medicines such as diuretics, statins and beta-blockers.\n"
 )
-BACLOFEN_USUAL = (
-    "- If cramps persist despite this, the guidance names baclofen (10 mg a day, raised by "
-    "10 mg a day each week to at most 30 mg a day); calcium channel blockers may help some "
-    "patients, and vitamin B12 has only limited evidence."
-)
-BACLOFEN_REDUCED = (
-    "- If cramps persist despite this, the guidance names baclofen (10 mg a day, raised by "
-    "10 mg a day each week to at most 30 mg a day). " + BACLOFEN_LOWER_START + " Calcium "
-    "channel blockers may help some patients, and vitamin B12 has only limited evidence."
-)
+PERSIST = "- If cramps persist despite this, "
+BACLOFEN_SCHEDULE = ("the guidance names baclofen (10 mg a day, raised by 10 mg a day each week "
+                     "to at most 30 mg a day)")
+OTHER_OPTIONS = ("calcium channel blockers may help some patients, and vitamin B12 has only "
+                 "limited evidence.")
 
 
 @dataclass(frozen=True)
@@ -147,12 +142,16 @@ class QuinineLegCramps(KidneyGates):
             found += "; kidney function: " + "; ".join(kidney_lines)
         avoid = baclofen_avoid_reason(kidney, age_years(context.record, context.now),
                                       context.settings)
+        # The alternatives the card names: baclofen as scheduled, with a lower start, or not
+        # at all (kidney function, age); the other options always.
         if avoid is not None:
-            baclofen = (f"- If cramps persist despite this: {avoid.reason} Calcium channel "
-                        "blockers may help some patients, and vitamin B12 has only limited "
-                        "evidence.")
+            baclofen = (f"- If cramps persist despite this: {avoid.reason} "
+                        f"{OTHER_OPTIONS.capitalize()}")
+        elif kidney.reduced:
+            baclofen = (f"{PERSIST}{BACLOFEN_SCHEDULE}. {BACLOFEN_LOWER_START} "
+                        f"{OTHER_OPTIONS.capitalize()}")
         else:
-            baclofen = BACLOFEN_REDUCED if kidney.reduced else BACLOFEN_USUAL
+            baclofen = f"{PERSIST}{BACLOFEN_SCHEDULE}; {OTHER_OPTIONS}"
         suggestions = remove_order_suggestion(order, context.hook, "quinine")
         detail = "\n\n".join(
             [

@@ -422,3 +422,15 @@ def test_an_mao_inhibitor_with_a_partial_authored_date_does_not_lose_the_heart_f
     card = only_card(on_sign(c5, [stopped, af]))
     assert card.indicator == "warning"
     assert "**Atrial fibrillation** (onset " + fhir.date_of(400)[:4] + ")" in card.detail
+
+
+def test_on_refill_an_mao_inhibitor_and_its_renewal_are_named_once(c5):
+    """A refill queue with cyclobenzaprine and a phenelzine refill, beside the active phenelzine
+    order it renews: the card names phenelzine once, as the refill requested."""
+    active = fhir.active_order(PHENELZINE, id="mao-1", days_ago=40)
+    renewal = fhir.medication_request(PHENELZINE, id="refill-mao")
+    card = only_card(evaluate(c5, "medication-refill", [fhir.patient(), active],
+                              [cyclobenzaprine(), renewal]))
+    assert card.indicator == "critical"
+    assert card.detail.count("Phenelzine 15 MG Oral Tablet") == 1
+    assert "being ordered: **Phenelzine 15 MG Oral Tablet** (refill requested, " in card.detail
