@@ -62,7 +62,7 @@ from cds_service.kit.record import (
     condition_onset,
 )
 from cds_service.kit.requirements import DataRequirement
-from cds_service.kit.rules import Rule, RuleContext, RuleSettings
+from cds_service.kit.rules import Rule, RuleContext, RuleSettings, setting, setting_sources
 from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.kit.terminology import Match, ValueSet, ValueSetLibrary
 from cds_service.kit.units import UnitNormaliser, ucum_code
@@ -122,6 +122,8 @@ __all__ = [
     "newest",
     "observation_time",
     "results",
+    "setting",
+    "setting_sources",
     "strength_from_concept",
     "strength_from_medication",
     "ucum_code",

@@ -11,7 +11,7 @@ so `context.settings.max_days` is checked by mypy, not discovered misspelt at ru
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -19,6 +19,18 @@ from cds_service.kit.cards import Card
 from cds_service.kit.hook_names import ORDER_HOOKS
 from cds_service.kit.record import MedicationOrder, PatientRecord
 from cds_service.kit.requirements import DataRequirement
+
+
+def setting(default: Any, source: str) -> Any:
+    """A threshold with the source of its default (`max_days: int = setting(21, "label: ...")`):
+    the catalog (docs/rules.md) prints the source beside the value a reviewer signs off.
+    Where the source gives no number, `source` says the value was chosen and why."""
+    return field(default=default, metadata={"source": source})
+
+
+def setting_sources(settings: type[RuleSettings]) -> dict[str, str]:
+    """The source of each setting's default that declares one, by setting name."""
+    return {f.name: f.metadata["source"] for f in fields(settings) if "source" in f.metadata}
 
 
 @dataclass(frozen=True)

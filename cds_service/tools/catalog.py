@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cds_service.config import Config
+from cds_service.kit.rules import setting_sources
 from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.pipeline.rule_settings import as_table, rule_settings
 
@@ -29,6 +30,7 @@ def entries(services: Sequence[ServiceDeclaration], config: Config) -> list[dict
                 "hooks": [],
                 "applies": rule.applies,
                 "settings": as_table(settings[rule.rule_id]),
+                "setting_sources": setting_sources(rule.Settings),
                 "sources": rule.sources,
                 # The primary sources the rule's cards cite (label, link), if it declares them.
                 "references": [{"label": r.label, "url": r.url}
@@ -70,6 +72,8 @@ def render_markdown(services: Sequence[ServiceDeclaration], config: Config) -> s
             f"- **Indicator:** {rule['indicator']}",
             f"- **When it runs:** {rule['applies']}",
             f"- **Settings** (`[rules.\"{rule['id']}\"]`): {_settings_text(rule['settings'])}",
+            *[f"    - `{name} = {json.dumps(rule['settings'][name])}`: {why}"
+              for name, why in rule["setting_sources"].items()],
             f"- **Source:** {rule['sources']}",
             *[f"- **Cites:** [{ref['label']}]({ref['url']})" for ref in rule["references"]],
             "- **Reads (prefetch keys):** "

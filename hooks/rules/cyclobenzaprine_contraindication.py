@@ -42,6 +42,7 @@ from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
 from cds_service.kit import as_instant
 from cds_service.kit import intended_duration
+from cds_service.kit import setting
 from hooks import data
 from hooks.rules.common import condition_line
 from hooks.rules.common import describe_order
@@ -94,9 +95,14 @@ class CyclobenzaprineContraindication:
     class Settings(RuleSettings):
         """This rule's windows, with their defaults."""
 
-        mao_washout_days: int = 14  # label: within 14 days after an MAO inhibitor is stopped
-        mao_unknown_end_lookback_days: int = 90
-        recent_mi_days: int = 90  # 'acute recovery phase': the label gives no number
+        mao_washout_days: int = setting(
+            14, "cyclobenzaprine labels: within 14 days after an MAO inhibitor is stopped")
+        mao_unknown_end_lookback_days: int = setting(
+            90, "chosen: an ended MAO inhibitor without a stop date counts when ordered within "
+            "about 3 months")
+        recent_mi_days: int = setting(
+            90, "chosen: the labels give no length for the acute recovery phase after a "
+            "myocardial infarction (open for clinical review)")
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return data.with_reads(data.order_rule_reads(hook), data.ACTIVE_MEDICATIONS,

@@ -25,6 +25,7 @@ from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
 from cds_service.kit import administrations_per_day
 from cds_service.kit import daily_dose
+from cds_service.kit import setting
 from hooks import data
 from hooks.rules.common import describe_order
 from hooks.rules.common import matching_orders
@@ -64,8 +65,9 @@ class CyclobenzaprineDose:
 
         max_daily_mg: float = 30.0  # immediate-release, 10 mg three times a day
         # Extended-release capsules (Amrix label): 15 mg once daily, at most 30 mg once daily.
-        max_daily_mg_extended_release: float = 30.0
-        max_doses_per_day_extended_release: float = 1.0
+        max_daily_mg_extended_release: float = setting(
+            30.0, "Amrix label: 15 mg once daily, up to 30 mg once daily")
+        max_doses_per_day_extended_release: float = setting(1.0, "Amrix label: once daily")
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return (data.ACTIVE_MEDICATIONS,) if hook == PATIENT_VIEW else ()

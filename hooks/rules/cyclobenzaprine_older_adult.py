@@ -25,6 +25,7 @@ from cds_service.kit import MedicationOrder
 from cds_service.kit import RuleContext
 from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
+from cds_service.kit import setting
 from hooks import data
 from hooks.rules.common import describe_order
 from hooks.rules.common import matching_orders
@@ -71,7 +72,7 @@ class CyclobenzaprineOlderAdult:
     class Settings(RuleSettings):
         """This rule's thresholds, with their defaults."""
 
-        older_adult_age: int = 65  # AGS Beers Criteria: adults 65 and over
+        older_adult_age: int = setting(65, "AGS Beers 2023: adults 65 and over")
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return data.order_rule_reads(hook)

@@ -19,6 +19,7 @@ from cds_service.kit import PatientRecord
 from cds_service.kit import RuleContext
 from cds_service.kit import RuleSettings
 from cds_service.kit import ValueSet
+from cds_service.kit import setting
 from hooks.rules.common import condition_line
 from hooks.rules.labs import latest
 from hooks.rules.patient import current
@@ -34,9 +35,14 @@ from hooks.valuesets import uses_lab
 class KidneySettings(RuleSettings):
     """Kidney-function thresholds (KDIGO GFR categories: G3 below 60, G4 below 30)."""
 
-    egfr_moderate_below: float = 60.0
-    egfr_severe_below: float = 30.0
-    egfr_lookback_days: int = 365
+    egfr_moderate_below: float = setting(
+        60.0, "KDIGO GFR category G3a begins below 60 mL/min/1.73 m2; the gabapentin label's "
+        "reduced doses begin below a creatinine clearance of 60")
+    egfr_severe_below: float = setting(
+        30.0, "KDIGO G4 begins below 30; Vlavonou 2014 (baclofen) groups severe CKD below 30")
+    egfr_lookback_days: int = setting(
+        365, "chosen: an eGFR within a year stands for current kidney function (no source "
+        "gives a window)")
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,8 @@ class BaclofenKidneySettings(KidneySettings):
     """Baclofen gates: KDIGO bands for everyone; AGS Beers 2023 for older adults (avoid with
     eGFR below 60)."""
 
-    older_adult_age: int = 65
+    older_adult_age: int = setting(
+        65, "AGS Beers 2023: avoid baclofen with eGFR below 60 in adults 65 and over")
 
 
 BACLOFEN_LOWER_START = (

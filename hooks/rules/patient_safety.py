@@ -31,6 +31,7 @@ from cds_service.kit import ValueSet
 from cds_service.kit import as_instant
 from cds_service.kit import newest
 from cds_service.kit import observation_time
+from cds_service.kit import setting
 from hooks.rules.common import condition_line
 from hooks.rules.common import format_date
 from hooks.rules.kidney import KidneyGates
@@ -64,8 +65,11 @@ def _ended_by(found: ConditionMatch, negative_at: datetime | None) -> bool:
 class GabapentinoidSettings(KidneySettings):
     """Gates of a gabapentinoid suggestion (D1, S1)."""
 
-    pregnancy_window_days: int = 300
-    older_adult_age: int = 65
+    pregnancy_window_days: int = setting(
+        300, "chosen: about 43 weeks, the longest a pregnancy lasts, so a recorded pregnancy "
+        "counts for its whole course")
+    older_adult_age: int = setting(
+        65, "FDA 2019 names the elderly; the AGS Beers Criteria apply from 65")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from cds_service.kit import RuleContext
 from cds_service.kit import RuleSettings
 from cds_service.kit import Suggestion
 from cds_service.kit import ValueSet
+from cds_service.kit import setting
 from hooks.rules.common import condition_line
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
@@ -77,7 +78,7 @@ class RlsIronLow:
     references: ClassVar[tuple[Reference, ...]] = (AASM_RLS_2024,)
     title: ClassVar[str] = "RLS with low iron stores"
     indicator: ClassVar[str] = "warning"
-    sources: ClassVar[str] = "seed 002"
+    sources: ClassVar[str] = "AASM 2024 RLS guideline (its iron bands); origin: seed 002"
     applies: ClassVar[str] = (
         "patient-view; order hooks while an RLS drug or iron is ordered. Adults: ferritin at "
         "or below 75 ng/mL or saturation below 20% (oral iron draft), ferritin above 75 and at "
@@ -93,14 +94,21 @@ class RlsIronLow:
     class Settings(RuleSettings):
         """This rule's thresholds and windows, with their defaults (AASM 2024)."""
 
-        iron_lookback_days: int = 365
-        ferritin_max_ng_ml: float = 75.0  # ng/mL = ug/L: oral or IV iron at or below
-        tsat_min_percent: float = 20.0
-        iv_ferritin_max_ng_ml: float = 100.0  # above 75 and at most this: IV iron only
-        child_age_below: int = 18
-        child_ferritin_below_ng_ml: float = 50.0
-        esrd_ferritin_below_ng_ml: float = 200.0  # ESRD: IV iron below this ...
-        esrd_tsat_below_percent: float = 20.0  # ... and saturation below this
+        iron_lookback_days: int = setting(
+            365, "chosen: iron studies within a year stand for the current iron stores")
+        ferritin_max_ng_ml: float = setting(  # ng/mL = ug/L
+            75.0, "AASM 2024: oral or IV iron at ferritin 75 ng/mL or less")
+        tsat_min_percent: float = setting(
+            20.0, "AASM 2024: oral or IV iron at transferrin saturation below 20%")
+        iv_ferritin_max_ng_ml: float = setting(
+            100.0, "AASM 2024: IV iron only, for ferritin above 75 and at most 100 ng/mL")
+        child_age_below: int = setting(18, "AASM 2024: its recommendations for children")
+        child_ferritin_below_ng_ml: float = setting(
+            50.0, "AASM 2024: iron for children with ferritin below 50 ng/mL")
+        esrd_ferritin_below_ng_ml: float = setting(
+            200.0, "AASM 2024: IV iron in ESRD for ferritin below 200 ng/mL ...")
+        esrd_tsat_below_percent: float = setting(
+            20.0, "AASM 2024: ... and transferrin saturation below 20%")
 
     def reads(self, hook: str) -> Sequence[DataRequirement]:
         return self.labs.reads()

@@ -104,3 +104,34 @@ def test_value_set_page_is_current_and_names_every_medication_value_set():
                          "diuretics", "baclofen", "cramp-drugs"):
         assert f"## `{value_set_id}`" in page, value_set_id
     assert "`ophthalmic`" in page  # the beta-blockers' scope is stated
+
+
+def test_every_safety_gate_and_new_threshold_states_the_source_of_its_default():
+    """Issue 16: each new threshold is a setting whose default names its source (or says it was
+    chosen), printed beside it in docs/rules.md."""
+    from cds_service.kit import setting_sources
+    from hooks.services import catalog
+
+    gated = {
+        "quinine-leg-cramps": {"egfr_moderate_below", "egfr_severe_below", "older_adult_age"},
+        "cyclobenzaprine-dose": {"max_daily_mg_extended_release",
+                                 "max_doses_per_day_extended_release"},
+        "cyclobenzaprine-older-adult": {"older_adult_age"},
+        "cyclobenzaprine-contraindication": {"mao_washout_days", "recent_mi_days",
+                                             "mao_unknown_end_lookback_days"},
+        "rls-dopaminergic-augmentation": {"pregnancy_window_days", "older_adult_age",
+                                          "egfr_moderate_below", "egfr_lookback_days"},
+        "esrd-cramps-gabapentin": {"pregnancy_window_days", "older_adult_age"},
+        "cirrhosis-cramps-baclofen": {"egfr_severe_below", "older_adult_age"},
+        "rls-iron-low": {"iv_ferritin_max_ng_ml", "child_age_below",
+                         "child_ferritin_below_ng_ml", "esrd_ferritin_below_ng_ml",
+                         "esrd_tsat_below_percent"},
+    }
+    by_id = {rule.rule_id: rule for rule in catalog()}
+    page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    for rule_id, names in gated.items():
+        sources = setting_sources(by_id[rule_id].Settings)
+        assert names <= set(sources), (rule_id, names - set(sources))
+        for name in names:
+            assert sources[name].strip() and f"`{name} = " in page
+            assert sources[name] in page, (rule_id, name)
