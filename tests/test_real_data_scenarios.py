@@ -712,3 +712,90 @@ def test_an_active_pregnancy_on_a_real_chart_withholds_the_gabapentinoid_switch(
     (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == D1]
     assert [s["label"] for s in card["suggestions"]] == [
         "Replace with gabapentin", "Replace with pregabalin"]
+
+
+def test_quinine_on_a_real_chart_with_egfr_below_30_drops_baclofen_from_the_alternatives(make_app):
+    """Martina Murazik (eGFR 26.7 'mL/min' on her own chart) given quinine for leg cramps: Q1's
+    alternatives leave baclofen out and say why; without the eGFR results and at 50 they name
+    the usual baclofen schedule."""
+    base = named("Martina_Murazik")
+    as_of = synthea.evaluation_date(base)
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    changed = synthea.copy_store(base)
+    synthea.add_resource(changed, condition(changed, "scn-cramps", "449918009",
+                                            "Cramp in lower leg", as_of - timedelta(days=90)))
+    quinine = draft_order(changed, "scn-quinine", "997010",
+                          "quinine sulfate 324 MG Oral Capsule", as_of)
+
+    body = run(post, "order-sign", changed, [quinine])
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == "quinine-leg-cramps"]
+    assert card["indicator"] == "critical"
+    assert "Baclofen is not suggested" in card["detail"]
+    assert "eGFR **26.7 mL/min" in card["detail"]
+
+    plain = synthea.copy_store(changed)
+    for observation in plain.of_type("Observation"):
+        if codings(observation.get("code")) & {(LOINC, EGFR)}:
+            observation["status"] = "entered-in-error"
+    plain.patient["birthDate"] = as_of.date().replace(year=as_of.year - 50).isoformat()
+    body = run(post, "order-sign", plain, [quinine])
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == "quinine-leg-cramps"]
+    assert "the guidance names baclofen (10 mg a day" in card["detail"]
+    assert "Baclofen is not suggested" not in card["detail"]
+
+
+def test_extended_release_cyclobenzaprine_twice_a_day_on_a_real_chart_gets_c3(make_app):
+    """An eligible Synthea patient given 30 mg extended-release cyclobenzaprine twice a day for
+    a week: C3 on the extended-release limits (and C4 when 65 or over); once a day is quiet."""
+    base = pick(0)
+    as_of = synthea.evaluation_date(base)
+    older = ["cyclobenzaprine-older-adult"] if age_on(base, as_of) >= 65 else []
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    order = draft_order(base, "scn-amrix", "828353",
+                        "24 HR cyclobenzaprine hydrochloride 30 MG Extended Release Oral Capsule",
+                        as_of, supply_days=7)
+    order["dosageInstruction"] = [{"text": "1 capsule twice a day", "timing": {"repeat": {
+        "frequency": 2, "period": 1, "periodUnit": "d"}}, "doseAndRate": [{"doseQuantity": {
+            "value": 1, "unit": "capsule", "system": UCUM, "code": "{capsule}"}}]}]
+    body = run(post, "order-sign", base, [order])
+    assert synthea.rule_ids(body) == sorted(["cyclobenzaprine-dose", *older]), (
+        base.name, synthea.rule_ids(body))
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == "cyclobenzaprine-dose"]
+    assert card["summary"].startswith("Extended-release cyclobenzaprine 60 mg/day in 2 doses")
+
+    order["dosageInstruction"][0]["timing"]["repeat"]["frequency"] = 1
+    body = run(post, "order-sign", base, [order])
+    assert synthea.rule_ids(body) == older, (base.name, synthea.rule_ids(body))
+
+
+def test_restless_legs_on_dialysis_with_low_iron_on_a_real_chart_gets_intravenous_iron(make_app):
+    """An eligible Synthea patient with restless legs, ferritin 150 ng/mL and saturation 15%:
+    on dialysis R2 advises intravenous iron with the kidney team and drafts no oral iron; the
+    same chart without dialysis is above the adult bands (quiet)."""
+    base = pick(1)
+    as_of = synthea.evaluation_date(base)
+    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    chart = synthea.copy_store(base)
+    drawn = as_of - timedelta(days=30)
+    for resource in (
+        condition(chart, "scn-rls", "32914008", "Restless legs", as_of - timedelta(days=400)),
+        lab_result(chart, "scn-ferritin", "2276-4", "Ferritin [Mass/volume] in Serum or Plasma",
+                   150, "ng/mL", drawn),
+        lab_result(chart, "scn-tsat", "2502-3",
+                   "Iron saturation [Mass Fraction] in Serum or Plasma", 15, "%", drawn),
+    ):
+        synthea.add_resource(chart, resource)
+    on_dialysis = synthea.copy_store(chart)
+    dialysis = condition(on_dialysis, "scn-hd", "36689008", "Renal dialysis", as_of)
+    dialysis["code"] = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                    "code": "Z99.2", "display": "Dependence on renal dialysis"}],
+                        "text": "Dependence on renal dialysis"}
+    synthea.add_resource(on_dialysis, dialysis)
+
+    body = run(post, "patient-view", on_dialysis, [])
+    (card,) = [c for c in body["cards"] if c["source"]["topic"]["code"] == "rls-iron-low"]
+    assert card["indicator"] == "warning" and not card.get("suggestions")
+    assert "intravenous iron with the kidney team" in card["summary"] + card["detail"]
+
+    body = run(post, "patient-view", chart, [])
+    assert "rls-iron-low" not in synthea.rule_ids(body), (base.name, synthea.rule_ids(body))
