@@ -174,6 +174,15 @@ class StoreConfig:
     patient_hash_key: str = _key("", "Secret for the keyed hash of patient ids kept with cards "
                                  "(empty: none kept)")
     record_cards: bool = _key(True, "Record every card shown for the report")
+    retention_days: int = _key(
+        400, "`legcramp-cds db purge` deletes cards shown and feedback older than this")
+    comment_retention_days: int = _key(
+        90, "... and blanks feedback `userComment` (free text that may hold patient data) "
+        "older than this")
+    migrate_on_start: bool = _key(
+        True, "Bring the schema up to date when the service starts (needs DDL rights); "
+        "`false`: run `legcramp-cds db upgrade` first, and the service refuses to start while "
+        "the schema is behind, so it can run with a role that has no DDL rights")
     record_cards_in_background: bool = _key(
         True, "Write them from a thread of each worker, the answers of 50 ms in one commit, "
         "after the answer has gone (written at a worker's exit; failures retried, then counted "
@@ -216,6 +225,10 @@ class CardsConfig:
         "your organisation controls")
     repeat_quiet_days: int = _key(30, "Guidance about a standing finding is not repeated on "
                                   "patient-view within this many days (0: every time)")
+    silent: bool = _key(
+        False, "Silent pilot: every rule runs and its cards are recorded as shown silently, "
+        "but the EHR gets none of them; the report counts them apart (\"would have fired\"). "
+        "One rule alone: `silent = true` in its `[rules.\"<id>\"]` table")
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,12 @@ def setting_sources(settings: type[RuleSettings]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class RuleSettings:
-    """What every rule can be told: whether it runs. A rule with thresholds subclasses this
+    """What every rule can be told: whether it runs, and whether its cards are only recorded
+    (a silent pilot of this rule: the EHR gets none). A rule with thresholds subclasses this
     with its own fields and defaults (`class Settings(RuleSettings): max_days: int = 21`)."""
 
     enabled: bool = True
+    silent: bool = False
 
 
 SettingsT = TypeVar("SettingsT", bound=RuleSettings)

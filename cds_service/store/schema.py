@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy import false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -68,6 +69,8 @@ card_shown = Table(
     # anonymous calls and tokens without a tenant).
     Column("issuer", String(500), nullable=False, server_default=""),
     Column("tenant", String(200), nullable=False, server_default=""),
+    # Recorded in a silent pilot, never shown: the report counts these apart.
+    Column("silent", Boolean, nullable=False, server_default=false()),
 )
 
 feedback = Table(

@@ -20,7 +20,7 @@ from cds_service.store.schema import card_shown, jwt_replay, metadata
 from tests.conftest import load_request
 
 TABLES = {"jwt_replay", "card_shown", "feedback"}  # no table holds a key
-HEAD = "0004"
+HEAD = "0005"
 SHOWN = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 

@@ -35,8 +35,10 @@ def rule(rule_id: str) -> Any:
 
 
 def declared_defaults(a_rule: Any) -> dict[str, Any]:
-    """The thresholds and windows the rule declares, with their defaults (`enabled` aside)."""
-    return {k: v for k, v in as_table(a_rule.Settings()).items() if k != "enabled"}
+    """The thresholds and windows the rule declares, with their defaults (`enabled` and
+    `silent`, which every rule has, aside)."""
+    return {k: v for k, v in as_table(a_rule.Settings()).items()
+            if k not in ("enabled", "silent")}
 
 
 def settings_of(a_rule: Any, **overrides: Any) -> RuleSettings:
