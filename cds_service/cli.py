@@ -402,13 +402,28 @@ def report(config_path: str | None, since: str | None, output_format: str) -> No
               help="Check only this service id (repeatable; default: every discovered one).")
 @click.option("--timeout", default=10.0, show_default=True, type=float,
               help="Seconds to wait for each HTTP response.")
+@click.option("--format", "output_format", default="table", show_default=True,
+              type=click.Choice(["table", "json", "junit"]),
+              help="table for people; json or junit (JUnit XML) for an EHR team's CI.")
 def conformance(base_url: str, jwt_key: str | None, issuer: str | None, kid: str | None,
-                alg: str | None, service_ids: tuple[str, ...], timeout: float) -> None:
-    """Black-box CDS Hooks 2.0 protocol checks against a running deployment at BASE_URL.
+                alg: str | None, service_ids: tuple[str, ...], timeout: float,
+                output_format: str) -> None:
+    """Black-box CDS Hooks 2.0 protocol checks against a running deployment at BASE_URL (the
+    service's base: BASE_URL/cds-services is its discovery).
 
-    Prints one row per check (PASS, FAIL or SKIP) and exits 1 when any check fails.
+    Prints one row per check (PASS, FAIL or SKIP) and exits 1 when any check fails. Its calls
+    are marked as test traffic: the service never records them as cards shown.
     """
-    from cds_service.tools.conformance import FAIL, Signer, render, run
+    from cds_service.tools.conformance import (
+        FAIL,
+        Signer,
+        Unreachable,
+        check_base_url,
+        render,
+        render_json,
+        render_junit,
+        run,
+    )
 
     if bool(jwt_key) != bool(issuer):
         raise click.UsageError("--jwt-key and --issuer go together")
@@ -418,8 +433,16 @@ def conformance(base_url: str, jwt_key: str | None, issuer: str | None, kid: str
             signer = Signer.from_pem(jwt_key, issuer, kid, alg)
         except (OSError, ValueError, TypeError) as exc:
             raise click.ClickException(f"cannot load the signing key {jwt_key}: {exc}") from exc
+    try:
+        base_url, note = check_base_url(base_url, timeout)
+    except Unreachable as exc:
+        raise click.ClickException(str(exc)) from None
+    if note:
+        click.echo(note, err=True)
     rows = run(base_url, signer, service_ids, timeout)
-    click.echo(render(rows), nl=False)
+    rendered = {"table": render, "json": lambda r: render_json(r, base_url),
+                "junit": lambda r: render_junit(r, base_url)}[output_format](rows)
+    click.echo(rendered, nl=False)
     if any(row.status == FAIL for row in rows):
         sys.exit(1)
 

@@ -159,7 +159,8 @@ class CdsEngine:
 
     # Service call --------------------------------------------------------------------------
     def call(
-        self, service_id: str, payload: Any, principal: Principal = ANONYMOUS
+        self, service_id: str, payload: Any, principal: Principal = ANONYMOUS,
+        test_traffic: bool = False,
     ) -> dict[str, Any]:
         """request JSON -> typed hook request -> patient record -> rules -> card policy ->
         response JSON."""
@@ -185,10 +186,13 @@ class CdsEngine:
         # Quiet repeats are per clinician: a card one user was shown stays visible to the
         # next user who opens the chart (the key is hashed with the rest; no userId is kept).
         viewer = f"{patient}|user:{request.context.user_id or ''}"
-        cards = policy.quiet_repeats(service.hook, policy.with_uuids(
-            service.id, request.hook_instance, viewer, cards, caller))
+        cards = policy.with_uuids(service.id, request.hook_instance, viewer, cards, caller)
+        # A silent pilot: these rules' cards are recorded, and the EHR gets none of them.
+        silent = [c for c in cards if self._silent(c.topic_code)]
+        cards = policy.quiet_repeats(service.hook, [c for c in cards if c not in silent])
         response = CdsResponse(policy.arranged(cards))
-        self._record_cards(service, request, response, principal)
+        if not test_traffic:  # the conformance kit's calls are never governance data
+            self._record_cards(service, request, response, principal, silent)
         metrics.count_cards(service.id, ((c.topic_code, c.indicator) for c in response.cards))
         log.info(
             "service call answered",
@@ -205,19 +209,31 @@ class CdsEngine:
         )
         return response.to_json()
 
+    def _silent(self, rule_id: str | None) -> bool:
+        """Whether a rule's cards are only recorded: the whole service in a silent pilot, or
+        the rule's own `silent` setting."""
+        if self.config.cards.silent:
+            return True
+        settings = self.rule_settings.get(rule_id or "")
+        return bool(settings is not None and settings.silent)
+
     def _record_cards(
         self, service: ServiceDeclaration, request: HookRequest, response: CdsResponse,
-        principal: Principal,
+        principal: Principal, silent: Sequence[Card] = (),
     ) -> None:
-        """Keep what was shown (no patient data) for the feedback report. A database problem
-        is logged and never costs the prescriber the cards."""
-        if not self.config.store.record_cards or not response.cards:
+        """Keep what was shown, and what a silent pilot held back (no patient data), for the
+        report. A database problem is logged and never costs the prescriber the cards."""
+        if not self.config.store.record_cards:
+            return
+        records = [CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
+                   for c in response.cards]
+        records += [CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator, silent=True)
+                    for c in silent]
+        if not records:
             return
         self.card_log.add(
             service_id=service.id, hook=service.hook, hook_instance=request.hook_instance,
-            patient_id=request.context.patient_id,
-            cards=[CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
-                   for c in response.cards],
+            patient_id=request.context.patient_id, cards=records,
             shown_at=datetime.now(UTC), issuer=principal.iss or "",
             tenant=principal.tenant or "",
         )

@@ -23,6 +23,11 @@ from cds_service.kit.hook_names import (
 )
 from cds_service.pipeline import contracts
 
+# The header the conformance kit sends on every call: such calls are answered like any other
+# and never recorded as cards shown, so test traffic never becomes governance data.
+TEST_TRAFFIC_HEADER = "X-Legcramp-Test-Traffic"
+TEST_TRAFFIC_VALUE = "conformance"
+
 CONTEXT_SCHEMAS: Mapping[str, str] = {
     PATIENT_VIEW: "context-patient-view.schema.json",
     ORDER_SELECT: "context-order-select.schema.json",

@@ -94,7 +94,8 @@ class CardLog:
                 reason = ""
                 self._queue.append(batch)
                 self._queued_cards += len(records)
-                self._pending.update(card.card_uuid for card in records)
+                # Only cards someone saw quiet a repeat; silent ones are never "shown".
+                self._pending.update(card.card_uuid for card in records if not card.silent)
                 self._added += 1
                 self._start()
                 self._changed.notify_all()
@@ -159,7 +160,8 @@ class CardLog:
             self._write(batches)
             with self._changed:
                 for batch in batches:
-                    self._pending.subtract(card.card_uuid for card in batch.cards)
+                    self._pending.subtract(card.card_uuid for card in batch.cards
+                                           if not card.silent)
                 self._pending = +self._pending  # drop the zero counts
                 self._settled += len(batches)
                 self._changed.notify_all()

@@ -141,6 +141,7 @@ class CardRecord:
     card_uuid: str
     rule_id: str
     indicator: str
+    silent: bool = False  # recorded in a silent pilot, never shown
 
 
 @dataclass(frozen=True)
@@ -277,8 +278,10 @@ class Store:
         wanted = list(card_uuids)
         if not wanted:
             return set()
+        # A card recorded silently was never seen: it must not quiet the first real showing.
         query = select(card_shown.c.card_uuid).where(
-            card_shown.c.card_uuid.in_(wanted), card_shown.c.shown_at >= since)
+            card_shown.c.card_uuid.in_(wanted), card_shown.c.shown_at >= since,
+            card_shown.c.silent.is_(False))
         try:
             with self.engine.connect() as connection:
                 return {row[0] for row in connection.execute(query)}
@@ -315,7 +318,8 @@ class Store:
                        "service_id": batch.service_id, "hook": batch.hook,
                        "indicator": card.indicator, "hook_instance": batch.hook_instance[:200],
                        "shown_at": batch.shown_at, "patient_hash": batch.patient_hash,
-                       "issuer": batch.issuer[:500], "tenant": batch.tenant[:200]}
+                       "issuer": batch.issuer[:500], "tenant": batch.tenant[:200],
+                       "silent": card.silent}
                 earlier = rows.get(card.card_uuid)
                 # One statement may not update a row twice: the same finding's card shown
                 # twice in one batch is kept once, as last shown.
@@ -334,7 +338,8 @@ class Store:
                 connection.execute(statement.on_conflict_do_update(
                     index_elements=[card_shown.c.card_uuid],
                     set_={"shown_at": statement.excluded.shown_at,
-                          "hook_instance": statement.excluded.hook_instance},
+                          "hook_instance": statement.excluded.hook_instance,
+                          "silent": statement.excluded.silent},
                 ), list(rows.values()))
         except SQLAlchemyError as exc:
             raise StoreError(type(exc).__name__) from exc

@@ -16,8 +16,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
-from sqlalchemy import false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 

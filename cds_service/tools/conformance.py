@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import jwt
 import requests
@@ -29,6 +30,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from cds_service.kit import MEDICATION_REFILL, ORDER_SELECT, ORDER_SIGN, PATIENT_VIEW, RXNORM
 from cds_service.kit.requirements import CONTEXT_TOKENS, USER_TOKENS
 from cds_service.pipeline import contracts
+from cds_service.pipeline.request import TEST_TRAFFIC_HEADER, TEST_TRAFFIC_VALUE
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 ORIGIN = "https://sandbox.cds-hooks.org"
@@ -220,7 +222,7 @@ class Kit:
     def call(self, method: str, path: str, *, body: Any = None, data: bytes | None = None,
              content_type: str = "application/json", token: str | None = None,
              sign: bool = True, headers: dict[str, str] | None = None) -> requests.Response:
-        sent = dict(headers or {})
+        sent = {TEST_TRAFFIC_HEADER: TEST_TRAFFIC_VALUE, **(headers or {})}
         if body is not None:
             data = json.dumps(body).encode("utf-8")
         if data is not None:
@@ -607,6 +609,75 @@ def render(rows: list[Row], width: int = 100) -> str:
     counts = {status: sum(r.status == status for r in rows) for status in (PASS, FAIL, SKIP)}
     lines.append(f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped")
     return "\n".join(lines) + "\n"
+
+
+def render_json(rows: list[Row], base_url: str) -> str:
+    """The rows as one JSON document, for an EHR team's CI."""
+    counts = {status.lower(): sum(r.status == status for r in rows)
+              for status in (PASS, FAIL, SKIP)}
+    return json.dumps({"baseUrl": base_url, "summary": counts,
+                       "checks": [{"id": r.id, "description": r.description,
+                                   "status": r.status, "detail": r.detail} for r in rows]},
+                      indent=2) + "\n"
+
+
+def render_junit(rows: list[Row], base_url: str) -> str:
+    """The rows as JUnit XML (one testcase per check; FAIL a failure, SKIP skipped), which CI
+    systems read without a plugin."""
+    suite = ElementTree.Element("testsuite", {
+        "name": "legcramp-cds conformance", "tests": str(len(rows)),
+        "failures": str(sum(r.status == FAIL for r in rows)),
+        "skipped": str(sum(r.status == SKIP for r in rows)), "errors": "0",
+    })
+    ElementTree.SubElement(ElementTree.SubElement(suite, "properties"), "property",
+                           {"name": "baseUrl", "value": base_url})
+    for row in rows:
+        case = ElementTree.SubElement(suite, "testcase", {
+            "classname": "conformance." + row.id.split(".")[0], "name": row.id})
+        if row.status == FAIL:
+            failure = ElementTree.SubElement(case, "failure", {"message": row.description})
+            failure.text = row.detail
+        elif row.status == SKIP:
+            ElementTree.SubElement(case, "skipped", {"message": row.detail or row.description})
+        elif row.detail:
+            ElementTree.SubElement(case, "system-out").text = row.detail
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+class Unreachable(Exception):
+    """BASE_URL does not lead to a CDS Hooks service: one line says why."""
+
+
+def check_base_url(base_url: str, timeout: float) -> tuple[str, str | None]:
+    """The base URL to test, and a note when it was corrected. A discovery URL given instead of
+    the base ('.../cds-services') is recognised: the base is used and the note says so. A URL
+    that cannot be reached, or where no discovery answers, raises Unreachable with one line."""
+    base = base_url.rstrip("/")
+    note = None
+    if base.endswith("/cds-services"):
+        base = base.removesuffix("/cds-services")
+        note = (f"{base_url} is the discovery URL; BASE_URL is the service's base: testing "
+                f"{base}")
+    try:
+        response = requests.get(f"{base}/cds-services", timeout=timeout, allow_redirects=False,
+                                headers={TEST_TRAFFIC_HEADER: TEST_TRAFFIC_VALUE})
+    except requests.exceptions.InvalidURL as exc:
+        raise Unreachable(f"{base_url} is not a valid URL ({type(exc).__name__})") from exc
+    except requests.exceptions.MissingSchema as exc:
+        raise Unreachable(f"{base_url} is not a URL: give http(s)://host[:port][/path]") from exc
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise Unreachable(f"cannot reach {base}/cds-services ({reason})") from exc
+    if response.status_code in (401, 403):
+        return base, note  # auth on discovery: the checks themselves report it
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict) or "services" not in body:
+        raise Unreachable(f"no CDS Hooks discovery at {base}/cds-services (HTTP "
+                          f"{response.status_code}): is {base_url} the service's base URL?")
+    return base, note
 
 
 def run(base_url: str, signer: Signer | None = None, service_ids: Iterable[str] = (),

@@ -3,11 +3,13 @@ auth required) and against a deliberately broken app, which it must fail."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from flask import Flask, jsonify
@@ -172,3 +174,70 @@ def test_kit_refill_request_carries_the_refill_in_medications_and_no_user():
     assert "userId" not in context and "draftOrders" not in context
     [entry] = context["medications"]["entry"]
     assert (entry["resource"]["id"], entry["resource"]["status"]) == (DRAFT_ID, "draft")
+
+
+def test_kit_output_for_ci_and_its_traffic_never_becomes_governance_data(tmp_path):
+    """Given the discovery URL instead of the base, the kit says so and tests the base; it
+    writes JSON and JUnit for an EHR team's CI; and the service records none of its calls: no
+    card shown, no feedback in the deployment's governance data."""
+    import json
+    import sqlite3
+    from xml.etree import ElementTree
+
+    port = free_port()
+    with serve(_config(tmp_path), port, tmp_path / "serve.log") as served:
+        result = CliRunner().invoke(main, ["conformance", f"{served.base}/cds-services",
+                                           "--format", "json", "--timeout", "10"])
+        assert result.exit_code == 0, result.output
+        assert f"{served.base}/cds-services is the discovery URL" in result.stderr
+        report = json.loads(result.stdout)
+        assert report["summary"]["fail"] == 0 and report["summary"]["pass"] > 40
+        assert {c["id"]: c["status"] for c in report["checks"]}["discovery"] == "PASS"
+
+        code, output = _kit(served.base, "--format", "junit")
+        assert code == 0
+        suite = ElementTree.fromstring(output.split("\n", 1)[1] if output.startswith("<?xml")
+                                       else output)
+        assert suite.tag == "testsuite" and suite.get("failures") == "0"
+        cases = suite.findall("testcase")
+        assert len(cases) == int(suite.get("tests")) > 40
+        assert any(c.find("skipped") is not None for c in cases)  # jwt.replayed, anonymous
+
+    database = sqlite3.connect(tmp_path / "store.sqlite3")
+    assert database.execute("SELECT count(*) FROM card_shown").fetchone() == (0,)
+    assert database.execute("SELECT count(*) FROM feedback").fetchone() == (0,)
+
+
+def test_kit_says_in_one_line_when_the_url_leads_nowhere(tmp_path):
+    port = free_port()  # nothing listens there
+    result = CliRunner().invoke(main, ["conformance", f"http://127.0.0.1:{port}",
+                                       "--timeout", "2"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot reach http://127.0.0.1:{port}/cds-services (ConnectionError)"]
+    assert "Traceback" not in result.output
+
+    result = CliRunner().invoke(main, ["conformance", "not-a-url", "--timeout", "2"])
+    assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1
+    assert "is not a URL" in result.output
+
+
+def test_every_kit_call_is_marked_as_test_traffic():
+    """The mark is what keeps the kit's calls out of the governance data (the service side is
+    tested in tests/web/test_silent_pilot.py)."""
+    from cds_service.tools.conformance import Kit
+
+    sent: list[dict[str, str]] = []
+
+    class Session:
+        def request(self, method, url, data=None, headers=None, **kwargs):
+            sent.append(dict(headers or {}))
+            raise requests.ConnectionError("not sent")
+
+    kit = Kit("http://cds.test")
+    kit.session = Session()
+    for call in (lambda: kit.call("GET", "/cds-services"),
+                 lambda: kit.call("POST", "/cds-services/x", body={}, headers={"X-A": "1"})):
+        with contextlib.suppress(requests.ConnectionError):
+            call()
+    assert [h.get("X-Legcramp-Test-Traffic") for h in sent] == ["conformance", "conformance"]
