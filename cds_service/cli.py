@@ -39,6 +39,20 @@ def _check_rule_settings(config) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+def _check_schema(config) -> None:
+    """With `[store] migrate_on_start = false` the service's role may not change the schema:
+    it refuses to start while the database is behind, saying what to run."""
+    if config.store.migrate_on_start:
+        return
+    from cds_service.errors import StoreError
+    from cds_service.store.database import Store
+
+    try:
+        Store(config.store.url, config.store.patient_hash_key, migrate=False).close()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @click.group()
 @click.version_option(package_name="legcramp-cds")
 def main() -> None:
@@ -62,6 +76,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     metrics_dir = _prepare_metrics_dir(config)
     try:
         _check_rule_settings(config)  # refuse bad settings here, not in every worker
+        _check_schema(config)  # without DDL rights, refuse an old schema before forking
     except click.ClickException:
         _discard_metrics_dir(metrics_dir)
         raise
@@ -360,34 +375,55 @@ def review_page(examples: str, as_of: str) -> None:
 @main.command()
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="TOML configuration file (its [store] url is read).")
-@click.option("--since", default=None, help="Only cards and feedback from this date (ISO 8601).")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]),
-              default="table", show_default=True)
-def report(config_path: str | None, since: str | None, output_format: str) -> None:
-    """Per rule: cards shown, accepted, overridden, override rate, top reasons, time to decide."""
-    from datetime import UTC, datetime
-
+@click.option("--since", default=None,
+              help="Only cards and feedback from this date or instant (ISO 8601, UTC unless "
+              "it names an offset).")
+@click.option("--until", default=None,
+              help="... and before this instant; a date includes that whole day.")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json", "html"]),
+              default="table", show_default=True,
+              help="html: the governance page, one self-contained file with its charts.")
+@click.option("--output", "output_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the report to this file instead of standard output.")
+def report(config_path: str | None, since: str | None, until: str | None, output_format: str,
+           output_path: str | None) -> None:
+    """Per rule: cards shown and silent, accepted, overridden, override rate, top reasons, time
+    to decide; with --format html, week by week, as charts."""
     from cds_service.store.database import Store, StoreError
-    from cds_service.store.report import build_report, render
+    from cds_service.store.governance_page import render_page
+    from cds_service.store.report import build_governance, build_report, period_bound, render
 
     config = _config(config_path)
-    start = None
-    if since:
+    bounds = []
+    for name, text, end in (("--since", since, False), ("--until", until, True)):
         try:
-            start = datetime.fromisoformat(since)
+            bounds.append(period_bound(text, end=end) if text else None)
         except ValueError as exc:
-            raise click.ClickException(f"--since is not an ISO 8601 date: {since}") from exc
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+            raise click.ClickException(f"{name} is not an ISO 8601 date: {text}") from exc
+    start, stop = bounds
+    if start is not None and stop is not None and stop <= start:
+        raise click.ClickException("--until must come after --since")
     try:
         store = Store(config.store.url, config.store.patient_hash_key)
     except StoreError as exc:
         raise click.ClickException(f"cannot open the store: {exc}") from exc
+    flag_rate, min_feedback = config.report.override_rate_flag, config.report.min_feedback
     try:
-        reports = build_report(store, start, config.report.override_rate_flag,
-                               config.report.min_feedback)
+        if output_format == "html":
+            text = render_page(build_governance(store, start, stop, flag_rate, min_feedback))
+        else:
+            text = render(build_report(store, start, flag_rate, min_feedback, until=stop),
+                          output_format, flag_rate)
     finally:
         store.close()
-    click.echo(render(reports, output_format, config.report.override_rate_flag), nl=False)
+    if output_path is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output_path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output_path}: {exc}") from exc
+    click.echo(f"report written to {output_path}", err=True)
 
 
 @main.command("conformance")
@@ -445,6 +481,74 @@ def conformance(base_url: str, jwt_key: str | None, issuer: str | None, kid: str
     click.echo(rendered, nl=False)
     if any(row.status == FAIL for row in rows):
         sys.exit(1)
+
+
+@main.group("db")
+def db() -> None:
+    """The database: its schema and its data lifecycle."""
+
+
+@db.command("upgrade")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+def db_upgrade(config_path: str | None) -> None:
+    """Bring the schema up to date (needs a role with DDL rights). The service can then run
+    with `[store] migrate_on_start = false` and a role without them."""
+    from cds_service.errors import StoreError
+    from cds_service.store.database import Store
+
+    config = _config(config_path)
+    try:
+        store = Store(config.store.url, config.store.patient_hash_key, migrate=True)
+        before_after = store.revisions()
+        store.close()
+    except StoreError as exc:
+        raise click.ClickException(f"the schema could not be brought up to date: {exc}") from exc
+    click.echo(f"schema at revision {before_after[0]} (newest: {before_after[1]})")
+
+
+def _days(text: str | None, default: int, name: str) -> int:
+    if text is None:
+        return default
+    value = text.strip().lower().removesuffix("d")
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"{text!r}: give a number of days, e.g. 400d", param_hint=name)
+    return int(value)
+
+
+@db.command("purge")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+@click.option("--older-than", "older_than", default=None,
+              help="Delete cards shown and feedback older than this, e.g. 400d "
+              "(default: [store] retention_days).")
+@click.option("--comments-older-than", "comments_older_than", default=None,
+              help="Blank feedback userComment older than this, e.g. 90d "
+              "(default: [store] comment_retention_days).")
+def db_purge(config_path: str | None, older_than: str | None,
+             comments_older_than: str | None) -> None:
+    """Delete governance data past its retention period and blank old free-text comments (they
+    may hold patient data). Also deletes feedback about cards the store never knew (kept
+    before revision 0004). Run it daily from cron or a Kubernetes CronJob."""
+    from datetime import UTC, datetime
+
+    from cds_service.errors import StoreError
+    from cds_service.store.database import Store
+
+    config = _config(config_path)
+    days = _days(older_than, config.store.retention_days, "--older-than")
+    comment_days = _days(comments_older_than, config.store.comment_retention_days,
+                         "--comments-older-than")
+    try:
+        store = Store(config.store.url, config.store.patient_hash_key,
+                      migrate=config.store.migrate_on_start)
+        result = store.purge(datetime.now(UTC), days, comment_days)
+        store.close()
+    except StoreError as exc:
+        raise click.ClickException(f"nothing was purged: {exc}") from exc
+    click.echo(f"deleted {result.cards} card(s) shown and {result.feedback} feedback row(s) "
+               f"older than {days} days or about unknown cards; blanked {result.comments} "
+               f"comment(s) older than {comment_days} days")
 
 
 if __name__ == "__main__":

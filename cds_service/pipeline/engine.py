@@ -128,7 +128,8 @@ class CdsEngine:
         as_of = config.evaluation.as_of_instant()
         self.clock: Clock = clock or (FixedClock(as_of) if as_of else SystemClock())
         self.sessions = sessions or FhirSessionPool(config.fhir)
-        self.store = store or LazyStore(config.store.url, config.store.patient_hash_key)
+        self.store = store or LazyStore(config.store.url, config.store.patient_hash_key,
+                                        config.store.migrate_on_start)
         self.card_log = CardLog(self.store, background=config.store.record_cards_in_background)
         self.card_policy = CardPolicy(self.store, self.card_log, config.cards.repeat_quiet_days)
         self.executor = ThreadPoolExecutor(
@@ -149,7 +150,7 @@ class CdsEngine:
 
     # Discovery -----------------------------------------------------------------------------
     def discovery(self) -> dict[str, Any]:
-        return {"services": [s.discovery_entry() for s in self.services.values()]}
+        return {"services": [s.discovery_entry(metrics.VERSION) for s in self.services.values()]}
 
     def service(self, service_id: str) -> ServiceDeclaration:
         service = self.services.get(service_id)

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, delete, event, insert, select
+from sqlalchemy import create_engine, delete, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -166,8 +166,19 @@ class FeedbackResult:
     unknown_cards: int
 
 
+@dataclass(frozen=True)
+class PurgeResult:
+    cards: int  # cards shown deleted
+    feedback: int  # feedback rows deleted (past retention, or about unknown cards)
+    comments: int  # userComment texts blanked
+
+
+class SchemaBehind(StoreError):
+    """The database is at an older schema and this process may not migrate it."""
+
+
 class Store:
-    def __init__(self, url: str, patient_hash_key: str = ""):
+    def __init__(self, url: str, patient_hash_key: str = "", migrate: bool = True):
         try:
             self.engine = make_engine(url)
         except (SQLAlchemyError, OSError, ValueError) as exc:
@@ -180,7 +191,10 @@ class Store:
         # sleeps were the service's p99. Threads of one worker take turns here instead, so
         # SQLite only ever arbitrates between processes.
         self._sqlite_turns = threading.Lock() if self.engine.dialect.name == "sqlite" else None
-        self.migrate()
+        if migrate:
+            self.migrate()
+        else:
+            self.require_head()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -197,6 +211,49 @@ class Store:
             current = MigrationContext.configure(connection).get_current_revision()
             script = ScriptDirectory.from_config(_alembic_config(connection))
             return current == script.get_current_head()
+
+    def revisions(self) -> tuple[str | None, str | None]:
+        """(the database's schema revision, the newest this version knows)."""
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+            script = ScriptDirectory.from_config(_alembic_config(connection))
+            return current, script.get_current_head()
+
+    def require_head(self) -> None:
+        """For a service that runs without DDL rights: refuse to work on an older schema, and
+        say how to bring it up to date (never migrate here)."""
+        try:
+            current, head = self.revisions()
+        except SQLAlchemyError as exc:
+            raise StoreError(type(exc).__name__) from exc
+        if current != head:
+            raise SchemaBehind(
+                f"the database schema is at revision {current or 'none'} and this version "
+                f"needs {head}: run `legcramp-cds db upgrade` with a role that may change the "
+                "schema ([store] migrate_on_start = false)")
+
+    def purge(self, now: datetime, retention_days: int,
+              comment_retention_days: int) -> PurgeResult:
+        """The data lifecycle in one transaction: cards shown and feedback older than
+        `retention_days` are deleted, feedback about cards the store never knew (kept before
+        revision 0004) too, and the free-text userComment of feedback older than
+        `comment_retention_days` is blanked (it may hold patient data)."""
+        cutoff = now - timedelta(days=retention_days)
+        comment_cutoff = now - timedelta(days=comment_retention_days)
+        try:
+            with self._transaction() as connection:
+                feedback_gone = connection.execute(delete(feedback).where(
+                    (feedback.c.received_at < cutoff) | feedback.c.known_card.is_(False)
+                )).rowcount
+                cards_gone = connection.execute(delete(card_shown).where(
+                    card_shown.c.shown_at < cutoff)).rowcount
+                blanked = connection.execute(update(feedback).where(
+                    feedback.c.received_at < comment_cutoff,
+                    feedback.c.user_comment.is_not(None),
+                ).values(user_comment=None)).rowcount
+        except SQLAlchemyError as exc:
+            raise StoreError(type(exc).__name__) from exc
+        return PurgeResult(cards_gone, feedback_gone, blanked)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration. Several workers may start together: if
@@ -460,8 +517,8 @@ class LazyStore:
     """One Store per process, opened on first use (a worker that never needs the database never
     opens it), shared by the authenticator and the engine."""
 
-    def __init__(self, url: str, patient_hash_key: str = ""):
-        self._url, self._key = url, patient_hash_key
+    def __init__(self, url: str, patient_hash_key: str = "", migrate: bool = True):
+        self._url, self._key, self._migrate = url, patient_hash_key, migrate
         self._store: Store | None = None
         self._lock = threading.Lock()
 
@@ -469,7 +526,7 @@ class LazyStore:
         with self._lock:
             if self._store is None:
                 try:
-                    self._store = Store(self._url, self._key)
+                    self._store = Store(self._url, self._key, self._migrate)
                 except (OSError, SQLAlchemyError) as exc:
                     raise StoreError(type(exc).__name__) from exc
             return self._store

@@ -38,7 +38,8 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = config.server.max_body_bytes
     app.config["LEGCRAMP_CONFIG"] = config
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    store = LazyStore(config.store.url, config.store.patient_hash_key)
+    store = LazyStore(config.store.url, config.store.patient_hash_key,
+                      config.store.migrate_on_start)
     app.extensions["legcramp_store"] = store
     app.extensions["legcramp_engine"] = CdsEngine(services, config, clock, sessions, store)
     server = config.server
