@@ -163,3 +163,16 @@ def test_refill_judges_its_medications_and_not_a_draft_orders_member(call):
         "coding": [{"system": RXNORM, "code": "197381", "display": "baclofen 10 MG Oral Tablet"}],
         "text": "baclofen 10 MG Oral Tablet"}
     assert topics(call(REFILL, request)) == []
+
+
+@pytest.mark.parametrize("to_sign", [False, True], ids=["refill", "order-sign"])
+def test_an_entry_whose_full_url_is_not_a_string_is_400_not_a_crash(call, to_sign):
+    """Found by the fuzz test: a fullUrl that is a list reached the engine and raised (500)."""
+    request = refill_request()
+    if to_sign:
+        request = as_order_sign(request)
+    bundle = request["context"]["draftOrders" if to_sign else "medications"]
+    bundle["entry"][0]["fullUrl"] = ["urn:uuid:0c6f1a2e-4b7d-4e91-a3c5-8d2b6f0e9a14"]
+    response = call(SIGN if to_sign else REFILL, request)
+    body = assert_operation_outcome(response, 400)
+    assert any("fullUrl" in " ".join(i.get("expression", [])) for i in body["issue"]), body
