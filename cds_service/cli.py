@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from cds_service.config import Config, ConfigError, load_config
+from cds_service.config import Config, ConfigError, explain, load_config
 from cds_service.errors import RequestError
 
 log = logging.getLogger("legcramp_cds.cli")
@@ -29,14 +29,16 @@ def _config(path: str | None):
         raise click.ClickException(str(exc)) from exc
 
 
-def _check_rule_settings(config) -> None:
+def _check_rule_settings(config) -> dict[str, Any]:
+    """Every rule's settings by rule id; a bad one stops the command, naming the environment
+    variable that set it when one did."""
     from cds_service.pipeline.rule_settings import rule_settings
     from hooks import build_services
 
     try:
-        rule_settings(build_services(), config.rules)
+        return dict(rule_settings(build_services(), config.rules))
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(explain(str(exc), config.origins)) from exc
 
 
 def _check_schema(config) -> None:
@@ -85,8 +87,8 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
 
     from gunicorn.app.base import BaseApplication
 
-    from cds_service.logs import configure_logging
-    from cds_service.metrics import mark_process_dead
+    from cds_service.logs import configure_process_logging, gunicorn_logger_class
+    from cds_service.metrics import VERSION, mark_process_dead
 
     bind = f"{host or config.server.host}:{port or config.server.port}"
 
@@ -105,6 +107,8 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
                 "graceful_timeout": 10,
                 "accesslog": None,
                 "errorlog": "-",
+                "logger_class": gunicorn_logger_class(),  # its lines as JSON, like ours
+                "loglevel": config.server.log_level,
                 "limit_request_line": 8190,
                 "child_exit": _child_exit,
                 "worker_exit": close_worker_engine,
@@ -116,7 +120,7 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
         def load(self) -> Any:
             from cds_service.web.app import create_app  # in the worker, after any patching
 
-            configure_logging()
+            configure_process_logging(config.server.log_level)
             app = create_app(config)
             tune_garbage_collector(config.server.gc_threshold)
             return app
@@ -134,9 +138,10 @@ def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     def _on_exit(server: Any) -> None:
         _discard_metrics_dir(metrics_dir)
 
-    configure_logging()
+    configure_process_logging(config.server.log_level)
     log.info(
-        "starting", extra={"bind": bind, "config": config.source, "workers": config.server.workers,
+        "starting", extra={"version": VERSION, "bind": bind, "config": config.source,
+                           "workers": config.server.workers,
                            "worker_class": config.server.worker_class,
                            "metrics_dir": str(metrics_dir.path) if metrics_dir else None}
     )
@@ -275,7 +280,7 @@ def evaluate(
     try:
         engine = CdsEngine(build_services(), config)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(explain(str(exc), config.origins)) from exc
     try:
         if service_id is None:
             hook = payload.get("hook") if isinstance(payload, dict) else None
@@ -337,6 +342,23 @@ def config_reference(readme_path: str | None) -> None:
         return
     path = Path(readme_path)
     path.write_text(replaced_in(path.read_text(encoding="utf-8"), reference), encoding="utf-8")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the configuration the commands run with."""
+
+
+@config_group.command("show")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+def config_show(config_path: str | None) -> None:
+    """Print the effective configuration (defaults < file < environment) as TOML, each value
+    with where it came from, and every secret redacted."""
+    from cds_service.tools.config_show import render
+
+    config = _config(config_path)
+    click.echo(render(config, _check_rule_settings(config)), nl=False)
 
 
 @main.command("review-page")

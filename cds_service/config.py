@@ -1,13 +1,17 @@
-"""Configuration: embedded TOML defaults overlaid by one operator file.
+"""Configuration: embedded TOML defaults, overlaid by one operator file, overlaid by
+`LEGCRAMP_CDS_*` environment variables (config_env.py).
 
 Read once at start-up into frozen dataclasses and handed to `create_app`, so nothing reads
-globals or the environment per request. Unknown keys are errors: a typo in a threshold must not
-silently fall back to a default.
+globals or the environment per request. Unknown keys (and unknown variables) are errors: a typo
+in a threshold must not silently fall back to a default. `load_config` also records where each
+value came from (`Config.origins`, for `legcramp-cds config show`) and resolves the store's
+location (`[store] data_dir`), so every command opens the same database wherever it is run from.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,16 +20,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cds_service.config_env import environment_overlay
 from cds_service.errors import ConfigError
 
 CONFIG_ENV_VAR = "LEGCRAMP_CDS_CONFIG"
+# LEGCRAMP_CDS_* variables the code reads for itself; any other that is not a setting is refused.
+RESERVED_ENV_VARS = frozenset({CONFIG_ENV_VAR})
 WORKER_CLASSES = ("gevent", "gthread")
+APP_DIR_NAME = "legcramp-cds"
 
 
-def _key(default: Any, doc: str) -> Any:
+def _key(default: Any, doc: str, *, secret: bool = False) -> Any:
     """A configuration key: its default (as the dataclass holds it) and what it means, for the
-    generated reference in the README (`legcramp-cds config-reference`)."""
-    return field(default=default, metadata={"doc": doc})
+    generated reference in the README (`legcramp-cds config-reference`). A secret may also be
+    read from a file (`<VARIABLE>_FILE`), and its value is never shown (`config show`, errors)."""
+    return field(default=default, metadata={"doc": doc, "secret": secret})
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,9 @@ class ServerConfig:
     metrics_host: str = _key("127.0.0.1", "Where that metrics listener listens")
     metrics_dir: str = _key("", "Where `serve`'s workers keep their metric files (emptied at "
                             "start); empty: a temporary directory removed at exit")
+    log_level: str = _key("info", "Lowest level logged by the service and gunicorn (`debug`, "
+                          "`info`, `warning`, `error`, `critical`); other libraries log "
+                          "`warning` and above")
 
 
 @dataclass(frozen=True)
@@ -168,11 +180,17 @@ class AuthConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    url: str = _key("sqlite:///var/legcramp-cds.sqlite3", "The service's database (replay "
-                    "cache, cards shown, feedback); `postgresql+psycopg://...` for several "
-                    "instances")
+    url: str = _key("sqlite:///legcramp-cds.sqlite3", "The service's database (replay "
+                    "cache, cards shown, feedback); a relative SQLite path is relative to "
+                    "`data_dir`; `postgresql+psycopg://...` for several instances. A secret (it "
+                    "may hold a password)", secret=True)
+    data_dir: str = _key(
+        "", "Where a relative SQLite path in `url` lives, whatever folder a command runs from "
+        "(a relative `data_dir` is relative to the configuration file). Empty: beside the "
+        "configuration file when one is given, else `$XDG_DATA_HOME/legcramp-cds`, else "
+        "`/var/lib/legcramp-cds` as root, else `~/.local/share/legcramp-cds`")
     patient_hash_key: str = _key("", "Secret for the keyed hash of patient ids kept with cards "
-                                 "(empty: none kept)")
+                                 "(empty: none kept)", secret=True)
     record_cards: bool = _key(True, "Record every card shown for the report")
     retention_days: int = _key(
         400, "`legcramp-cds db purge` deletes cards shown and feedback older than this")
@@ -232,6 +250,18 @@ class CardsConfig:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where one effective value came from: `default`, `file` (where: the file), `env` (where:
+    the variable, or its `_FILE`) or `override` (from the program, e.g. `review-page`)."""
+
+    kind: str
+    where: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.where}" if self.where else self.kind
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     cors: CorsConfig = field(default_factory=CorsConfig)
@@ -243,6 +273,9 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "embedded defaults"
+    # Where each value that is not an embedded default came from, by key ("server.port",
+    # "auth.issuers", "rules.<rule-id>.<key>"), and why `store.data_dir` is where it is.
+    origins: Mapping[str, Origin] = field(default_factory=dict, compare=False, repr=False)
 
 
 _SECTIONS = {
@@ -270,7 +303,7 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _coerce(section: str, name: str, expected: Any, value: Any) -> Any:
+def _coerce(section: str, name: str, expected: Any, value: Any, secret: bool = False) -> Any:
     default = expected
     if isinstance(default, bool):
         ok = isinstance(value, bool)
@@ -285,18 +318,21 @@ def _coerce(section: str, name: str, expected: Any, value: Any) -> Any:
     else:
         ok = isinstance(value, str)
     if not ok:
-        raise ConfigError(f"{section}.{name} has the wrong type: {value!r}")
+        shown = "(the value of a secret is not shown)" if secret else repr(value)
+        raise ConfigError(f"{section}.{name} has the wrong type: {shown}")
     return value
 
 
 def _build_section(name: str, cls: type, values: Mapping[str, Any]) -> Any:
     defaults = cls()
-    known = {f.name for f in fields(cls)}
-    unknown = set(values) - known
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
     if unknown:
         raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
     kwargs = {
-        key: _coerce(name, key, getattr(defaults, key), value) for key, value in values.items()
+        key: _coerce(name, key, getattr(defaults, key), value,
+                     bool(known[key].metadata.get("secret")))
+        for key, value in values.items()
     }
     return cls(**kwargs)
 
@@ -313,25 +349,157 @@ def default_document() -> dict[str, Any]:
     return _read_toml(text, "defaults.toml")
 
 
+def embedded_config() -> Config:
+    """The embedded defaults alone, as written (no file, no environment, the store's location
+    unresolved): what the generated reference documents."""
+    return config_from_document(default_document(), "embedded defaults")
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """Defaults, then the file (argument, else $LEGCRAMP_CDS_CONFIG), then `overrides`."""
+    """The configuration a command runs with: the embedded defaults, then the file (argument,
+    else $LEGCRAMP_CDS_CONFIG), then the LEGCRAMP_CDS_* environment variables (config_env.py),
+    then `overrides` (the program's own); with where each value came from (`origins`) and the
+    store's location resolved (`resolve_store`). `environ` is os.environ unless given."""
+    environ = os.environ if environ is None else environ
     document = default_document()
+    origins: dict[str, Origin] = {}
     source = "embedded defaults"
-    chosen = path if path is not None else os.environ.get(CONFIG_ENV_VAR) or None
+    config_file = None
+    chosen = path if path is not None else environ.get(CONFIG_ENV_VAR) or None
     if chosen is not None:
-        file_path = Path(chosen)
+        config_file = Path(chosen)
         try:
-            text = file_path.read_text(encoding="utf-8")
+            text = config_file.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {file_path}: {exc}") from exc
-        document = _merge(document, _read_toml(text, str(file_path)))
-        source = str(file_path)
+            raise ConfigError(f"cannot read configuration file {config_file}: {exc}") from exc
+        from_file = _read_toml(text, str(config_file))
+        document = _merge(document, from_file)
+        origins.update(_origins_of(from_file, Origin("file", str(config_file))))
+        source = str(config_file)
+    from_environment, variables = environment_overlay(
+        environ, {**_SECTIONS, "auth": AuthConfig}, RESERVED_ENV_VARS)
+    if from_environment:
+        document = _merge(document, from_environment)
+        origins.update({key: Origin("env", variable) for key, variable in variables.items()})
+        source += " + environment"
     if overrides:
         document = _merge(document, overrides)
-    return config_from_document(document, source)
+        origins.update(_origins_of(overrides, Origin("override")))
+    try:
+        config = config_from_document(document, source)
+    except ConfigError as exc:
+        raise ConfigError(explain(str(exc), origins)) from exc
+    store, data_dir_origin = resolve_store(config.store, config_file,
+                                           origins.get("store.data_dir"), environ)
+    origins.setdefault("store.data_dir", data_dir_origin)
+    return replace(config, store=store, origins=origins)
+
+
+def _origins_of(document: Mapping[str, Any], origin: Origin) -> dict[str, Origin]:
+    """`origin` for every key `document` sets: `section.key`, `auth.issuers` as one key, and
+    `rules.<rule-id>.<key>`."""
+    found = {}
+    for section, table in document.items():
+        if not isinstance(table, Mapping):
+            continue
+        for key, value in table.items():
+            if section == "rules" and isinstance(value, Mapping):
+                found.update({f"rules.{key}.{setting}": origin for setting in value})
+            else:
+                found[f"{section}.{key}"] = origin
+    return found
+
+
+def explain(message: str, origins: Mapping[str, Origin]) -> str:
+    """A ConfigError's `message` with the environment variables that set the keys it names, so
+    an error about a value from the environment names the variable to fix."""
+    named = set()
+    for key, origin in origins.items():
+        if origin.kind != "env":
+            continue
+        if key.startswith("rules."):
+            _, rule_id, setting = key.split(".", 2)
+            hit = (_names(message, key) or _names(message, rule_id)
+                   or (f"rules.{rule_id}:" in message and f"'{setting}'" in message))
+        else:
+            hit = _names(message, key)
+        if hit:
+            named.add(origin.where)
+    return f"{message} (set by {', '.join(sorted(named))})" if named else message
+
+
+def _names(message: str, name: str) -> bool:
+    return re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", message) is not None
+
+
+def resolve_store(
+    store: StoreConfig,
+    config_file: Path | None,
+    data_dir_origin: Origin | None,
+    environ: Mapping[str, str],
+) -> tuple[StoreConfig, Origin]:
+    """`store` with `data_dir` absolute and a relative SQLite path in `url` made absolute
+    within it, and where `data_dir` came from. A relative `data_dir` from the file is relative
+    to the file; from the environment or the program, to the current folder."""
+    if store.data_dir:
+        from_file = data_dir_origin is not None and data_dir_origin.kind == "file"
+        base = config_file.parent if from_file and config_file is not None else Path.cwd()
+        data_dir = Path(os.path.abspath(base / os.path.expanduser(store.data_dir)))
+        origin = data_dir_origin or Origin("default")
+    else:
+        data_dir, why = default_data_dir(config_file, environ)
+        origin = Origin("default", f"({why})")
+    return replace(store, data_dir=str(data_dir),
+                   url=database_url(store.url, data_dir)), origin
+
+
+def default_data_dir(config_file: Path | None, environ: Mapping[str, str]) -> tuple[Path, str]:
+    """Where the store lives when `[store] data_dir` is not set, and why there: beside the
+    configuration file; else the XDG data directory; else /var/lib as root (a service); else
+    the user's ~/.local/share. Never the current folder, so `report` run from elsewhere reads
+    the database `serve` writes."""
+    if config_file is not None:
+        return Path(os.path.abspath(config_file)).parent, "beside the configuration file"
+    xdg = environ.get("XDG_DATA_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / APP_DIR_NAME, "$XDG_DATA_HOME"
+    if running_as_root():
+        return Path("/var/lib") / APP_DIR_NAME, "as root"
+    try:
+        home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    except (KeyError, RuntimeError) as exc:
+        raise ConfigError("no home directory to keep the store in: set [store] data_dir "
+                          "(or LEGCRAMP_CDS_STORE__DATA_DIR)") from exc
+    return home / ".local" / "share" / APP_DIR_NAME, "the user's ~/.local/share"
+
+
+def running_as_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
+
+
+def database_url(url: str, data_dir: Path) -> str:
+    """`url` with a relative SQLite database path made absolute within `data_dir`; any other
+    URL (PostgreSQL, an absolute path, in memory) as it is."""
+    if not url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url  # the store's own reading of the URL
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # the store refuses it, with its reason
+    database = parsed.database
+    if (parsed.get_backend_name() != "sqlite" or not database or database == ":memory:"
+            or database.startswith("file:") or os.path.isabs(database)):
+        return url
+    return parsed.set(database=str(data_dir / database)).render_as_string(hide_password=False)
 
 
 def config_from_document(document: Mapping[str, Any], source: str = "document") -> Config:
@@ -354,6 +522,10 @@ def config_from_document(document: Mapping[str, Any], source: str = "document") 
     if config.server.worker_class not in WORKER_CLASSES:
         raise ConfigError(f"server.worker_class must be one of {', '.join(WORKER_CLASSES)}: "
                           f"{config.server.worker_class!r}")
+    log_levels = ("debug", "info", "warning", "error", "critical")
+    if config.server.log_level not in log_levels:
+        raise ConfigError(f"server.log_level must be one of {', '.join(log_levels)}: "
+                          f"{config.server.log_level!r}")
     return config
 
 

@@ -80,7 +80,8 @@ def make_app(config: Config, tmp_path_factory: Any) -> Callable[..., Any]:
     def factory(cfg: Config | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("clock", FixedClock(AS_OF))
         cfg = cfg or config
-        if cfg.store.url == StoreConfig().url:  # never the developer's own database
+        # never the developer's own database (as written, or as load_config resolves it)
+        if cfg.store.url in (StoreConfig().url, load_config(None).store.url):
             store_url = f"sqlite:///{tmp_path_factory.mktemp('store')}/store.sqlite3"
             cfg = replace(cfg, store=replace(cfg.store, url=store_url))
         app = create_app(cfg, **kwargs)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from cds_service.config import AuthConfig, Config, IssuerConfig, load_config
+from cds_service.config import AuthConfig, Config, IssuerConfig, embedded_config
 from cds_service.kit.service_declaration import ServiceDeclaration
 from cds_service.pipeline.rule_settings import as_table
 
@@ -74,7 +74,7 @@ def _rule_rows(services: Sequence[ServiceDeclaration]) -> list[str]:
 
 def render(services: Sequence[ServiceDeclaration], config: Config | None = None) -> str:
     """The Markdown table, between the README's markers."""
-    config = config or load_config(None)
+    config = config or embedded_config()  # not the file or environment of whoever runs it
     lines = [BEGIN, "", "| Key | Default | Meaning |", "|---|---|---|"]
     for section in SECTIONS:
         lines += _rows(section, getattr(config, section))
