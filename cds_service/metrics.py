@@ -15,8 +15,10 @@ default registry is used.
 from __future__ import annotations
 
 import os
+import platform
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -24,6 +26,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -37,6 +40,25 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 UNKNOWN = "unknown"
 OTHER = "other"
+
+
+def package_version() -> str:
+    """The installed legcramp-cds version (pyproject.toml's, as the install recorded it)."""
+    try:
+        return metadata.version("legcramp-cds")
+    except metadata.PackageNotFoundError:  # run from a tree that was never installed
+        return UNKNOWN
+
+
+# Build ------------------------------------------------------------------------------------------
+VERSION = package_version()
+BUILD_INFO = Gauge(
+    "legcramp_cds_build_info",
+    "Always 1: the legcramp-cds version and the Python version this process runs.",
+    ["version", "python_version"],
+    multiprocess_mode="max",  # one series over all workers, not one per process
+)
+BUILD_INFO.labels(VERSION, platform.python_version()).set(1)
 
 # HTTP ------------------------------------------------------------------------------------------
 ENDPOINTS = frozenset({"discovery", "service_call", "feedback", "health", "ready", "metrics"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import signal
 import tempfile
@@ -57,7 +58,7 @@ ACCESS_TOKEN = f"access-{uuid.uuid4().hex}"
 PATIENT = "cramps-001"
 # Every label a legcramp_cds metric may have (`le` is the histogram bucket's).
 LABEL_NAMES = {"method", "endpoint", "service", "status", "rule", "indicator", "key", "source",
-               "kind", "outcome", "reason", "result", "le"}
+               "kind", "outcome", "reason", "result", "le", "version", "python_version"}
 SAFE_VALUE = re.compile(r"[a-z0-9_.+-]+|[A-Z]+|\+Inf", re.IGNORECASE)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -113,6 +114,15 @@ def test_metrics_answer_in_the_prometheus_text_format_without_a_jwt(make_app, tm
             "legcramp_cds_prefetch_keys", "legcramp_cds_fhir_request_duration_seconds",
             "legcramp_cds_fhir_failures", "legcramp_cds_auth_failures",
             "legcramp_cds_feedback_items", "legcramp_cds_feedback_stored"} <= families
+
+
+def test_build_info_gives_the_package_and_python_versions(client):
+    from cds_service.metrics import package_version
+
+    builds = {pairs: value for (name, pairs), value in scrape(client).items()
+              if name == "legcramp_cds_build_info"}
+    assert builds == {(("python_version", platform.python_version()),
+                       ("version", package_version())): 1.0}
 
 
 def test_metrics_switched_off_answer_404(make_app):
@@ -464,6 +474,20 @@ def test_live_serve_with_two_workers_sums_their_counters(two_workers):
     stop(served.process)
     assert served.process.returncode == 0
     assert "Traceback" not in served.output()
+
+
+def test_live_serve_gives_one_build_info_over_all_its_workers(two_workers):
+    from cds_service.metrics import package_version
+
+    served, _ = two_workers
+    for _ in range(10):  # both workers up and answering
+        assert requests.get(f"{served.base}/cds-services", timeout=10,
+                            headers={"Connection": "close"}).status_code == 200
+    response = requests.get(f"{served.base}/metrics", timeout=10)
+    builds = {pairs: value for (name, pairs), value in parse(response.text).items()
+              if name == "legcramp_cds_build_info"}
+    assert builds == {(("python_version", platform.python_version()),
+                       ("version", package_version())): 1.0}
 
 
 def test_live_serve_keeps_metrics_in_a_temporary_directory_removed_at_exit(tmp_path):

@@ -13,6 +13,12 @@ from cds_service.kit.requirements import DataRequirement, union, validate_templa
 from cds_service.kit.rules import Rule
 from cds_service.kit.terminology import ValueSet
 
+# Where discovery gives the package version: in the service's `extension`, not as `version`,
+# which CDS Hooks 3.0 (ballot) reserves for the version of the CDS Hooks specification a
+# service implements ("STU1 | STU2 | STU3"); a 3.0 client reading our "0.1.0" there would be
+# told something false about the protocol.
+VERSION_EXTENSION = "legcramp-cds.version"
+
 
 def value_sets_of(rule: Rule) -> list[ValueSet]:
     """The value sets a rule declares: its fields, and the fields of the helpers it holds (a
@@ -58,7 +64,9 @@ class ServiceDeclaration:
         found = {id(vs): vs for rule in self.rules for vs in value_sets_of(rule)}
         return list(found.values())
 
-    def discovery_entry(self) -> dict[str, Any]:
+    def discovery_entry(self, version: str | None = None) -> dict[str, Any]:
+        """The service as discovery lists it; `version`, the package version the engine
+        runs, goes in its `extension` (the kit reads no installed metadata itself)."""
         entry: dict[str, Any] = {
             "hook": self.hook,
             "id": self.id,
@@ -70,4 +78,6 @@ class ServiceDeclaration:
         prefetch = {r.key: r.template for r in self.requirements}
         if prefetch:
             entry["prefetch"] = prefetch
+        if version:
+            entry["extension"] = {VERSION_EXTENSION: version}
         return entry

@@ -303,10 +303,11 @@ def test_openapi_documents_each_endpoint_with_its_status_codes() -> None:
     assert set(paths["/cds-services"]) == {"get", "options"}
     assert set(paths[service]) == {"parameters", "post", "options"}
     assert set(paths[feedback]) == {"parameters", "post", "options"}
+    assert set(paths["/cds-services"]["get"]["responses"]) == {"200", "401", "503"}
     assert set(paths[service]["post"]["responses"]) == {
-        "200", "400", "404", "412", "413", "415", "503"}
+        "200", "400", "401", "404", "412", "413", "415", "503"}
     assert set(paths[feedback]["post"]["responses"]) == {
-        "200", "400", "404", "413", "415", "503"}
+        "200", "400", "401", "404", "413", "415", "503"}
     assert set(paths["/health"]["get"]["responses"]) == {"200"}
     assert set(paths["/metrics"]["get"]["responses"]) == {"200", "404"}
 

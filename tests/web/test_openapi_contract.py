@@ -216,8 +216,16 @@ def _feedback() -> Json:
     }]}
 
 
+AUTH_REQUIRED = {"auth": {"required": True}}  # no issuer: every call is refused
+
 EXCHANGES = [
     Exchange("discovery", "get", "/cds-services", 200),
+    Exchange("discovery-without-token", "get", "/cds-services", 401,
+             config_overrides=AUTH_REQUIRED),
+    Exchange("service-call-without-token", "post", "/cds-services/{service_id}", 401,
+             json_body=_quinine_request(), config_overrides=AUTH_REQUIRED),
+    Exchange("feedback-without-token", "post", "/cds-services/{service_id}/feedback", 401,
+             json_body=_feedback(), config_overrides=AUTH_REQUIRED),
     Exchange("service-call-with-cards", "post", "/cds-services/{service_id}", 200,
              json_body=_quinine_request()),
     Exchange("refill-call-with-cards", "post", "/cds-services/{service_id}", 200,
@@ -363,6 +371,87 @@ def test_every_documented_status_of_the_service_call_is_exercised():
     documented = set(operation("/cds-services/{service_id}", "post")["responses"])
     exercised = {str(e.status) for e in EXCHANGES if e.template == "/cds-services/{service_id}"}
     assert documented == exercised
+
+
+# --- authentication as documented ------------------------------------------------------------
+
+CDS_HOOKS_OPERATIONS = [("/cds-services", "get"), ("/cds-services/{service_id}", "post"),
+                        ("/cds-services/{service_id}/feedback", "post")]
+
+
+def test_the_jwt_is_declared_as_the_bearer_scheme_cds_hooks_describes():
+    scheme = openapi()["components"]["securitySchemes"]["cdsHooksJwt"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+    assert "security" not in openapi()  # no global requirement: the probes take no token
+
+
+@pytest.mark.parametrize(("path", "method"), CDS_HOOKS_OPERATIONS)
+def test_discovery_calls_and_feedback_take_the_jwt_or_none_in_anonymous_mode(path, method):
+    """As the code does: the same check on all three (discovery included); the empty
+    requirement is the development mode, `[auth] required = false`."""
+    assert operation(path, method)["security"] == [{"cdsHooksJwt": []}, {}]
+    assert "401" in operation(path, method)["responses"]
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(
+    op for op in documented_operations() if op not in CDS_HOOKS_OPERATIONS))
+def test_probes_metrics_and_preflights_declare_no_token(path, method):
+    assert "security" not in operation(path, method)
+    assert "401" not in operation(path, method)["responses"]
+
+
+@pytest.mark.parametrize("exchange", [e for e in EXCHANGES if e.status == 401],
+                         ids=lambda e: e.name)
+def test_a_refused_token_gets_the_documented_challenge_and_generic_outcome(make_app, exchange):
+    response = _send(make_app, exchange)
+    assert response.status_code == 401
+    challenge = resolve(documented_response(exchange.template, exchange.method, 401)[
+        "headers"]["WWW-Authenticate"])
+    assert response.headers["WWW-Authenticate"] in challenge["schema"]["examples"]
+    assert response.get_json() == {"resourceType": "OperationOutcome", "issue": [
+        {"severity": "error", "code": "login", "diagnostics": "authentication failed"}]}
+
+
+def test_the_same_calls_without_a_token_are_answered_in_anonymous_mode(make_app):
+    """The empty requirement `{}` is true of the embedded defaults."""
+    for exchange in (e for e in EXCHANGES if e.status == 401):
+        anonymous = Exchange(exchange.name, exchange.method, exchange.template, 200,
+                             path=exchange.path, json_body=exchange.json_body)
+        assert _send(make_app, anonymous).status_code == 200, exchange.name
+
+
+def test_discovery_when_tokens_cannot_be_checked_gets_the_documented_503(make_app, tmp_path):
+    from dataclasses import replace
+
+    from cds_service.config import StoreConfig
+    from tests.support.auth import auth_config, bearer, ec_key, issuer, token, write_jwks
+
+    key = ec_key("openapi-1", slot=12)
+    config = auth_config(tmp_path, [issuer(jwks_file=str(write_jwks(tmp_path / "k.json", key)))])
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("", encoding="utf-8")
+    config = replace(config, store=StoreConfig(url=f"sqlite:///{blocker}/s.sqlite3"))
+    response = make_app(config).test_client().get(
+        "/cds-services", headers=bearer(token(key, "/cds-services")))
+    assert response.status_code == 503, response.get_data(as_text=True)
+    documented = documented_response("/cds-services", "get", 503)
+    assert not schema_errors(documented["content"]["application/fhir+json"]["schema"],
+                             response.get_json())
+    for header in documented["headers"]:
+        assert header in response.headers, header
+
+
+# --- servers and the version -----------------------------------------------------------------
+
+
+def test_servers_is_relative_to_where_the_service_is_served():
+    assert [server["url"] for server in openapi()["servers"]] == ["/"]
+
+
+def test_the_documented_version_is_the_package_version():
+    from cds_service.metrics import package_version
+
+    assert openapi()["info"]["version"] == package_version()
 
 
 # --- bodies without Content-Length (chunked transfer encoding, as gunicorn passes them) -------
