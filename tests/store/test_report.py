@@ -237,7 +237,9 @@ def test_report_json(data, report_cli):
         "top_override_reasons": [["Treating malaria", 3], ["comment only", 1],
                                  ["Interaction accepted", 1]],
         "median_seconds_to_feedback": rows[QUININE]["median_seconds_to_feedback"],
-        "flagged": True,
+        "flagged": True, "silent": 0,
+        # Card 6 was accepted naming one suggestion; card 1's acceptance was superseded.
+        "accepted_with_suggestions": 1, "suggestions_accepted": 1,
     }
     assert rows[QUININE]["override_rate"] == pytest.approx(5 / 6)
     assert rows[IRON]["override_rate"] == 0.5 and rows[IRON]["flagged"] is False
@@ -251,26 +253,28 @@ def test_report_csv(data, report_cli):
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.output)))
     assert rows[0] == ["rule", "shown", "accepted", "overridden", "override rate",
-                       "top override reasons", "median s to feedback", "flag (> 50%)"]
+                       "top override reasons", "median s to feedback", "flag (> 50%)",
+                       "silent (would have fired)"]
     body = {row[0]: row for row in rows[1:]}
     assert body[QUININE][1:5] == ["6", "1", "5", "83%"]
     assert body[QUININE][5] == (
         "Treating malaria (3); comment only (1); Interaction accepted (1)")
-    assert body[QUININE][7] == "FLAG"
-    assert body[IRON] == [IRON, "3", "1", "1", "50%", "not-indicated (1)", "900", ""]
-    assert body[CYCLO] == [CYCLO, "1", "0", "0", "", "", "", ""]
+    assert body[QUININE][7:] == ["FLAG", "0"]
+    assert body[IRON] == [IRON, "3", "1", "1", "50%", "not-indicated (1)", "900", "", "0"]
+    assert body[CYCLO] == [CYCLO, "1", "0", "0", "", "", "", "", "0"]
     assert body[UNKNOWN_RULE] == [UNKNOWN_RULE, "0", "0", "1", "100%", "no reason given (1)",
-                                  "", ""]
+                                  "", "", "0"]
 
 
 def test_report_table_is_the_default(data, report_cli):
     result = report_cli()
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split()[:4] == ["rule", "shown", "accepted", "overridden"]
+    assert lines[0].split()[:6] == ["rule", "shown", "silent", "(would", "have", "fired)"]
+    assert lines[0].split()[6:8] == ["accepted", "overridden"]
     assert lines[1].startswith(QUININE) and lines[1].rstrip().endswith("FLAG")
     iron = next(line for line in lines if line.startswith(IRON))
-    assert iron.split()[1:5] == ["3", "1", "1", "50%"] and "FLAG" not in iron
+    assert iron.split()[1:6] == ["3", "0", "1", "1", "50%"] and "FLAG" not in iron
     assert len(lines) == 5
     assert report_cli("--format", "table").output == result.output
 
