@@ -12,6 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -79,7 +80,22 @@ def _message(error: Any) -> str:
     return f"violates '{keyword}'"
 
 
+@cache
+def compiled(name: str) -> Any:
+    """The schema compiled to native code (jsonschema-rs): the fast yes/no every request takes.
+    Its answer must agree with `validator`'s, which writes the messages of a refusal; a test
+    holds the two to the same verdict on the fuzzer's mutated requests."""
+    documents = [(file_name, _load(file_name)) for file_name in SCHEMA_FILES]
+    registry = jsonschema_rs.Registry(documents)
+    return jsonschema_rs.validator_for(_load(name), registry=registry)
+
+
 def violations(schema_name: str, instance: Any, base_path: str = "$") -> list[Violation]:
+    """Every rule `instance` breaks, with its path. A valid instance (nearly every request) is
+    told apart by the compiled schema in microseconds; only a refusal is walked by jsonschema,
+    whose errors name the path and the rule broken."""
+    if compiled(schema_name).is_valid(instance):
+        return []
     found = []
     for error in validator(schema_name).iter_errors(instance):
         path = base_path + "".join(
@@ -90,4 +106,4 @@ def violations(schema_name: str, instance: Any, base_path: str = "$") -> list[Vi
 
 
 def is_valid(schema_name: str, instance: Any) -> bool:
-    return validator(schema_name).is_valid(instance)
+    return bool(compiled(schema_name).is_valid(instance))

@@ -289,3 +289,30 @@ def test_a_prefetch_bundle_whose_entry_is_not_an_array_is_a_400(client, entry):
     assert response.status_code == 400, response.get_data(as_text=True)
     body = assert_sound(response, path)
     assert body["issue"][0]["expression"] == ["$.prefetch.conditions.entry"]
+
+
+CONTEXT_SCHEMAS = {
+    "patient-view": "context-patient-view.schema.json",
+    "order-select": "context-order-select.schema.json",
+    "order-sign": "context-order-sign.schema.json",
+    "medication-refill": "context-medication-refill.schema.json",
+}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(FULL_PREFETCH)), steps=mutations)
+def test_the_compiled_schema_and_jsonschema_give_the_same_verdict(name, steps):
+    """Requests are accepted by the compiled schema (jsonschema-rs) and refused with
+    jsonschema's messages: the two must agree on every mutated request, or a request could be
+    let through that the documented schema refuses (or refused with no message)."""
+    request = mutate(copy.deepcopy(FULL_PREFETCH[name]), steps)
+    pairs = [("request.schema.json", request)]
+    hook = request.get("hook") if isinstance(request, dict) else None
+    context = request.get("context") if isinstance(request, dict) else None
+    if isinstance(hook, str) and hook in CONTEXT_SCHEMAS and context is not None:
+        pairs.append((CONTEXT_SCHEMAS[hook], context))
+    for schema, instance in pairs:
+        fast = contracts.compiled(schema).is_valid(instance)
+        slow = contracts.validator(schema).is_valid(instance)
+        assert fast == slow, (schema, fast, slow)
+        assert (contracts.violations(schema, instance) == []) == slow
