@@ -9,6 +9,7 @@ observation of the request-latency metric.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -59,6 +60,23 @@ def _engine() -> CdsEngine:
     return current_app.extensions["legcramp_engine"]
 
 
+# Bodies this large are parsed with the garbage collector paused: a parse allocates one object
+# per JSON value and holds them all, so every young-generation collection it triggers walks live
+# objects and frees none (10,000 Observations: 75 -> 52 ms for the parse, issue 19).
+GC_PAUSE_BYTES = 256 * 1024
+
+
+def parse_json(raw: bytes) -> Any:
+    """orjson's parse, with the collector paused for a large body (and always resumed)."""
+    if len(raw) < GC_PAUSE_BYTES or not gc.isenabled():
+        return orjson.loads(raw)
+    gc.disable()
+    try:
+        return orjson.loads(raw)
+    finally:
+        gc.enable()
+
+
 def _read_json_body() -> Any:
     mimetype = (request.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
@@ -82,7 +100,7 @@ def _read_json_body() -> Any:
 
     limits = Limits.from_server(current_app.config["LEGCRAMP_CONFIG"].server)
     try:
-        document = orjson.loads(raw)
+        document = parse_json(raw)
     except orjson.JSONDecodeError:
         pass  # the standard parser below says what is wrong, and where
     else:
