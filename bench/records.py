@@ -246,6 +246,10 @@ def record(n_observations: int, seed: int = 7) -> dict[str, dict]:
     resources["activeMedications"] += [medication_request(i, n_med, rng) for i in range(n_med)]
     prefetch = {"patient": base["patient"]}
     prefetch.update({k: bundle(v) for k, v in resources.items()})
+    # The safety gates' keys (eGFR, pregnancy tests, the MAO inhibitor history): present and
+    # empty, as the fixture has them, so no call is refused for a missing key.
+    for key in ("kidneyFunction", "pregnancyTests", "maoInhibitorHistory"):
+        prefetch[key] = base.get(key) or bundle([])
     return prefetch
 
 
