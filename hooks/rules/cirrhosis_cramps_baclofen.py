@@ -26,6 +26,7 @@ from cds_service.kit import ConditionMatch
 from cds_service.kit import DataRequirement
 from cds_service.kit import Match
 from cds_service.kit import MedicationOrder
+from cds_service.kit import PatientRecord
 from cds_service.kit import RuleContext
 from cds_service.kit import ValueSet
 from cds_service.kit import daily_dose
@@ -172,22 +173,13 @@ class CirrhosisCrampsBaclofen(KidneyGates):
                 f"{name} with leg cramps: check electrolytes; baclofen {_mg(start)}, up "
                 f"{_mg(step)} weekly to {_mg(most)}"
             )
-        found = [
-            "**Found:** "
-            + "; ".join(condition_line(c, record.onset(c.condition)) for c in liver)
-            + ", with "
-            + "; ".join(condition_line(c, record.onset(c.condition)) for c in cramps)
-            + "."
-        ]
+        found = [_conditions_found(record, liver, cramps) + "."]
         for order, match in ordered:
             found.append(
                 f"Being ordered: {describe_order(order, match)}; "
                 f"{self._dose_note(context, order)}."
             )
-        if active:
-            found.append(
-                "Already active: " + "; ".join(describe_order(o, m) for o, m in active) + "."
-            )
+        found += _already_active(active)
         why = (
             "**Why:** Electrolytes are checked and corrected first. In a randomised trial in "
             "cirrhosis (Elfert 2016), baclofen up to 30 mg a day stopped or reduced cramps in "
@@ -214,11 +206,7 @@ class CirrhosisCrampsBaclofen(KidneyGates):
             override_reason(base, "specialist-directed", "Specialist-directed treatment"),
             override_reason(base, "not-clinically-indicated", "Not clinically indicated"),
         )
-        identity = "cirrhosis-cramps:" + ",".join(
-            sorted({c.reference for c in liver} | {c.reference for c in cramps})
-        )
-        if ordered or active:
-            identity += "|" + ",".join(sorted({o.reference for o, _ in ordered + active}))
+        identity = _identity(liver, cramps, ordered + active)
         return Card(
             summary=summary,
             indicator="info",
@@ -259,19 +247,10 @@ class CirrhosisCrampsBaclofen(KidneyGates):
         else:
             summary = (f"{name} with leg cramps and reduced kidney function: check "
                        "electrolytes; baclofen is not suggested")
-        found = [
-            "**Found:** "
-            + "; ".join(condition_line(c, record.onset(c.condition)) for c in liver)
-            + ", with "
-            + "; ".join(condition_line(c, record.onset(c.condition)) for c in cramps)
-            + "; kidney function: " + "; ".join(kidney.lines(record)) + "."
-        ]
-        for order, match in ordered:
-            found.append(f"Being ordered: {describe_order(order, match)}.")
-        if active:
-            found.append(
-                "Already active: " + "; ".join(describe_order(o, m) for o, m in active) + "."
-            )
+        found = [_conditions_found(record, liver, cramps)
+                 + "; kidney function: " + "; ".join(kidney.lines(record)) + "."]
+        found += [f"Being ordered: {describe_order(order, match)}." for order, match in ordered]
+        found += _already_active(active)
         why = "**Why:** " + avoid.reason
         consider = ["**Consider:**",
                     "- Checking and correcting electrolytes (potassium, magnesium, calcium)."]
@@ -279,10 +258,7 @@ class CirrhosisCrampsBaclofen(KidneyGates):
             consider.append("- Reviewing the baclofen with the kidney care team; stop it if "
                             "drowsiness, confusion or slowed breathing appear.")
         consider.append("- Albumin 20-40 g/week only if cramps remain refractory.")
-        identity = "cirrhosis-cramps:" + ",".join(
-            sorted({c.reference for c in liver} | {c.reference for c in cramps}))
-        if in_hand:
-            identity += "|" + ",".join(sorted({o.reference for o, _ in in_hand}))
+        identity = _identity(liver, cramps, in_hand)
         return Card(
             summary=summary,
             indicator="warning" if in_hand else "info",
@@ -297,3 +273,28 @@ class CirrhosisCrampsBaclofen(KidneyGates):
             identity=identity,
             repeat_quietly=True,
         )
+
+
+def _conditions_found(record: PatientRecord, liver: list[ConditionMatch],
+                      cramps: list[ConditionMatch]) -> str:
+    """'**Found:** <liver conditions>, with <cramp conditions>', each with its onset."""
+    return ("**Found:** "
+            + "; ".join(condition_line(c, record.onset(c.condition)) for c in liver)
+            + ", with "
+            + "; ".join(condition_line(c, record.onset(c.condition)) for c in cramps))
+
+
+def _already_active(active: list[tuple[MedicationOrder, Match]]) -> list[str]:
+    if not active:
+        return []
+    return ["Already active: " + "; ".join(describe_order(o, m) for o, m in active) + "."]
+
+
+def _identity(liver: list[ConditionMatch], cramps: list[ConditionMatch],
+              in_hand: list[tuple[MedicationOrder, Match]]) -> str:
+    """The finding: the liver and cramp conditions, and the baclofen orders in hand."""
+    identity = "cirrhosis-cramps:" + ",".join(
+        sorted({c.reference for c in liver} | {c.reference for c in cramps}))
+    if in_hand:
+        identity += "|" + ",".join(sorted({o.reference for o, _ in in_hand}))
+    return identity

@@ -60,7 +60,6 @@ def _ended_by(found: ConditionMatch, negative_at: datetime | None) -> bool:
     return bool(known) and all(d < negative_at for d in known)
 
 
-
 @dataclass(frozen=True)
 class GabapentinoidSettings(KidneySettings):
     """Gates of a gabapentinoid suggestion (D1, S1)."""
