@@ -44,12 +44,14 @@ CONDITIONS = DataRequirement(
 )
 
 
-def _observations(key: str, lab_ids: tuple[str, ...], description: str) -> DataRequirement:
-    """Observations of these labs by LOINC code, newest first. CDS Hooks 2.0 has no date
-    token, so the template carries no date; the rules apply their look-back windows."""
-    from hooks.valuesets import lab
+def _observations(key: str, value_set_ids: tuple[str, ...], description: str) -> DataRequirement:
+    """Observations of these value sets by LOINC code, newest first (labs with units and
+    qualitative tests alike). CDS Hooks 2.0 has no date token, so the template carries no date;
+    the rules apply their look-back windows."""
+    from hooks.valuesets import documents
 
-    codes = ",".join(f"{LOINC}|{code}" for i in lab_ids for code in lab(i).loinc_codes)
+    codes = ",".join(f"{LOINC}|{c['code']}" for i in value_set_ids
+                     for c in documents()[i]["codes"] if c["system"] == LOINC)
     return DataRequirement(
         key=key,
         template=f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date",
@@ -91,22 +93,9 @@ KIDNEY_FUNCTION = _observations(
 )
 
 
-def _coded_observations(key: str, value_set_id: str, description: str) -> DataRequirement:
-    """Observations of a qualitative test by LOINC code (no units to convert), newest first."""
-    from hooks.valuesets import documents
-
-    codes = ",".join(f"{LOINC}|{c['code']}" for c in documents()[value_set_id]["codes"]
-                     if c["system"] == LOINC)
-    return DataRequirement(
-        key=key,
-        template=f"Observation?patient={{{{context.patientId}}}}&code={codes}&_sort=-date",
-        description=description,
-    )
-
-
-PREGNANCY_TESTS = _coded_observations(
+PREGNANCY_TESTS = _observations(
     "pregnancyTests",
-    "pregnancy-test",
+    ("pregnancy-test",),
     "pregnancy (hCG) test results (safety gate: no gabapentinoid switch in pregnancy)",
 )
 
