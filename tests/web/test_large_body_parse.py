@@ -8,7 +8,7 @@ import json
 import orjson
 import pytest
 
-from cds_service.web import http_api
+from cds_service.web import collector, http_api
 
 
 def _body(size: int) -> bytes:
@@ -21,7 +21,7 @@ def test_a_large_body_is_parsed_with_the_collector_paused_and_it_resumes(monkeyp
     monkeypatch.setattr(http_api.orjson, "loads", lambda raw: (seen.append(gc.isenabled()),
                                                                real(raw))[1])
     assert gc.isenabled()
-    http_api.parse_json(_body(http_api.GC_PAUSE_BYTES))
+    http_api.parse_json(_body(collector.PAUSE_BYTES))
     http_api.parse_json(_body(10))
     assert seen == [False, True]  # paused for the large one only
     assert gc.isenabled()
@@ -29,14 +29,51 @@ def test_a_large_body_is_parsed_with_the_collector_paused_and_it_resumes(monkeyp
 
 def test_the_collector_resumes_when_the_parse_fails():
     with pytest.raises(orjson.JSONDecodeError):
-        http_api.parse_json(b"{" + b" " * http_api.GC_PAUSE_BYTES)
+        http_api.parse_json(b"{" + b" " * collector.PAUSE_BYTES)
     assert gc.isenabled()
 
 
 def test_a_collector_the_process_paused_is_left_paused():
     gc.disable()
     try:
-        http_api.parse_json(_body(http_api.GC_PAUSE_BYTES))
+        http_api.parse_json(_body(collector.PAUSE_BYTES))
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_pauses_nest_and_the_collector_resumes_with_the_last():
+    with collector.paused():
+        with collector.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer request still holds its document
+    assert gc.isenabled()
+
+
+def test_a_small_or_unknown_length_never_pauses():
+    for size in (None, collector.PAUSE_BYTES - 1):
+        with collector.paused(size):
+            assert gc.isenabled()
+
+
+def test_a_large_request_runs_the_pipeline_with_the_collector_paused(monkeypatch, tmp_path):
+    """The whole request, not only the parse: otherwise the first allocation after the parse
+    walks every object the parse made (and the middle and full collections again)."""
+    from cds_service.config import load_config
+    from cds_service.pipeline.engine import CdsEngine
+    from cds_service.web.app import create_app
+
+    config = tmp_path / "c.toml"
+    config.write_text(f"[auth]\nrequired = false\n[server]\nmax_body_bytes = {32 << 20}\n"
+                      f'[store]\nurl = "sqlite:///{tmp_path}/s.sqlite3"\n')
+    app = create_app(load_config(str(config)))
+    seen: list[bool] = []
+    monkeypatch.setattr(CdsEngine, "call", lambda self, *a, **k: (
+        seen.append(gc.isenabled()), {"cards": []})[1])
+    client = app.test_client()
+    for size in (collector.PAUSE_BYTES, 10):
+        answer = client.post("/cds-services/legcramp-order-sign", data=_body(size),
+                             content_type="application/json")
+        assert answer.status_code == 200
+    assert seen == [False, True]
+    assert gc.isenabled()
