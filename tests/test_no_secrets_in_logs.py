@@ -240,7 +240,7 @@ def test_service_log_records_of_every_level_carry_no_secret(captured_run):
     records, secrets = captured_run
     ours = [r for r in records if r.name.startswith("legcramp_cds")]
     messages = {r.getMessage() for r in ours}
-    assert {"authentication failed", "service call answered",
+    assert {"authentication failed", "request",
             "fhirServer refused: not on the allowlist"} <= messages, messages
     leaks = {rendered(r): secrets.found_in(rendered(r)) for r in ours}
     assert {line: found for line, found in leaks.items() if found} == {}
@@ -296,6 +296,6 @@ def test_live_server_stderr_carries_no_secret(live):
     stop(served.process)  # flush and close its stderr before reading it
     output = served.output()
     assert '"message": "authentication failed"' in output, output[-2000:]
-    assert '"message": "service call answered"' in output, output[-2000:]
+    assert '"message": "request"' in output and '"cards": ' in output, output[-2000:]
     leaking = [line for line in output.splitlines() if secrets.found_in(line)]
     assert leaking == []

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import flask
 import pytest
 
 from cds_service.clock import FixedClock
@@ -53,7 +54,8 @@ PATHS = bundle_paths()
 
 
 class Captured(logging.Handler):
-    """The engine's 'service call answered' and 'rule failed' records."""
+    """What each service call found (on the request's one access line, or the engine's own
+    'service call answered' line outside a request) and the 'rule failed' records."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
@@ -61,8 +63,10 @@ class Captured(logging.Handler):
         self.failures: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() == "service call answered":
-            self.answered[record.hook_instance] = record.resources  # type: ignore[attr-defined]
+        if hasattr(record, "resources"):
+            hook_instance = getattr(record, "hook_instance", None) or (
+                flask.g.get("hook_instance") if flask.has_request_context() else None)
+            self.answered[hook_instance] = record.resources  # type: ignore[attr-defined]
         elif record.getMessage() == "rule failed":
             self.failures.append(record)
 
@@ -155,17 +159,19 @@ def harness(
     app.testing = True
     broken: list[Any] = []
     app.after_request(_contract_checker(broken))
-    engine_log = logging.getLogger("legcramp_cds.engine")
+    loggers = [logging.getLogger(f"legcramp_cds.{name}") for name in ("engine", "access")]
     captured = Captured()
-    old_level = engine_log.level
-    engine_log.addHandler(captured)
-    engine_log.setLevel(logging.INFO)
+    old_levels = [one.level for one in loggers]
+    for one in loggers:
+        one.addHandler(captured)
+        one.setLevel(logging.INFO)
     summary = Summary()
     try:
         yield Harness(app.test_client(), clock, fhir, captured, broken, summary)
     finally:
-        engine_log.removeHandler(captured)
-        engine_log.setLevel(old_level)
+        for one, level in zip(loggers, old_levels, strict=True):
+            one.removeHandler(captured)
+            one.setLevel(level)
         app.extensions["legcramp_engine"].close()
         stop_loopback_fhir(fhir)
         summary.write(request.config)

@@ -161,10 +161,14 @@ class CdsEngine:
     # Service call --------------------------------------------------------------------------
     def call(
         self, service_id: str, payload: Any, principal: Principal = ANONYMOUS,
-        test_traffic: bool = False,
+        test_traffic: bool = False, summary: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """request JSON -> typed hook request -> patient record -> rules -> card policy ->
-        response JSON."""
+        response JSON.
+
+        What the call found (cards, prefetch supplied and fetched, resources read) goes into
+        `summary` when the caller gives one (the web layer writes it on its one access line
+        per request), else into a "service call answered" line of its own (the CLI)."""
         started = time.perf_counter()
         service = self.service(service_id)
         bind_hook_instance(check_envelope(payload, service.hook))  # every later log line
@@ -195,19 +199,19 @@ class CdsEngine:
         if not test_traffic:  # the conformance kit's calls are never governance data
             self._record_cards(service, request, response, principal, silent)
         metrics.count_cards(service.id, ((c.topic_code, c.indicator) for c in response.cards))
-        log.info(
-            "service call answered",
-            extra={
-                "service": service.id,
-                "hook_instance": request.hook_instance,
-                "cards": len(cards),
-                "unidentified_orders": unidentified,
-                "prefetch_supplied": resolved.supplied,
-                "prefetch_fetched": resolved.fetched,
-                "resources": record.report.summary(),
-                "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
+        found = {
+            "cards": len(cards),
+            "unidentified_orders": unidentified,
+            "prefetch_supplied": resolved.supplied,
+            "prefetch_fetched": resolved.fetched,
+            "resources": record.report.summary(),
+            "elapsed_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        if summary is not None:
+            summary.update(found)
+        else:
+            log.info("service call answered", extra={
+                "service": service.id, "hook_instance": request.hook_instance, **found})
         return response.to_json()
 
     def _silent(self, rule_id: str | None) -> bool:

@@ -3,8 +3,9 @@
 Every non-200 answer is a FHIR OperationOutcome (`application/fhir+json`) that says what was
 wrong without echoing the request, and no exception reaches the client as a stack trace. Every
 answer carries an `X-Request-ID` (the caller's, when it is a sane one, else a new uuid4) that
-every log line of the request carries too; each request ends with one access-log line and one
-observation of the request-latency metric.
+every log line of the request carries too; each request ends with one access-log line (a service
+call's findings ride on it: one line per request) and one observation of the request-latency
+metric.
 """
 
 from __future__ import annotations
@@ -147,8 +148,9 @@ def service_call(service_id: str) -> Response:
                     == TEST_TRAFFIC_VALUE)
     # The document is dropped as `call` returns, inside the pause (see `collector`).
     with gate.admit(request.content_length), collector.paused(request.content_length):
+        g.call_summary = {}  # written on the request's one access line
         return json_response(engine.call(service_id, _read_json_body(), _principal(),
-                                         test_traffic=test_traffic))
+                                         test_traffic=test_traffic, summary=g.call_summary))
 
 
 @api.post("/cds-services/<service_id>/feedback")
@@ -223,9 +225,12 @@ def register_request_hooks(app: Flask) -> None:
         service = _service_label(endpoint)
         method = request.method if request.method in metrics.METHODS else metrics.OTHER
         metrics.observe_request(method, endpoint, service, response.status_code, seconds)
+        # One line per request: a service call's findings (cards, prefetch, resources read)
+        # ride on it rather than on a line of their own.
         access_log.info("request", extra={
             "method": method, "endpoint": endpoint or "unmatched", "service": service,
-            "status": response.status_code, "duration_ms": round(seconds * 1000, 2)})
+            "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
+            **g.get("call_summary", {})})
         return response
 
 

@@ -174,7 +174,8 @@ def test_every_log_line_of_a_request_carries_its_id(make_app, tmp_path, httpserv
         assert access[0]["endpoint"] == "service_call"
         assert access[0]["service"] == "legcramp-order-sign"
         assert isinstance(access[0]["duration_ms"], float)
-    assert {"service call answered", "authentication failed", "request"} <= seen, seen
+    assert {"authentication failed", "request"} <= seen, seen
+    assert "service call answered" not in seen, seen  # one line per request
 
 
 def test_lines_after_the_hook_request_is_read_carry_its_hook_instance(client, service_log):
@@ -182,11 +183,14 @@ def test_lines_after_the_hook_request_is_read_carry_its_hook_instance(client, se
     response = client.post(SERVICE_PATH, json=request, headers={"X-Request-ID": "mine-1"})
     assert response.status_code == 200
     lines = service_log()
-    answered = next(line for line in lines if line["message"] == "service call answered")
-    access = next(line for line in lines if line["message"] == "request")
-    for line in (answered, access):
-        assert line["request_id"] == "mine-1"
-        assert line["hook_instance"] == request["hookInstance"]
+    (access,) = [line for line in lines if line["logger"] == "legcramp_cds.access"]
+    assert access["request_id"] == "mine-1"
+    assert access["hook_instance"] == request["hookInstance"]
+    # the call's findings ride on the access line: one line per request
+    assert access["cards"] == len(response.get_json()["cards"])
+    assert {"prefetch_supplied", "prefetch_fetched", "resources", "elapsed_ms",
+            "unidentified_orders"} <= set(access)
+    assert [line for line in lines if line["message"] == "service call answered"] == []
 
 
 def test_the_access_line_holds_no_query_string_body_or_authorization(client, service_log):
@@ -235,8 +239,9 @@ def test_live_server_log_lines_carry_the_request_id(live):
     records = [json.loads(line) for line in live.output().splitlines() if line.startswith("{")]
     for request_id in ("live-call-1", generated):
         mine = [r for r in records if r.get("request_id") == request_id]
-        assert {r["message"] for r in mine} == {"service call answered", "request"}, mine
-        assert all(r["hook_instance"] == request["hookInstance"] for r in mine)
+        (line,) = mine  # one line per request
+        assert line["message"] == "request" and isinstance(line["cards"], int), line
+        assert line["hook_instance"] == request["hookInstance"]
     unattributed = [r for r in records if r["message"] in ("service call answered", "request")
                     and "request_id" not in r]
     assert unattributed == []
