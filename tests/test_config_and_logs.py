@@ -11,7 +11,7 @@ import pytest
 
 from cds_service.config import CONFIG_ENV_VAR, ConfigError, load_config
 from cds_service.kit import RuleSettings
-from cds_service.logs import JsonFormatter
+from cds_service.logs import JsonFormatter, RequestContextFilter
 from cds_service.pipeline.rule_settings import rule_settings
 from hooks import build_services
 from tests.conftest import load_request
@@ -74,6 +74,7 @@ def test_logs_hold_no_token_or_patient_data(make_app):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestContextFilter())  # as every handler `serve` writes with
     logger = logging.getLogger("legcramp_cds")
     logger.addHandler(handler)
     previous = logger.level
