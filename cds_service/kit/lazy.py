@@ -36,6 +36,8 @@ class _TermIndex:
         self.by_code: dict[tuple[str | None, str | None], list[int]] = {}
         self.by_text: dict[str, list[int]] = {}
         self.unreadable: list[int] = []
+        # Each value set's candidates, once per record: several rules ask about the same set.
+        self._answers: dict[int, tuple[Screen, list[int]]] = {}
         for index, concepts in enumerate(concepts_of):
             for concept in concepts:
                 terms = concept_terms(concept)
@@ -48,6 +50,9 @@ class _TermIndex:
                     self.by_text.setdefault(text, []).append(index)
 
     def candidates(self, value_set: Screen) -> list[int]:
+        known = self._answers.get(id(value_set))
+        if known is not None and known[0] is value_set:
+            return known[1]
         found = set(self.unreadable)
         for (system, code), indexes in self.by_code.items():
             if value_set.has_code(system, code):
@@ -55,7 +60,9 @@ class _TermIndex:
         for text, indexes in self.by_text.items():
             if value_set.matches_text(text):
                 found.update(indexes)
-        return sorted(found)
+        answer = sorted(found)
+        self._answers[id(value_set)] = (value_set, answer)  # held: its id is never reused
+        return answer
 
 
 class LazyResources(Generic[T]):
@@ -80,6 +87,7 @@ class LazyResources(Generic[T]):
         self._models: list[Any] = [_UNREAD] * len(self.raws)
         self._terms: _TermIndex | None = None
         self._keys: dict[Callable[[dict[str, Any]], Any], list[Any]] = {}
+        self._orders: dict[tuple[Callable[..., Any], Callable[..., Any]], list[int]] = {}
 
     def model(self, index: int) -> T | None:
         model = self._models[index]
@@ -128,6 +136,18 @@ class LazyResources(Generic[T]):
                 value = known[index] = key(self.raws[index])
             found.append((value, index))
         return found
+
+    def ordered(self, key: Callable[[dict[str, Any]], Any],
+                rank: Callable[[tuple[Any, int]], Any]) -> tuple[list[Any], list[int]]:
+        """key(raw) of every resource, and every index sorted by rank((key, index)): one sort
+        per record and key, however many questions walk it (the newest result of each of a
+        dozen tests in a long history, say)."""
+        values = [value for value, _ in self.keyed(key, range(len(self.raws)))]
+        order = self._orders.get((key, rank))
+        if order is None:
+            order = self._orders[(key, rank)] = sorted(
+                range(len(values)), key=lambda index: rank((values[index], index)))
+        return values, order
 
     def select(self, keep: Callable[[dict[str, Any]], bool]) -> list[T]:
         """The validated resources whose raw JSON passes `keep`, in the record's order."""

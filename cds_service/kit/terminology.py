@@ -36,6 +36,9 @@ class Match:
         return f"name '{self.text}'"
 
 
+# Distinct names whose answer each value set keeps (a few hundred kilobytes at most).
+TEXT_ANSWERS_KEPT = 4096
+
 # The longest a drug or condition name is read: RxNorm's longest names (multi-ingredient packs)
 # run to a few hundred characters; text past this is not a name, and is never scanned.
 MAX_NAME_CHARS = 1000
@@ -63,6 +66,10 @@ class ValueSet:
     # Words that put a name out of the set's scope (e.g. 'ophthalmic' for a systemic effect):
     # a concept matched only by its name is not a member when its name carries one.
     out_of_scope: re.Pattern[str] | None = None
+    # `matches_text`'s answers: charts repeat the same few hundred names (a lab's test names, a
+    # formulary's products), and each request screens every distinct one against every value
+    # set a rule asks about. Bounded; never read by anything but `matches_text`.
+    _text_answers: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> ValueSet:
@@ -119,9 +126,19 @@ class ValueSet:
 
     def matches_text(self, text: str | None) -> bool:
         """Whole-word match within the first MAX_NAME_CHARS characters: a name is short, and a
-        megabyte of free text must not be scanned once per value set."""
-        return bool(text and self.text_pattern
-                    and self.text_pattern.search(text, 0, MAX_NAME_CHARS))
+        megabyte of free text must not be scanned once per value set. The answer depends on
+        those characters alone (the search ends there), so it is kept by them."""
+        if not text or self.text_pattern is None:
+            return False
+        name = text[:MAX_NAME_CHARS]
+        answers = self._text_answers
+        found = answers.get(name)
+        if found is None:
+            found = self.text_pattern.search(name) is not None
+            if len(answers) >= TEXT_ANSWERS_KEPT:
+                answers.clear()
+            answers[name] = found
+        return found
 
     def match_codings(self, codings: Iterable[Any]) -> Match | None:
         for coding in codings:
@@ -159,10 +176,6 @@ class ValueSet:
 # indexes before any model is validated (held to the models by tests/kit/test_fast_paths.py).
 
 
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, str)
-
-
 def raw_codings(concept: Any) -> list[Any] | None:
     """The `coding` list of a raw CodeableConcept as the parser reads it (a single Coding object
     where a list belongs is the list it repairs it into); None when the concept is not a JSON
@@ -180,24 +193,35 @@ def raw_codings(concept: Any) -> list[Any] | None:
 def concept_terms(concept: Any) -> tuple[list[tuple[str | None, str | None]], list[str]] | None:
     """The (system, code) pairs and texts (text, displays) of a raw CodeableConcept, as the
     models would read them; None when it is not plain JSON of that shape (a single Coding
-    object where a list belongs counts as the list the parser repairs it into)."""
+    object where a list belongs counts as the list the parser repairs it into).
+
+    Run once per concept of every resource a record indexes (10,000 Observations: ~10,000
+    calls), so it tests exact types (what a JSON parser makes; anything else is "not plain",
+    which only makes the resource a candidate the models judge) and reads each member once."""
     if concept is None:
         return [], []
-    codings = raw_codings(concept)
+    if type(concept) is not dict:
+        return None
+    text = concept.get("text")
+    if text is not None and type(text) is not str:
+        return None
+    texts = [text] if text else []
+    codings = concept.get("coding")
     if codings is None:
+        return [], texts
+    if type(codings) is dict:
+        codings = [codings]
+    elif type(codings) is not list:
         return None
     pairs: list[tuple[str | None, str | None]] = []
-    texts: list[str] = []
-    text = concept.get("text")
-    if not _plain(text):
-        return None
-    if text:
-        texts.append(text)
     for coding in codings:
-        if not isinstance(coding, dict):
+        if type(coding) is not dict:
             return None
-        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
-        if not (_plain(system) and _plain(code) and _plain(display)):
+        get = coding.get
+        system, code, display = get("system"), get("code"), get("display")
+        if ((system is not None and type(system) is not str)
+                or (code is not None and type(code) is not str)
+                or (display is not None and type(display) is not str)):
             return None
         pairs.append((system, code))
         if display:

@@ -16,6 +16,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
@@ -28,7 +29,12 @@ from cds_service.kit import RXNORM as RX
 from cds_service.kit.lazy import LazyResources
 from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
 from cds_service.kit.record import _may_count, condition_counts
-from cds_service.kit.terminology import ValueSet, concept_terms
+from cds_service.kit.terminology import (
+    MAX_NAME_CHARS,
+    TEXT_ANSWERS_KEPT,
+    ValueSet,
+    concept_terms,
+)
 from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.web.limits import (
     Limits,
@@ -273,18 +279,47 @@ observation_sets = st.lists(
 @given(observation_sets, st.integers(1, 400))
 def test_latest_read_lazily_is_latest_of_every_validated_result(specs, window_days):
     raws = [observation(i, *spec) for i, spec in enumerate(specs)]
-    record = RecordBuilder("p", AS_OF).build(raws, [])
     eager = []
     for raw in raws:
         with contextlib.suppress(ResourceRejected):
             eager.append(parse_resource(raw))
     since = AS_OF - timedelta(days=window_days)
-    lazy = observations.latest(record.observations, POTASSIUM, Units(), since)
     expected = observations.latest(eager, POTASSIUM, Units(), since)
-    assert (lazy and (lazy.observation.id, lazy.value, lazy.when)) == (
-        expected and (expected.observation.id, expected.value, expected.when))
+    # both ways to the newest: sort the candidates, or walk the record's newest-first order
+    for few in (0, 10**9):
+        with mock.patch.object(observations, "_FEW", few):
+            record = RecordBuilder("p", AS_OF).build(raws, [])
+            lazy = observations.latest(record.observations, POTASSIUM, Units(), since)
+        assert (lazy and (lazy.observation.id, lazy.value, lazy.when)) == (
+            expected and (expected.observation.id, expected.value, expected.when)), few
     assert observations.results(record.observations, POTASSIUM, Units()) == \
         observations.results(eager, POTASSIUM, Units())
+
+
+def test_a_text_answer_kept_is_the_patterns_answer_and_the_kept_answers_are_bounded():
+    named = ValueSet.from_document({"id": "k-named", "text_terms": ["potassium"]})
+    assert named.text_pattern is not None
+    names = ["Potassium [Moles/volume] in Serum", "potassium", "Potassium-sparing diuretic",
+             "x" * 5000 + " potassium", "potassium " + "x" * 5000, "", "Serum potassium",
+             "x" * (MAX_NAME_CHARS - 9) + " potassium", "x" * (MAX_NAME_CHARS - 10) + " potassium"]
+    answers = []
+    for _ in range(2):  # asked again: the kept answer
+        for name in names:
+            expected = bool(name and named.text_pattern.search(name, 0, MAX_NAME_CHARS))
+            assert named.matches_text(name) == expected, name
+            answers.append(expected)
+    assert True in answers and False in answers
+    for n in range(TEXT_ANSWERS_KEPT + 10):
+        named.matches_text(f"lab {n}")
+    assert len(named._text_answers) <= TEXT_ANSWERS_KEPT
+
+
+def test_a_records_screen_answers_each_value_set_once():
+    raws = [observation(i, i, "final", "2823-3", "dateTime", False) for i in range(5)]
+    record = RecordBuilder("p", AS_OF).build(raws, [])
+    first = record.observations.screened_indexes(POTASSIUM)
+    with mock.patch.object(type(POTASSIUM), "has_code", side_effect=AssertionError("asked")):
+        assert record.observations.screened_indexes(POTASSIUM) == first == list(range(5))
 
 
 def test_latest_validates_only_what_it_needs():
