@@ -43,6 +43,7 @@ from cds_service.pipeline.request import (
 from cds_service.web import collector
 from cds_service.web.admission import LargeRequestGate
 from cds_service.web.auth import Authenticator
+from cds_service.web.body import read_body
 from cds_service.web.errors import error_response, json_response, outcome, status_of
 
 log = logging.getLogger("legcramp_cds.http")
@@ -74,8 +75,8 @@ def _read_json_body() -> Any:
         raise UnsupportedMediaType(
             [Issue("the request body must be application/json", code="not-supported")]
         )
-    raw = request.get_data(cache=False)  # raises RequestEntityTooLarge past a Content-Length
     limit = current_app.config["MAX_CONTENT_LENGTH"]
+    raw = read_body(request, limit)  # raises RequestEntityTooLarge past a Content-Length
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit rather than refused: refuse it here.
         raise RequestEntityTooLarge()
