@@ -472,6 +472,20 @@ def test_an_answer_nested_past_the_parsers_depth_is_not_json_not_a_500(pool, htt
     assert caught.value.code == "not_json"
 
 
+@pytest.mark.parametrize("answer", [
+    '{"resourceType": "Bundle", "total": NaN}',
+    '{"resourceType": "Bundle", "total": Infinity}',
+    '{"resourceType": "Bundle", "id": "\\ud800"}',  # a lone surrogate: not Unicode text
+])
+def test_an_answer_that_is_not_strict_json_is_not_json(pool, httpserver, answer):
+    """Read as strictly as a request body: a value no JSON parser should accept never reaches
+    a rule (the call then fails closed)."""
+    httpserver.expect_request("/fhir/Condition").respond_with_data(answer, content_type=FHIR_JSON)
+    with pytest.raises(FhirError) as caught:
+        pool.connect(base(httpserver), None).search("Condition")
+    assert caught.value.code == "not_json"
+
+
 def test_a_server_trickling_its_answer_is_cut_at_the_requests_deadline(make_pool, httpserver):
     """requests' timeouts bound each read, not the response: a server that sends a byte every
     50 ms would never time out. The body reader stops at the request's deadline instead."""
