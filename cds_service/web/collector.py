@@ -7,11 +7,13 @@ after it pays the same walk (all those objects are still young), then the middle
 collection walk them again. None of them can be cyclic garbage (JSON has no cycles) and all are
 freed by reference counting when the request drops its document, which also takes them off the
 collector's count. So the collector stays paused from before the body is read until the
-document is gone: it never sees them (10,000 Observations: 175 -> see the README's benchmark).
+document is gone: it never sees them (10,000 Observations, in-process: 192 -> 140 CPU-ms per
+request; in a served worker 176 -> 155).
 
 Pauses nest across the requests a worker serves at once (threads or greenlets): the collector
 resumes when the last of them ends, and never if something else (a test, a debugger) had
-already disabled it.
+already disabled it. While paused, the worker's other garbage in cycles waits: at most for as
+long as a large request lasts, which its FHIR budget bounds.
 """
 
 from __future__ import annotations
