@@ -98,8 +98,9 @@ class FhirConfig:
                                      "flight at once per worker (greenlets under gevent, "
                                      "threads under gthread)")
     max_parallel_fetches_per_request: int = _key(
-        4, "Of those, how many one hook request may use at once (a request with many keys or "
-        "Medications cannot take them all)")
+        8, "Of those, how many one hook request may use at once (a request with many keys or "
+        "Medications cannot take them all); 8 fetches every key a service declares in one "
+        "round")
     max_parallel_fetches_per_server: int = _key(
         16, "Of those, how many all requests to one FHIR server may hold together: a server "
         "trickling its answers fills its own share, never the calls to other servers")
