@@ -34,13 +34,6 @@ from cds_service.store.database import CardRecord, LazyStore, ShownCards, StoreE
 
 log = logging.getLogger("legcramp_cds.cards")
 
-# How long the writer waits for more answers to share a commit. The write's cost is mostly per
-# statement, not per row (SQLite, one card per answer, CPU per card: 1 per commit 646 us, 15
-# 44 us, 60 19 us, 240 12 us). At the bench's ~300 answers per second per worker, 50 ms gathered
-# about 15 per commit; 200 ms gathers about 60, for a card reaching the database 0.2 s after its
-# answer (this process's own readers never wait for it: `pending` and `flush`).
-WINDOW_SECONDS = 0.2
-
 
 class CardLog:
     def __init__(
@@ -52,7 +45,7 @@ class CardLog:
         retries: int = 3,
         retry_delay: float = 0.2,
         close_timeout: float = 5.0,
-        window: float = WINDOW_SECONDS,
+        window: float = 0.05,
         max_batch: int = 500,
         sleep: Callable[[float], None] = time.sleep,
     ):
