@@ -36,9 +36,6 @@ class Match:
         return f"name '{self.text}'"
 
 
-# Distinct names whose answer each value set keeps (a few hundred kilobytes at most).
-TEXT_ANSWERS_KEPT = 4096
-
 # The longest a drug or condition name is read: RxNorm's longest names (multi-ingredient packs)
 # run to a few hundred characters; text past this is not a name, and is never scanned.
 MAX_NAME_CHARS = 1000
@@ -66,10 +63,6 @@ class ValueSet:
     # Words that put a name out of the set's scope (e.g. 'ophthalmic' for a systemic effect):
     # a concept matched only by its name is not a member when its name carries one.
     out_of_scope: re.Pattern[str] | None = None
-    # `matches_text`'s answers: charts repeat the same few hundred names (a lab's test names, a
-    # formulary's products), and each request screens every distinct one against every value
-    # set a rule asks about. Bounded; never read by anything but `matches_text`.
-    _text_answers: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> ValueSet:
@@ -126,19 +119,9 @@ class ValueSet:
 
     def matches_text(self, text: str | None) -> bool:
         """Whole-word match within the first MAX_NAME_CHARS characters: a name is short, and a
-        megabyte of free text must not be scanned once per value set. The answer depends on
-        those characters alone (the search ends there), so it is kept by them."""
-        if not text or self.text_pattern is None:
-            return False
-        name = text[:MAX_NAME_CHARS]
-        answers = self._text_answers
-        found = answers.get(name)
-        if found is None:
-            found = self.text_pattern.search(name) is not None
-            if len(answers) >= TEXT_ANSWERS_KEPT:
-                answers.clear()
-            answers[name] = found
-        return found
+        megabyte of free text must not be scanned once per value set."""
+        return bool(text and self.text_pattern
+                    and self.text_pattern.search(text, 0, MAX_NAME_CHARS))
 
     def match_codings(self, codings: Iterable[Any]) -> Match | None:
         for coding in codings:

@@ -29,12 +29,7 @@ from cds_service.kit import RXNORM as RX
 from cds_service.kit.lazy import LazyResources
 from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
 from cds_service.kit.record import _may_count, condition_counts
-from cds_service.kit.terminology import (
-    MAX_NAME_CHARS,
-    TEXT_ANSWERS_KEPT,
-    ValueSet,
-    concept_terms,
-)
+from cds_service.kit.terminology import ValueSet, concept_terms
 from cds_service.pipeline.record_builder import RecordBuilder
 from cds_service.web.limits import (
     Limits,
@@ -294,24 +289,6 @@ def test_latest_read_lazily_is_latest_of_every_validated_result(specs, window_da
             expected and (expected.observation.id, expected.value, expected.when)), few
     assert observations.results(record.observations, POTASSIUM, Units()) == \
         observations.results(eager, POTASSIUM, Units())
-
-
-def test_a_text_answer_kept_is_the_patterns_answer_and_the_kept_answers_are_bounded():
-    named = ValueSet.from_document({"id": "k-named", "text_terms": ["potassium"]})
-    assert named.text_pattern is not None
-    names = ["Potassium [Moles/volume] in Serum", "potassium", "Potassium-sparing diuretic",
-             "x" * 5000 + " potassium", "potassium " + "x" * 5000, "", "Serum potassium",
-             "x" * (MAX_NAME_CHARS - 9) + " potassium", "x" * (MAX_NAME_CHARS - 10) + " potassium"]
-    answers = []
-    for _ in range(2):  # asked again: the kept answer
-        for name in names:
-            expected = bool(name and named.text_pattern.search(name, 0, MAX_NAME_CHARS))
-            assert named.matches_text(name) == expected, name
-            answers.append(expected)
-    assert True in answers and False in answers
-    for n in range(TEXT_ANSWERS_KEPT + 10):
-        named.matches_text(f"lab {n}")
-    assert len(named._text_answers) <= TEXT_ANSWERS_KEPT
 
 
 def test_a_records_screen_answers_each_value_set_once():
