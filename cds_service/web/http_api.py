@@ -69,7 +69,8 @@ def parse_json(raw: bytes) -> Any:
         return orjson.loads(raw)
 
 
-def _read_json_body() -> Any:
+def _read_json_bytes() -> bytes:
+    """The body of a JSON request, whole; 415 for another media type, 413 past the limit."""
     mimetype = (request.mimetype or "").lower()
     if mimetype not in JSON_TYPES:
         raise UnsupportedMediaType(
@@ -80,6 +81,15 @@ def _read_json_body() -> Any:
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit rather than refused: refuse it here.
         raise RequestEntityTooLarge()
+    return raw
+
+
+def _read_json_body() -> Any:
+    return _parsed(_read_json_bytes())
+
+
+def _parsed(raw: bytes) -> Any:
+    """The document `raw` holds, within the hostile-input limits (400 otherwise)."""
     from cds_service.web.limits import (  # local: the limits belong to this function alone
         Limits,
         NotJsonNumber,
@@ -147,11 +157,18 @@ def service_call(service_id: str) -> Response:
     # cards shown (governance data), so its test feedback cannot land in the report either.
     test_traffic = (request.headers.get(TEST_TRAFFIC_HEADER, "").strip().lower()
                     == TEST_TRAFFIC_VALUE)
-    # The document is dropped as `call` returns, inside the pause (see `collector`).
-    with gate.admit(request.content_length), collector.paused(request.content_length):
-        g.call_summary = {}  # written on the request's one access line
-        return json_response(engine.call(service_id, _read_json_body(), _principal(),
-                                         test_traffic=test_traffic, summary=g.call_summary))
+    g.call_summary = {}  # written on the request's one access line
+    with gate.admit(request.content_length):
+        raw = _read_json_bytes()
+        # From the parse until the document is dropped, not while the client sends the body
+        # (see `collector`); the bytes go as soon as they are parsed.
+        with collector.paused(len(raw)):
+            document = _parsed(raw)
+            del raw
+            answer = engine.call(service_id, document, _principal(),
+                                 test_traffic=test_traffic, summary=g.call_summary)
+            del document
+    return json_response(answer)
 
 
 @api.post("/cds-services/<service_id>/feedback")

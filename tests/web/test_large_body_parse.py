@@ -77,3 +77,44 @@ def test_a_large_request_runs_the_pipeline_with_the_collector_paused(monkeypatch
         assert answer.status_code == 200
     assert seen == [False, True]
     assert gc.isenabled()
+
+
+def test_the_body_is_read_with_the_collector_running(monkeypatch, tmp_path):
+    """A client still sending (or stalled mid-body) must not hold the worker's collector."""
+    from cds_service.config import load_config
+    from cds_service.web.app import create_app
+
+    config = tmp_path / "c.toml"
+    config.write_text(f"[auth]\nrequired = false\n[server]\nmax_body_bytes = {32 << 20}\n"
+                      f'[store]\nurl = "sqlite:///{tmp_path}/s.sqlite3"\n')
+    app = create_app(load_config(str(config)))
+    seen: list[bool] = []
+    real = http_api.read_body
+    monkeypatch.setattr(http_api, "read_body", lambda *a: (seen.append(gc.isenabled()),
+                                                           real(*a))[1])
+    answer = app.test_client().post("/cds-services/legcramp-order-sign",
+                                    data=_body(collector.PAUSE_BYTES),
+                                    content_type="application/json")
+    assert answer.status_code == 400  # not a hook request: what matters is the read
+    assert seen == [True]
+    assert gc.isenabled()
+
+
+def test_a_pause_longer_than_the_limit_is_ended_by_the_next_request(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(collector.time, "monotonic", lambda: clock[0])
+    with collector.paused():
+        assert not gc.isenabled()
+        clock[0] += collector.MAX_PAUSE_SECONDS / 2
+        with collector.paused(10):  # a small request, within the limit: still paused
+            assert not gc.isenabled()
+        clock[0] += collector.MAX_PAUSE_SECONDS
+        with collector.paused(10):  # past it: resumed
+            assert gc.isenabled()
+        with collector.paused():  # a large request while the long one lasts: not paused again
+            assert gc.isenabled()
+        assert gc.isenabled()
+    assert gc.isenabled()
+    with collector.paused():  # a new pause once none is left
+        assert not gc.isenabled()
+    assert gc.isenabled()
