@@ -46,7 +46,10 @@ def read_body(request: Request, limit: int | None) -> bytes:
         raise RequestEntityTooLarge()
     if length == 0:
         return b""
-    data = reader.read(length)
+    try:
+        data = reader.read(length)
+    except (OSError, ValueError):  # reset, timed out or closed mid-body: as werkzeug says it
+        raise ClientDisconnected() from None
     if len(data) < length:
         raise ClientDisconnected()
     return data

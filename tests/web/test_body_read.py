@@ -39,6 +39,19 @@ def test_a_body_cut_short_is_a_client_disconnect():
         _read(_body(data, len(data) + 1), len(data) + 1)
 
 
+@pytest.mark.parametrize("error", [ConnectionResetError, TimeoutError, ValueError])
+def test_a_connection_lost_mid_body_is_a_client_disconnect(monkeypatch, error):
+    """As werkzeug's stream says it (a 400), never an unexpected error (a 500)."""
+    data = b"z" * 20_000
+
+    def lost(*_: object) -> bytes:
+        raise error("lost")
+
+    monkeypatch.setattr(LengthReader, "read", lost)
+    with pytest.raises(ClientDisconnected):
+        _read(_body(data, len(data)), len(data))
+
+
 def test_a_body_over_the_limit_is_refused_before_it_is_read(monkeypatch):
     data = b"z" * 20_000
     monkeypatch.setattr(LengthReader, "read", lambda *a, **k: pytest.fail("read"))
