@@ -28,6 +28,7 @@ from cds_service.config import FhirConfig
 from cds_service.errors import FhirError
 
 FHIR_JSON = "application/fhir+json"
+UTF8_BOM = b"\xef\xbb\xbf"
 READ_SIZE = 256 * 1024  # most one receive hands over; the deadline is checked between them
 T = TypeVar("T")
 # urllib3 logs each request line, with the patient id of a FHIR search, at DEBUG.
@@ -309,8 +310,11 @@ class FhirServer:
             return status, None
         try:
             # orjson: a page of search results parses in a third of the time, and it refuses
-            # what is not strict JSON (NaN, lone surrogates) as well as nesting past 1,024.
-            document = orjson.loads(body)
+            # what is not strict JSON (NaN, Infinity, numbers past a double, lone surrogates)
+            # as well as nesting past 1,024. FHIR's JSON is UTF-8: a byte-order mark before
+            # it is read past (as `json` did); UTF-16 or UTF-32 is not JSON here. An integer
+            # past 64 bits is read as a float, as in request bodies.
+            document = orjson.loads(body[3:] if body.startswith(UTF8_BOM) else body)
         except (ValueError, RecursionError) as exc:  # RecursionError: nested past ~1000 levels
             raise FhirError("FHIR server answered with something that is not JSON (or is "
                             "nested too deep to read)", status, code="not_json") from exc

@@ -486,6 +486,13 @@ def test_an_answer_that_is_not_strict_json_is_not_json(pool, httpserver, answer)
     assert caught.value.code == "not_json"
 
 
+def test_an_answer_after_a_utf8_byte_order_mark_is_read(pool, httpserver):
+    answer = b'\xef\xbb\xbf{"resourceType": "Bundle", "type": "searchset", "entry": []}'
+    httpserver.expect_request("/fhir/Condition").respond_with_data(answer, content_type=FHIR_JSON)
+    bundle = pool.connect(base(httpserver), None).search("Condition")[0]
+    assert bundle["resourceType"] == "Bundle"
+
+
 def test_a_server_trickling_its_answer_is_cut_at_the_requests_deadline(make_pool, httpserver):
     """requests' timeouts bound each read, not the response: a server that sends a byte every
     50 ms would never time out. The body reader stops at the request's deadline instead."""
