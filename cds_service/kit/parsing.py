@@ -98,7 +98,10 @@ def parse_resource(raw: dict[str, Any], report: ParseReport | None = None) -> An
                     raise ResourceRejected(resource_type, _describe(error)) from None
                 if report is not None:
                     report.repaired[(resource_type, _describe(error))] += 1
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            # fhir_core raises KeyError for an unknown type nested in a resource (contained)
+        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+            # fhir_core raises KeyError for an unknown type nested in a resource (contained),
+            # and the models recurse once per level: a resource from a FHIR server (whose
+            # answers only the parser's own depth limit bounds) nested a few hundred levels
+            # deep is not read, as any other the models cannot parse
             raise ResourceRejected(resource_type, type(exc).__name__) from None
     raise ResourceRejected(resource_type, "too many structural repairs")

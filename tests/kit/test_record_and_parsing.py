@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+import pytest
+
 from cds_service.kit.parsing import ParseReport, ResourceRejected, parse_resource
 from cds_service.kit.record import condition_counts, reference_key
 from cds_service.pipeline.record_builder import RecordBuilder
@@ -122,3 +124,16 @@ def test_medication_reference_that_cannot_be_resolved_is_counted():
         record.report.skipped[("MedicationRequest", "medicationReference could not be resolved")]
         == 1
     )
+
+
+def test_a_resource_nested_past_the_models_recursion_is_rejected_not_raised():
+    """A FHIR server's answer is bounded only by the parser's depth (1,024): a resource nested a
+    few hundred levels deep is skipped and counted like any other the models cannot parse."""
+    extension: dict = {"url": "http://example.org/x", "valueString": "a"}
+    for _ in range(600):
+        extension = {"url": "http://example.org/x", "extension": [extension]}
+    raw = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+           "extension": [extension]}
+    with pytest.raises(ResourceRejected) as rejected:
+        parse_resource(raw)
+    assert rejected.value.resource_type == "Observation"
