@@ -87,7 +87,8 @@ class LazyResources(Generic[T]):
         self._models: list[Any] = [_UNREAD] * len(self.raws)
         self._terms: _TermIndex | None = None
         self._keys: dict[Callable[[dict[str, Any]], Any], list[Any]] = {}
-        self._orders: dict[tuple[Callable[..., Any], Callable[..., Any]], list[int]] = {}
+        self._orders: dict[tuple[Callable[..., Any], Callable[..., Any]],
+                           tuple[list[Any], list[int]]] = {}
 
     def model(self, index: int) -> T | None:
         model = self._models[index]
@@ -142,12 +143,12 @@ class LazyResources(Generic[T]):
         """key(raw) of every resource, and every index sorted by rank((key, index)): one sort
         per record and key, however many questions walk it (the newest result of each of a
         dozen tests in a long history, say)."""
-        values = [value for value, _ in self.keyed(key, range(len(self.raws)))]
-        order = self._orders.get((key, rank))
-        if order is None:
-            order = self._orders[(key, rank)] = sorted(
-                range(len(values)), key=lambda index: rank((values[index], index)))
-        return values, order
+        known = self._orders.get((key, rank))
+        if known is None:
+            values = [value for value, _ in self.keyed(key, range(len(self.raws)))]
+            order = sorted(range(len(values)), key=lambda index: rank((values[index], index)))
+            known = self._orders[(key, rank)] = (values, order)
+        return known
 
     def select(self, keep: Callable[[dict[str, Any]], bool]) -> list[T]:
         """The validated resources whose raw JSON passes `keep`, in the record's order."""
