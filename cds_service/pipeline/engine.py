@@ -193,8 +193,11 @@ class CdsEngine:
         viewer = f"{patient}|user:{request.context.user_id or ''}"
         cards = policy.with_uuids(service.id, request.hook_instance, viewer, cards, caller)
         # A silent pilot: these rules' cards are recorded, and the EHR gets none of them.
-        silent = [c for c in cards if self._silent(c.topic_code)]
-        cards = policy.quiet_repeats(service.hook, [c for c in cards if c not in silent])
+        shown: list[Card] = []
+        silent: list[Card] = []
+        for card in cards:
+            (silent if self._silent(card.topic_code) else shown).append(card)
+        cards = policy.quiet_repeats(service.hook, shown)
         response = CdsResponse(policy.arranged(cards))
         if not test_traffic:  # the conformance kit's calls are never governance data
             self._record_cards(service, request, response, principal, silent)
@@ -230,10 +233,8 @@ class CdsEngine:
         report. A database problem is logged and never costs the prescriber the cards."""
         if not self.config.store.record_cards:
             return
-        records = [CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator)
-                   for c in response.cards]
-        records += [CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator, silent=True)
-                    for c in silent]
+        records = [CardRecord(str(c.uuid), c.topic_code or "unknown", c.indicator, silent=quiet)
+                   for group, quiet in ((response.cards, False), (silent, True)) for c in group]
         if not records:
             return
         self.card_log.add(
