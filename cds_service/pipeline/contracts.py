@@ -42,11 +42,16 @@ def _load(name: str) -> dict[str, Any]:
 
 
 @cache
+def _documents() -> dict[str, dict[str, Any]]:
+    """Every schema file, read once for both validators."""
+    return {name: _load(name) for name in SCHEMA_FILES}
+
+
+@cache
 def _registry() -> Registry:
-    documents = {name: _load(name) for name in SCHEMA_FILES}
     return Registry().with_resources(
         (name, Resource.from_contents(doc, default_specification=DRAFT202012))
-        for name, doc in documents.items()
+        for name, doc in _documents().items()
     )
 
 
@@ -85,9 +90,12 @@ def compiled(name: str) -> Any:
     """The schema compiled to native code (jsonschema-rs): the fast yes/no every request takes.
     Its answer must agree with `validator`'s, which writes the messages of a refusal; a test
     holds the two to the same verdict on the fuzzer's mutated requests."""
-    documents = [(file_name, _load(file_name)) for file_name in SCHEMA_FILES]
-    registry = jsonschema_rs.Registry(documents)
-    return jsonschema_rs.validator_for(_load(name), registry=registry)
+    return jsonschema_rs.validator_for(_documents()[name], registry=_rs_registry())
+
+
+@cache
+def _rs_registry() -> Any:
+    return jsonschema_rs.Registry(list(_documents().items()))
 
 
 def violations(schema_name: str, instance: Any, base_path: str = "$") -> list[Violation]:
