@@ -408,6 +408,12 @@ def scenario_config() -> Config:
     )
 
 
+def served_on_its_date(make_app: Any, base: Any) -> tuple[datetime, Any]:
+    """The chart's evaluation date, and a POST to a service whose clock stands on it."""
+    as_of = synthea.evaluation_date(base)
+    return as_of, make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+
+
 def run(post: Callable[..., Any], hook: str, store: Store, drafts: list[dict[str, Any]]) -> Any:
     service_id = SERVICES[hook]
     request = synthea.hook_request(
@@ -427,8 +433,7 @@ def run(post: Callable[..., Any], hook: str, store: Store, drafts: list[dict[str
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_scenario_card_appears_on_the_real_patient(make_app, scenario: Scenario):
     base = pick(scenario.nth)
-    as_of = synthea.evaluation_date(base)
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    as_of, post = served_on_its_date(make_app, base)
 
     added = scenario.build(base, as_of)
     chart = [r for r in added if r["resourceType"] != "MedicationRequest"]
@@ -550,9 +555,8 @@ def cyclobenzaprine_10_days(store: Store, as_of: datetime) -> dict[str, Any]:
 
 def test_older_synthea_patient_given_cyclobenzaprine_gets_c4_and_not_at_50(make_app):
     base = first_living(older_without_cyclobenzaprine_findings)
-    as_of = synthea.evaluation_date(base)
+    as_of, post = served_on_its_date(make_app, base)
     age = age_on(base, as_of)
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
     order = cyclobenzaprine_10_days(base, as_of)
 
     body = run(post, "order-sign", base, [order])
@@ -572,9 +576,8 @@ def test_older_synthea_patient_given_cyclobenzaprine_gets_c4_and_not_at_50(make_
 
 def test_synthea_patient_with_af_or_heart_failure_given_cyclobenzaprine_gets_c5(make_app):
     base = first_living(with_active_af_or_heart_failure)
-    as_of = synthea.evaluation_date(base)
+    as_of, post = served_on_its_date(make_app, base)
     older = [C4] if age_on(base, as_of) >= 65 else []
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
     order = cyclobenzaprine_10_days(base, as_of)
     (finding,) = [
         c
@@ -603,8 +606,7 @@ def test_synthea_patient_with_af_or_heart_failure_given_cyclobenzaprine_gets_c5(
 
 def test_synthea_patient_with_restless_legs_given_sertraline_gets_a2_naming_bupropion(make_app):
     base = pick(2)
-    as_of = synthea.evaluation_date(base)
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    as_of, post = served_on_its_date(make_app, base)
     sertraline = draft_order(
         base, "scn-sertraline", "312941", "Sertraline 50 MG Oral Tablet", as_of
     )
@@ -658,8 +660,7 @@ def test_low_egfr_copd_and_age_on_a_real_chart_qualify_the_gabapentinoid_switch(
     bronchitis, 67 years old. D1 still offers the switch, with the kidney-dosing note (and the
     drafts' renal-dosing note) and the FDA breathing warning naming what was found."""
     base = named("Martina_Murazik")
-    as_of = synthea.evaluation_date(base)
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    as_of, post = served_on_its_date(make_app, base)
     changed, order = with_rls_and_pramipexole(base, as_of)
 
     body = run(post, "order-sign", changed, [order])
@@ -693,8 +694,7 @@ def test_an_active_pregnancy_on_a_real_chart_withholds_the_gabapentinoid_switch(
     """Alix Reilly's own chart: 'Normal pregnancy' (SNOMED 72892002) active since 2020-10-07.
     D1 offers no switch and says why; with the pregnancy resolved the switch is back."""
     base = named("Alix_Reilly")
-    as_of = synthea.evaluation_date(base)
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    as_of, post = served_on_its_date(make_app, base)
     changed, order = with_rls_and_pramipexole(base, as_of)
 
     body = run(post, "order-sign", changed, [order])
@@ -719,8 +719,7 @@ def test_quinine_on_a_real_chart_with_egfr_below_30_drops_baclofen_from_the_alte
     alternatives leave baclofen out and say why; without the eGFR results and at 50 they name
     the usual baclofen schedule."""
     base = named("Martina_Murazik")
-    as_of = synthea.evaluation_date(base)
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    as_of, post = served_on_its_date(make_app, base)
     changed = synthea.copy_store(base)
     synthea.add_resource(changed, condition(changed, "scn-cramps", "449918009",
                                             "Cramp in lower leg", as_of - timedelta(days=90)))
@@ -748,9 +747,8 @@ def test_extended_release_cyclobenzaprine_twice_a_day_on_a_real_chart_gets_c3(ma
     """An eligible Synthea patient given 30 mg extended-release cyclobenzaprine twice a day for
     a week: C3 on the extended-release limits (and C4 when 65 or over); once a day is quiet."""
     base = pick(0)
-    as_of = synthea.evaluation_date(base)
+    as_of, post = served_on_its_date(make_app, base)
     older = ["cyclobenzaprine-older-adult"] if age_on(base, as_of) >= 65 else []
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
     order = draft_order(base, "scn-amrix", "828353",
                         "24 HR cyclobenzaprine hydrochloride 30 MG Extended Release Oral Capsule",
                         as_of, supply_days=7)
@@ -773,8 +771,7 @@ def test_restless_legs_on_dialysis_with_low_iron_on_a_real_chart_gets_intravenou
     on dialysis R2 advises intravenous iron with the kidney team and drafts no oral iron; the
     same chart without dialysis is above the adult bands (quiet)."""
     base = pick(1)
-    as_of = synthea.evaluation_date(base)
-    post = make_app(scenario_config(), clock=FixedClock(as_of)).test_client().post
+    as_of, post = served_on_its_date(make_app, base)
     chart = synthea.copy_store(base)
     drawn = as_of - timedelta(days=30)
     for resource in (
