@@ -45,7 +45,7 @@ from hooks.rules.common import describe_order
 from hooks.rules.common import override_reason
 from hooks.rules.common import source
 from hooks.rules.labs import runs_on
-from hooks.rules.patient import is_history
+from hooks.rules.patient import current
 from hooks.rules.patient_safety import BREATHING_WARNING
 from hooks.rules.patient_safety import GabapentinoidGates
 from hooks.rules.patient_safety import GabapentinoidSettings
@@ -65,7 +65,6 @@ _LIGAND_NAMES = (
     ("pregabalin", re.compile(r"\b(pregabalin|lyrica)\b", re.I)),
     ("gabapentin", re.compile(r"\b(gabapentin|neurontin|gralise)\b", re.I)),
 )
-
 
 
 def _unique(found: Iterable[ConditionMatch]) -> list[ConditionMatch]:
@@ -123,8 +122,8 @@ class EsrdCrampsGabapentin(GabapentinoidGates):
         if not rls_in_hand and not cramps_in_hand:
             return []
         record = context.record
-        dialysis = [c for c in record.active_conditions(self.dialysis) if not is_history(c)]
-        esrd = [c for c in record.active_conditions(self.esrd) if not is_history(c)]
+        dialysis = current(record.active_conditions(self.dialysis))
+        esrd = current(record.active_conditions(self.esrd))
         kidney = _unique([*dialysis, *esrd])
         on_dialysis = bool(dialysis)
         rls = record.active_conditions(self.restless_legs) if rls_in_hand else []

@@ -42,7 +42,7 @@ from hooks.rules.common import source
 from hooks.rules.iron import IronLabs
 from hooks.rules.iron import IronPicture
 from hooks.rules.patient import age_years
-from hooks.rules.patient import is_history
+from hooks.rules.patient import current
 from hooks.rules.sources import AASM_RLS_2024
 from hooks.rules.sources import Reference
 from hooks.valuesets import uses
@@ -68,7 +68,6 @@ class Band:
     kind: str  # oral-or-iv | iv-only | iv-esrd
     lines: list[str]
     why: str
-    population: str = "adult"
 
 
 @dataclass(frozen=True)
@@ -120,8 +119,8 @@ class RlsIronLow:
         settings = context.settings
         picture = self.labs.picture(context, settings.iron_lookback_days)
         record = context.record
-        kidney = [c for c in [*record.active_conditions(self.esrd),
-                              *record.active_conditions(self.dialysis)] if not is_history(c)]
+        kidney = current([*record.active_conditions(self.esrd),
+                          *record.active_conditions(self.dialysis)])
         age = age_years(record, context.now)
         if kidney:
             band = self._esrd_band(picture, settings, kidney, record)
@@ -194,7 +193,7 @@ class RlsIronLow:
         return Band("oral-or-iv", [f"ferritin {ferritin.describe()} (below {below:g} ng/mL, "
                                    f"the threshold for children; age {age})"], (
             "**Why:** For children with restless legs, the AASM 2024 guideline suggests iron "
-            f"supplementation when ferritin is below {below:g} ng/mL."), population="child")
+            f"supplementation when ferritin is below {below:g} ng/mL."))
 
     def _esrd_band(self, picture: IronPicture, settings: Settings,
                    kidney: list[ConditionMatch], record: PatientRecord) -> Band | None:
@@ -213,7 +212,7 @@ class RlsIronLow:
             "**Why:** For restless legs with end-stage renal disease, the AASM 2024 guideline "
             f"suggests intravenous iron when ferritin is below {ferritin_below:g} ng/mL and "
             f"transferrin saturation is below {tsat_below:g}%. Oral iron is not the route "
-            "here."), population="esrd")
+            "here."))
 
     # --- cards -------------------------------------------------------------------------------
 
