@@ -297,11 +297,11 @@ class RlsDopaminergicAugmentation(GabapentinoidGates):
         pool = [*(record.open_drafts() if context.is_order_hook else []),
                 *record.active_medications(self.alpha2delta)]
         found: list[MedicationOrder] = []
+        seen = {order.reference}
         for o in pool:
-            if (o is not order and o.reference != order.reference
-                    and o.reference not in {f.reference for f in found}
-                    and o.match_medication(self.alpha2delta)):
+            if o.reference not in seen and o.match_medication(self.alpha2delta):
                 found.append(o)
+                seen.add(o.reference)
         return found
 
     def _gates(self, order: MedicationOrder,
