@@ -18,6 +18,7 @@ ACTIVE_MEDICATIONS = DataRequirement(
     description="active medication orders, the subject of rules on patient-view",
 )
 
+
 def _ended_orders_of(key: str, value_set_id: str, description: str) -> DataRequirement:
     """Completed, stopped and on-hold orders of one drug class, by RxNorm code: a drug
     stopped recently may still act, a paused one may restart. Bounded by code, because a

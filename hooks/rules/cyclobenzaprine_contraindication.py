@@ -68,8 +68,6 @@ class MaoFinding:
     certain: bool  # active, ordered, or ended within the washout by a known date
 
 
-
-
 @dataclass(frozen=True)
 class CyclobenzaprineContraindication:
     rule_id: ClassVar[str] = RULE_ID
@@ -256,4 +254,3 @@ class CyclobenzaprineContraindication:
             identity=order.reference,
             repeat_quietly=not context.is_order_hook,
         )
-

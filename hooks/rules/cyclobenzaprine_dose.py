@@ -156,4 +156,3 @@ class CyclobenzaprineDose:
             ),
             identity=order.reference,
         )
-

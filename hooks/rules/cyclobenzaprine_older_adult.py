@@ -86,7 +86,6 @@ class CyclobenzaprineOlderAdult:
             return []
         return [self._card(context, order, match, age) for order, match in orders]
 
-
     def _card(self, context: RuleContext[Settings], order: MedicationOrder, match: Match,
               age: int) -> Card:
         base = context.code_system_base

@@ -88,11 +88,6 @@ class KidneyFunction:
             return True
         return self._egfr_may_be_below(self.moderate_below)
 
-    @property
-    def on_dialysis(self) -> bool:
-        """Current dialysis (history-of codes never count)."""
-        return bool(self.dialysis)
-
     def lines(self, record: PatientRecord) -> list[str]:
         """What was found, as a clinician reads it."""
         found = []

@@ -60,6 +60,3 @@ def is_history(found: ConditionMatch) -> bool:
 def current(found: list[ConditionMatch]) -> list[ConditionMatch]:
     """Conditions that stand for the present, history-of codes and names left out."""
     return [c for c in found if not is_history(c)]
-
-
-
