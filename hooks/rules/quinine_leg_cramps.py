@@ -69,6 +69,8 @@ BACLOFEN_SCHEDULE = ("the guidance names baclofen (10 mg a day, raised by 10 mg 
                      "to at most 30 mg a day)")
 OTHER_OPTIONS = ("calcium channel blockers may help some patients, and vitamin B12 has only "
                  "limited evidence.")
+# The same as a sentence of its own (str.capitalize would lower the rest: "vitamin b12").
+OTHER_OPTIONS_SENTENCE = OTHER_OPTIONS[0].upper() + OTHER_OPTIONS[1:]
 
 
 @dataclass(frozen=True)
@@ -146,10 +148,10 @@ class QuinineLegCramps(KidneyGates):
         # at all (kidney function, age); the other options always.
         if avoid is not None:
             baclofen = (f"- If cramps persist despite this: {avoid.reason} "
-                        f"{OTHER_OPTIONS.capitalize()}")
+                        f"{OTHER_OPTIONS_SENTENCE}")
         elif kidney.reduced:
             baclofen = (f"{PERSIST}{BACLOFEN_SCHEDULE}. {BACLOFEN_LOWER_START} "
-                        f"{OTHER_OPTIONS.capitalize()}")
+                        f"{OTHER_OPTIONS_SENTENCE}")
         else:
             baclofen = f"{PERSIST}{BACLOFEN_SCHEDULE}; {OTHER_OPTIONS}"
         suggestions = remove_order_suggestion(order, context.hook, "quinine")

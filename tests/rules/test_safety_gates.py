@@ -653,6 +653,14 @@ def test_q1_egfr_45_at_50_keeps_baclofen_with_a_lower_start(q1):
     assert "; kidney function: eGFR **45 mL/min/{1.73_m2}" in card.detail
 
 
+@pytest.mark.parametrize("finding, age", [(egfr(25), 50), (egfr(45), 50), (egfr(45), 70)],
+                         ids=["baclofen-avoided", "lower-start", "beers"])
+def test_q1_other_options_read_as_a_sentence_on_the_kidney_paths(q1, finding, age):
+    card = quinine_for_cramps([finding], age, q1)
+    assert ("Calcium channel blockers may help some patients, and vitamin B12 has only limited "
+            "evidence.") in card.detail
+
+
 def test_q1_egfr_45_at_70_avoids_baclofen_by_beers(q1):
     card = quinine_for_cramps([egfr(45)], 70, q1)
     assert "AGS Beers Criteria (2023)" in card.detail
