@@ -207,10 +207,8 @@ class Store:
 
     # Schema -------------------------------------------------------------------------------
     def at_head(self) -> bool:
-        with self.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
-            script = ScriptDirectory.from_config(_alembic_config(connection))
-            return current == script.get_current_head()
+        current, head = self.revisions()
+        return current == head
 
     def revisions(self) -> tuple[str | None, str | None]:
         """(the database's schema revision, the newest this version knows)."""
@@ -439,17 +437,6 @@ class Store:
             query = query.where(card_shown.c.shown_at >= since)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
-
-    def cards_by_uuid(self, card_uuids: Iterable[str]) -> list[dict[str, Any]]:
-        """The cards shown with these uuids, whenever they were shown."""
-        wanted = sorted(set(card_uuids))
-        rows: list[dict[str, Any]] = []
-        with self.engine.connect() as connection:
-            for start in range(0, len(wanted), 500):
-                query = select(card_shown).where(
-                    card_shown.c.card_uuid.in_(wanted[start:start + 500]))
-                rows += [dict(row._mapping) for row in connection.execute(query)]
-        return rows
 
     def feedback_for(self, card_uuids: Iterable[str] | None = None,
                      since: datetime | None = None) -> list[dict[str, Any]]:
