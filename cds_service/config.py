@@ -27,6 +27,8 @@ CONFIG_ENV_VAR = "LEGCRAMP_CDS_CONFIG"
 # LEGCRAMP_CDS_* variables the code reads for itself; any other that is not a setting is refused.
 RESERVED_ENV_VARS = frozenset({CONFIG_ENV_VAR})
 WORKER_CLASSES = ("gevent", "gthread")
+# gunicorn's own names for its levels (its `loglevel`), which the service's loggers share.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 APP_DIR_NAME = "legcramp-cds"
 
 
@@ -520,13 +522,10 @@ def config_from_document(document: Mapping[str, Any], source: str = "document") 
         **sections,
     )
     config.evaluation.as_of_instant()  # fail at start-up, not on the first request
-    if config.server.worker_class not in WORKER_CLASSES:
-        raise ConfigError(f"server.worker_class must be one of {', '.join(WORKER_CLASSES)}: "
-                          f"{config.server.worker_class!r}")
-    log_levels = ("debug", "info", "warning", "error", "critical")
-    if config.server.log_level not in log_levels:
-        raise ConfigError(f"server.log_level must be one of {', '.join(log_levels)}: "
-                          f"{config.server.log_level!r}")
+    for key, allowed in (("worker_class", WORKER_CLASSES), ("log_level", LOG_LEVELS)):
+        value = getattr(config.server, key)
+        if value not in allowed:
+            raise ConfigError(f"server.{key} must be one of {', '.join(allowed)}: {value!r}")
     return config
 
 

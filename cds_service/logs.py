@@ -28,10 +28,10 @@ from typing import Any
 
 from flask import g, has_request_context
 
+from cds_service.config import LOG_LEVELS
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 SERVICE_LOGGER = "legcramp_cds"
-# gunicorn's own names, as gunicorn.glogging.Logger takes them (cfg.loglevel).
-LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class JsonFormatter(logging.Formatter):
@@ -85,8 +85,8 @@ def _make_json(handler: logging.Handler) -> None:
 
 def level_number(level: str) -> int:
     """`info` (or `INFO`) as logging's number; an unknown name is a ValueError."""
-    if level.lower() not in LEVELS:
-        raise ValueError(f"unknown log level {level!r}; one of {', '.join(LEVELS)}")
+    if level.lower() not in LOG_LEVELS:
+        raise ValueError(f"unknown log level {level!r}; one of {', '.join(LOG_LEVELS)}")
     return logging.getLevelNamesMapping()[level.upper()]
 
 
