@@ -101,16 +101,15 @@ def environment_overlay(
         if name in keys:
             key = keys[name]
             value = _typed(name, key, text)
-        elif name.endswith(FILE_SUFFIX) and name[: -len(FILE_SUFFIX)] in keys:
-            key = keys[name[: -len(FILE_SUFFIX)]]
+        elif name.endswith(FILE_SUFFIX) and (plain := name.removesuffix(FILE_SUFFIX)) in keys:
+            key = keys[plain]
             if not key.secret:
                 raise ConfigError(
                     f"{name}: only secrets are read from a file "
                     f"({', '.join(sorted(v + FILE_SUFFIX for v, k in keys.items() if k.secret))});"
-                    f" set {name[: -len(FILE_SUFFIX)]} instead")
-            if name[: -len(FILE_SUFFIX)] in environ:
-                raise ConfigError(f"{name[: -len(FILE_SUFFIX)]} and {name} are both set: "
-                                  "set one of them")
+                    f" set {plain} instead")
+            if plain in environ:
+                raise ConfigError(f"{plain} and {name} are both set: set one of them")
             value = _typed(name, key, read_secret_file(name, text))
         elif name.startswith(RULES_PREFIX):
             rule_id, setting = _rule_key(name)
@@ -155,11 +154,8 @@ def _typed(variable: str, key: _Key, text: str) -> Any:
         return ConfigError(f"{variable} ({key.dotted}) must be {kind}: {shown}")
 
     if key.dotted == "auth.issuers":
-        try:
-            issuers = json.loads(text)
-        except ValueError:
-            issuers = None
-        if not isinstance(issuers, list) or not all(isinstance(i, dict) for i in issuers):
+        issuers = _json_array(text, dict)
+        if issuers is None:
             raise wrong("a JSON array of objects (one per issuer)")
         return issuers
     if isinstance(default, bool):
@@ -168,10 +164,9 @@ def _typed(variable: str, key: _Key, text: str) -> Any:
         return text == "true"
     if isinstance(default, int | float):
         value = _toml_literal(text)
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        expected = int if isinstance(default, int) else int | float
+        if isinstance(value, bool) or not isinstance(value, expected):
             raise wrong("an integer" if isinstance(default, int) else "a number")
-        if isinstance(default, int) and not isinstance(value, int):
-            raise wrong("an integer")
         return value
     if isinstance(default, tuple):
         return _string_list(text, wrong)
@@ -181,14 +176,22 @@ def _typed(variable: str, key: _Key, text: str) -> Any:
 def _string_list(text: str, wrong: Any) -> list[str]:
     """A JSON array of strings, or a comma list (items stripped, empty ones dropped)."""
     if text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except ValueError:
-            items = None
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        items = _json_array(text, str)
+        if items is None:
             raise wrong("a JSON array of strings or a comma list")
         return items
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _json_array(text: str, item_type: type) -> list[Any] | None:
+    """`text` as a JSON array whose every item is an `item_type`, else None."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(items, list) or not all(isinstance(item, item_type) for item in items):
+        return None
+    return items
 
 
 def _toml_literal(text: str) -> Any:
