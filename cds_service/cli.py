@@ -22,6 +22,16 @@ log = logging.getLogger("legcramp_cds.cli")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as metrics.MULTIPROC_ENV (not imported: see serve)
 
 
+# The --config option of the commands that read the whole configuration.
+_config_option = click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).",
+)
+
+
 def _config(path: str | None):
     try:
         return load_config(path)
@@ -64,13 +74,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default from configuration).")
 @click.option("--port", default=None, type=int, help="Port (default from configuration).")
-@click.option(
-    "--config",
-    "config_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).",
-)
+@_config_option
 def serve(host: str | None, port: int | None, config_path: str | None) -> None:
     """Serve the CDS Hooks endpoints with gunicorn."""
     config = _config(config_path)
@@ -350,8 +354,7 @@ def config_group() -> None:
 
 
 @config_group.command("show")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+@_config_option
 def config_show(config_path: str | None) -> None:
     """Print the effective configuration (defaults < file < environment) as TOML, each value
     with where it came from, and every secret redacted."""
@@ -511,8 +514,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+@_config_option
 def db_upgrade(config_path: str | None) -> None:
     """Bring the schema up to date (needs a role with DDL rights). The service can then run
     with `[store] migrate_on_start = false` and a role without them."""
@@ -522,11 +524,11 @@ def db_upgrade(config_path: str | None) -> None:
     config = _config(config_path)
     try:
         store = Store(config.store.url, config.store.patient_hash_key, migrate=True)
-        before_after = store.revisions()
+        current, head = store.revisions()
         store.close()
     except StoreError as exc:
         raise click.ClickException(f"the schema could not be brought up to date: {exc}") from exc
-    click.echo(f"schema at revision {before_after[0]} (newest: {before_after[1]})")
+    click.echo(f"schema at revision {current} (newest: {head})")
 
 
 def _days(text: str | None, default: int, name: str) -> int:
@@ -539,8 +541,7 @@ def _days(text: str | None, default: int, name: str) -> int:
 
 
 @db.command("purge")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="TOML configuration file (else $LEGCRAMP_CDS_CONFIG, else embedded defaults).")
+@_config_option
 @click.option("--older-than", "older_than", default=None,
               help="Delete cards shown and feedback older than this, e.g. 400d "
               "(default: [store] retention_days).")
