@@ -7,15 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from cds_service.cli import main
 from cds_service.store.database import CardRecord, Store
 from cds_service.store.report import UNKNOWN_RULE, build_report
 
@@ -60,13 +56,6 @@ def override(n: int, when: str, code: str | None = None, display: str | None = N
 def accept(n: int, when: str) -> dict[str, Any]:
     return {"card": uuid(n), "outcome": "accepted", "outcomeTimestamp": when,
             "acceptedSuggestions": [{"id": uuid(900 + n)}]}
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    opened = Store(store_url)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
@@ -211,20 +200,8 @@ def test_an_empty_store_gives_an_empty_report(store):
 
 
 @pytest.fixture
-def report_cli(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.delenv("LEGCRAMP_CDS_CONFIG", raising=False)
-    config = tmp_path / "report.toml"
-    config.write_text(f'[store]\nurl = "{store_url}"\n\n'
-                      "[report]\noverride_rate_flag = 0.5\nmin_feedback = 6\n", encoding="utf-8")
-
-    def run(*args: str) -> Any:
-        result = CliRunner().invoke(main, ["report", "--config", str(config), *args])
-        assert "Traceback" not in result.output
-        assert result.exception is None or isinstance(result.exception, SystemExit), (
-            repr(result.exception))
-        return result
-
-    return run
+def report_cli(report_command):
+    return report_command(min_feedback=6)
 
 
 def test_report_json(data, report_cli):
